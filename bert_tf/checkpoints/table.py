@@ -1,0 +1,160 @@
+"""Name tables between checkpoint formats and our weights, and the one strict loader."""
+
+import dataclasses
+import re
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+from absl import logging
+
+TRANSFORMS = {
+    "none": lambda a: a,
+    "transpose": np.transpose,  # Hugging Face/PyTorch linear weights are [out, in]
+}
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint that does not fit the model: unplaced, unfilled or mis-shaped weights."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row: a source-format name template, our weight path template, a transform.
+
+    Templates are literal except for `{i}`, a layer index. `target=None` marks
+    names that are known but not part of this model (optimizer slots,
+    pretraining heads); `reason` says why. Transforms are their own inverse,
+    so one table serves reading and writing.
+    """
+
+    source: str
+    target: Optional[str]
+    transform: str = "none"
+    reason: str = ""
+
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {self.transform!r}")
+
+
+def _template_regex(template: str, is_regex: bool) -> re.Pattern:
+    if is_regex:
+        return re.compile(template)
+    parts = template.split("{i}")
+    return re.compile(r"(?P<i>\d+)".join(re.escape(p) for p in parts))
+
+
+class NameTable:
+    """Matches names of one checkpoint format against a list of Rules.
+
+    `skip` rules use regular expressions (they describe families of names);
+    mapping rules use literal templates with `{i}`. `optional_prefix` is
+    stripped from source names before matching (Hugging Face's "bert.").
+    """
+
+    def __init__(self, rules: Sequence[Rule], skip: Sequence[Rule] = (), optional_prefix: str = ""):
+        self.rules = [(r, _template_regex(r.source, False), _template_regex(r.target, False))
+                      for r in rules]
+        self.skip = [(r, _template_regex(r.source, True)) for r in skip]
+        self.optional_prefix = optional_prefix
+
+    def match(self, name: str):
+        """-> (our path or None, transform, reason), or None for an unknown name."""
+        for rule, pattern in self.skip:
+            if pattern.fullmatch(name):
+                return None, "none", rule.reason
+        if self.optional_prefix and name.startswith(self.optional_prefix):
+            name = name[len(self.optional_prefix):]
+        for rule, source, _ in self.rules:
+            m = source.fullmatch(name)
+            if m:
+                return rule.target.format(**m.groupdict()), rule.transform, ""
+        return None
+
+    def source_name(self, path: str):
+        """Our weight path -> (source-format name, transform); KeyError if no rule."""
+        for rule, _, target in self.rules:
+            m = target.fullmatch(path)
+            if m:
+                return rule.source.format(**m.groupdict()), rule.transform
+        raise KeyError(f"no checkpoint name for weight {path!r}")
+
+
+@dataclasses.dataclass
+class Source:
+    """A checkpoint opened for reading: every name's shape, and a reader per name."""
+
+    origin: str  # file or prefix, for messages
+    shapes: Mapping[str, tuple]
+    read: Callable[[str], np.ndarray]
+
+
+def _listing(names, limit=20):
+    names = list(names)
+    shown = "\n  ".join(names[:limit])
+    more = f"\n  ... and {len(names) - limit} more" if len(names) > limit else ""
+    return f"\n  {shown}{more}"
+
+
+def load_into(named: Mapping[str, object], source: Source, table: NameTable, strict=True):
+    """Assigns every weight of `named` ({path: variable}) from `source`.
+
+    Nothing is assigned unless the whole checkpoint fits. A shape mismatch is
+    always an error. With `strict`, so are a checkpoint name no rule places and
+    a weight of ours no checkpoint name fills; without it those are logged and
+    skipped (unfilled weights keep their initial values). Known names of other
+    models (pretraining heads, optimizer slots) are skipped and logged.
+    Returns the list of our paths that were filled.
+    """
+    placed = {}  # our path -> (source name, transform)
+    unknown, mismatched, skipped = [], [], {}
+    for name in sorted(source.shapes):
+        found = table.match(name)
+        if found is None:
+            unknown.append(name)
+            continue
+        target, transform, reason = found
+        if target is None:
+            skipped.setdefault(reason, []).append(name)
+            continue
+        if target not in named:
+            unknown.append(f"{name} (would be {target}, which this model does not have)")
+            continue
+        if target in placed:
+            raise CheckpointMismatchError(
+                f"{source.origin}: {placed[target][0]} and {name} both map to {target}")
+        shape = tuple(source.shapes[name])
+        if transform == "transpose":
+            shape = shape[::-1]
+        expected = tuple(named[target].shape)
+        if shape != expected:
+            mismatched.append(f"{name} {list(shape)} vs {target} {list(expected)}")
+            continue
+        placed[target] = (name, transform)
+    unfilled = [p for p in named if p not in placed]
+
+    errors = []
+    if mismatched:
+        errors.append(f"shape mismatches (checkpoint vs model):{_listing(mismatched)}")
+    if strict and unknown:
+        errors.append(f"checkpoint variables with no place in the model:{_listing(unknown)}")
+    if strict and unfilled:
+        errors.append(f"model weights missing from the checkpoint:{_listing(unfilled)}")
+    if errors:
+        raise CheckpointMismatchError(
+            f"{source.origin} does not fit the model (does its config match?):\n"
+            + "\n".join(errors))
+    if unknown:
+        logging.warning("%s: skipped %d unknown variable(s):%s", source.origin, len(unknown),
+                        _listing(unknown))
+    if unfilled:
+        logging.warning("%s: %d weight(s) not in the checkpoint keep their initial values:%s",
+                        source.origin, len(unfilled), _listing(unfilled))
+    for reason, names in skipped.items():
+        logging.info("%s: skipped %d %s", source.origin, len(names), reason)
+
+    for target, (name, transform) in placed.items():
+        variable = named[target]
+        value = TRANSFORMS[transform](source.read(name))
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    return list(placed)

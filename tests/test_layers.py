@@ -1,0 +1,131 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import BertEmbeddings, MultiHeadSelfAttention, TransformerEncoderBlock
+from testing import BATCH, SEQ, check_layer, random_inputs, tiny_config
+
+HIDDEN = 12
+
+
+def hidden_states(seed=0):
+    return np.random.default_rng(seed).standard_normal((BATCH, SEQ, HIDDEN)).astype(np.float32)
+
+
+def test_embeddings_config_round_trip_and_sum():
+    kwargs = dict(vocab_size=29, hidden_size=HIDDEN, max_position_embeddings=9, type_vocab_size=3,
+                  initializer_range=0.5, layer_norm_eps=1e-5, dropout=0.3)
+    inputs = random_inputs(tiny_config(vocab_size=29))
+    layer, out = check_layer(
+        BertEmbeddings, kwargs, lambda l: l(inputs["input_ids"], inputs["segment_ids"]))
+    assert out.shape == (BATCH, SEQ, HIDDEN)
+    # The sum of the three tables, normalised, computed here by hand.
+    ids, seg = inputs["input_ids"], inputs["segment_ids"]
+    x = (layer.word_embeddings.numpy()[ids] + layer.token_type_embeddings.numpy()[seg]
+         + layer.position_embeddings.numpy()[:SEQ][None])
+    x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(out, x, atol=1e-5)
+    # Default segment ids are 0; dropout is only active in training.
+    np.testing.assert_array_equal(layer(ids), layer(ids, np.zeros_like(ids)))
+    assert not np.allclose(layer(ids, seg, training=True), out)
+
+
+def test_embeddings_reject_too_long_sequences():
+    layer = BertEmbeddings(vocab_size=29, hidden_size=HIDDEN, max_position_embeddings=6)
+    ids = np.ones((2, 7), np.int32)
+    with pytest.raises(ValueError, match="sequence length 7 exceeds max_position_embeddings 6"):
+        layer(ids)
+    # With a dynamic length the check runs in the graph.
+    fn = tf.function(lambda x: layer(x), input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    assert fn(ids[:, :6]).shape == (2, 6, HIDDEN)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_position_embeddings 6"):
+        fn(ids)
+
+
+def test_embeddings_reject_out_of_range_ids():
+    layer = BertEmbeddings(vocab_size=29, hidden_size=HIDDEN, type_vocab_size=2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="vocab_size 29"):
+        layer(np.full((2, 3), 29, np.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="type_vocab_size 2"):
+        layer(np.ones((2, 3), np.int32), np.full((2, 3), 2, np.int32))
+
+
+def numpy_attention(layer, x, mask):
+    w = {n: (getattr(layer, n).kernel.numpy(), getattr(layer, n).bias.numpy())
+         for n in ("query", "key", "value", "output_dense")}
+    heads, size = layer.num_heads, HIDDEN // layer.num_heads
+
+    def split(name):
+        kernel, bias = w[name]
+        return (x @ kernel + bias).reshape(BATCH, SEQ, heads, size).transpose(0, 2, 1, 3)
+
+    scores = split("query") @ split("key").transpose(0, 1, 3, 2) / np.sqrt(size)
+    scores = np.where(mask[:, None, None, :] > 0, scores, -np.inf)
+    probs = np.exp(scores - scores.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ split("value")).transpose(0, 2, 1, 3).reshape(BATCH, SEQ, HIDDEN)
+    kernel, bias = w["output_dense"]
+    return context @ kernel + bias
+
+
+def test_attention_matches_numpy_and_masks_padding():
+    x = hidden_states()
+    mask = random_inputs(tiny_config())["input_mask"]
+    layer, out = check_layer(MultiHeadSelfAttention,
+                             dict(num_heads=3, dropout=0.2, initializer_range=0.3),
+                             lambda l: l(x, padding_mask=mask))
+    np.testing.assert_allclose(out, numpy_attention(layer, x, mask), atol=1e-5)
+    # Padded keys have exactly no influence.
+    noisy = np.where(mask[..., None] > 0, x, hidden_states(seed=1))
+    real = mask > 0
+    np.testing.assert_array_equal(layer(noisy, padding_mask=mask).numpy()[real], out[real])
+
+
+def test_attention_rejects_indivisible_heads():
+    with pytest.raises(ValueError, match="multiple of num_heads 5"):
+        MultiHeadSelfAttention(num_heads=5)(hidden_states())
+
+
+def test_encoder_block_round_trip_and_residual_structure():
+    x = hidden_states()
+    mask = random_inputs(tiny_config())["input_mask"]
+    kwargs = dict(num_attention_heads=3, intermediate_size=37, hidden_act="relu",
+                  hidden_dropout=0.2, attention_dropout=0.3, layer_norm_eps=1e-6,
+                  initializer_range=0.1)
+    block, out = check_layer(TransformerEncoderBlock, kwargs,
+                             lambda l: l(x, padding_mask=mask))
+
+    def layer_norm(v, ln):
+        v = (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + 1e-6)
+        return v * ln.gamma.numpy() + ln.beta.numpy()
+
+    h = layer_norm(x + numpy_attention(block.attention, x, mask), block.attention_layer_norm)
+    f = np.maximum(h @ block.intermediate.kernel.numpy() + block.intermediate.bias.numpy(), 0)
+    f = f @ block.output_dense.kernel.numpy() + block.output_dense.bias.numpy()
+    np.testing.assert_allclose(out, layer_norm(h + f, block.output_layer_norm), atol=1e-5)
+
+
+def test_encoder_block_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        TransformerEncoderBlock(num_attention_heads=3, intermediate_size=37, hidden_act="swishy")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_layers_keep_float32_weights_and_statistics(policy):
+    x = hidden_states()
+    mask = random_inputs(tiny_config())["input_mask"]
+    reference = TransformerEncoderBlock(num_attention_heads=3, intermediate_size=37)
+    expected = reference(x, padding_mask=mask).numpy()
+    block = TransformerEncoderBlock(num_attention_heads=3, intermediate_size=37, dtype=policy)
+    block.build(x.shape)
+    block.set_weights(reference.get_weights())
+    out = block(x, padding_mask=mask)
+    compute = keras.backend.standardize_dtype(policy.split("_")[1])
+    assert out.dtype == compute
+    assert all(w.dtype == "float32" for w in block.weights)
+    # LayerNorm output has unit variance per position (computed in float32),
+    # and the block stays close to float32.
+    np.testing.assert_allclose(np.asarray(out, np.float32).std(-1), 1.0, atol=0.02)
+    atol = 0.05 if policy == "mixed_bfloat16" else 0.01
+    np.testing.assert_allclose(np.asarray(out, np.float32), expected, atol=atol)
