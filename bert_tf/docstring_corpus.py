@@ -1,0 +1,90 @@
+"""Real English text found on any machine with this project installed: package docstrings.
+
+Used by the Quick start and the benchmarks, which must run with no download.
+Each module's docstrings form one document, one sentence per line.
+"""
+
+import ast
+import os
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _sentences(text):
+    text = re.sub(r"\s+", " ", text).strip()
+    return [s for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
+
+
+def module_docstrings(path):
+    """Docstrings of a Python file (module, classes, functions), in source order."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(
+        n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    nodes.sort(key=lambda n: getattr(n, "lineno", 0))
+    docs = []
+    for node in nodes:
+        doc = ast.get_docstring(node, clean=True)
+        if doc:
+            # Prose only: stop at the first section header or code example.
+            prose = re.split(r"\n\s*(Args|Arguments|Returns|Raises|Example|Examples|Usage|"
+                             r"Parameters|Note|>>>)[:\s]", doc)[0]
+            docs.append(prose)
+    return docs
+
+
+def package_files(package_dir):
+    files = []
+    for root, dirs, names in os.walk(package_dir):
+        dirs[:] = sorted(d for d in dirs if d not in ("tests", "test", "__pycache__"))
+        files += [os.path.join(root, n) for n in sorted(names)
+                  if n.endswith(".py") and not n.startswith("test_")]
+    return files
+
+
+def documents(package_dir, min_sentences=2, seen=None):
+    """Yields one list of sentences per module of a package.
+
+    Sentences already in `seen` (a set, updated) are dropped: generated
+    modules repeat the same boilerplate thousands of times.
+    """
+    seen = set() if seen is None else seen
+    for path in package_files(package_dir):
+        sentences = []
+        for doc in module_docstrings(path):
+            for sentence in _sentences(doc):
+                if sentence not in seen:
+                    seen.add(sentence)
+                    sentences.append(sentence)
+        if len(sentences) >= min_sentences:
+            yield sentences
+
+
+def write_corpus(package_dirs, path, max_bytes=None):
+    """Writes a pretraining corpus file (blank line between documents); returns its size."""
+    size, seen = 0, set()
+    with open(path, "w", encoding="utf-8") as f:
+        for package_dir in package_dirs:
+            for document in documents(package_dir, seen=seen):
+                block = "\n".join(document) + "\n\n"
+                f.write(block)
+                size += len(block.encode())
+                if max_bytes and size >= max_bytes:
+                    return size
+    return size
+
+
+def site_packages(*names):
+    """Directories of installed packages, by import name (those not installed are skipped)."""
+    import importlib.util
+
+    dirs = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec and spec.submodule_search_locations:
+            dirs.append(list(spec.submodule_search_locations)[0])
+    return dirs

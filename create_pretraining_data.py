@@ -1,0 +1,61 @@
+"""Creates masked-LM / next-sentence pretraining TFRecords from text, as google-research/bert does.
+
+Input: text files with one sentence per line and a blank line between
+documents. Output: TFRecords with google-research/bert's features.
+
+    .venv/bin/python create_pretraining_data.py --input_file='corpus/*.txt' \
+        --output_file=out/train-0.tfrecord,out/train-1.tfrecord --vocab_file=vocab.txt \
+        --do_lower_case --max_seq_length=128 --max_predictions_per_seq=20 --dupe_factor=10
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_file", None, "Comma-separated input files or globs.")
+flags.DEFINE_string("output_file", None, "Comma-separated output TFRecord files (examples are "
+                    "written round-robin).")
+flags.DEFINE_string("vocab_file", None, "The vocab.txt of the model to pretrain.")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models).")
+flags.DEFINE_bool("do_whole_word_mask", False, "Mask all wordpieces of a word together.")
+flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS] and [SEP]s included.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked positions per example.")
+flags.DEFINE_integer("random_seed", 12345, "Seed; the same seed gives identical output.")
+flags.DEFINE_integer("dupe_factor", 10, "Times each document is used, with different masks.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens to mask.")
+flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
+flags.DEFINE_bool("dynamic_masking", False, "Write unmasked examples (input_ids, input_mask, "
+                  "segment_ids, next_sentence_labels) for masking on the fly in training.")
+flags.DEFINE_integer("num_workers", None, "Worker processes building examples (default: all "
+                     "cores; 1 = this process only).")
+flags.DEFINE_integer("chunk_tokens", 1_000_000, "Tokens per unit of work; next-sentence "
+                     "negatives and shuffling stay within a unit.")
+flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
+
+
+def main(argv):
+    del argv
+    from bert_tf import pretraining_records
+    from bert_tf.tokenization import BertTokenizer
+    from bert_tf.vocab_learning import list_input_files
+
+    input_files = list_input_files(FLAGS.input_file)
+    output_files = [f for f in FLAGS.output_file.split(",") if f]
+    tokenizer = BertTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+    options = pretraining_records.options_for(
+        tokenizer, max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
+        dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
+        mask=not FLAGS.dynamic_masking)
+    stats = pretraining_records.create_pretraining_records(
+        input_files, output_files, tokenizer, options, random_seed=FLAGS.random_seed,
+        num_workers=FLAGS.num_workers, chunk_tokens=FLAGS.chunk_tokens)
+    print(f"wrote {', '.join(output_files)}: {stats.summary()}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,393 @@
+"""create_pretraining_data: the records' statistics, format compatibility, determinism, errors."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import pretraining_data, pretraining_inputs, pretraining_records
+from bert_tf.tokenization import BertTokenizer
+from testing import minilm_dir
+
+SEQ, PRED = 64, 10
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# google-research/bert's run_pretraining.py input spec, written out independently.
+ORIGINAL_SPEC = {
+    "input_ids": tf.io.FixedLenFeature([SEQ], tf.int64),
+    "input_mask": tf.io.FixedLenFeature([SEQ], tf.int64),
+    "segment_ids": tf.io.FixedLenFeature([SEQ], tf.int64),
+    "masked_lm_positions": tf.io.FixedLenFeature([PRED], tf.int64),
+    "masked_lm_ids": tf.io.FixedLenFeature([PRED], tf.int64),
+    "masked_lm_weights": tf.io.FixedLenFeature([PRED], tf.float32),
+    "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"))
+
+
+def write_corpus(path, documents=50, sentences=30, seed=0):
+    """Documents of generated sentences; glued word pairs give multi-piece words."""
+    rng = np.random.default_rng(seed)
+    words = [w.strip() for w in open(os.path.join(minilm_dir(), "vocab.txt"), encoding="utf-8")]
+    words = [w for w in words[2000:12000] if w.isalpha() and w.isascii()]
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(documents):
+            for _ in range(sentences):
+                n = rng.integers(4, 12)
+                first, second = rng.integers(0, len(words), (2, n))
+                glue = rng.random(n) < 0.3
+                sentence = [words[a] + (words[b] if g else "")
+                            for a, b, g in zip(first, second, glue)]
+                f.write(" ".join(sentence).capitalize() + ".\n")
+            f.write("\n")
+    return str(path)
+
+
+def make_records(tmp_path, tokenizer, name="out", seed=7, workers=1, shards=2, **flags):
+    corpus = tmp_path / "corpus.txt"
+    if not corpus.exists():
+        write_corpus(corpus)
+    flags = {"max_seq_length": SEQ, "max_predictions_per_seq": PRED, "dupe_factor": 3, **flags}
+    options = pretraining_records.options_for(tokenizer, **flags)
+    outputs = [str(tmp_path / f"{name}-{i}.tfrecord") for i in range(shards)]
+    stats = pretraining_records.create_pretraining_records(
+        [str(corpus)], outputs, tokenizer, options, random_seed=seed, num_workers=workers,
+        chunk_tokens=6000)
+    return outputs, stats
+
+
+def read_all(files, spec=ORIGINAL_SPEC):
+    records = tf.data.TFRecordDataset(files).batch(1 << 20)
+    parsed = tf.io.parse_example(next(iter(records)), spec)
+    return {k: v.numpy() for k, v in parsed.items()}
+
+
+def originals(batch):
+    """input_ids with the masked positions restored (an independent numpy version)."""
+    ids = batch["input_ids"].copy()
+    for row in range(len(ids)):
+        real = batch["masked_lm_weights"][row] > 0
+        ids[row, batch["masked_lm_positions"][row][real]] = batch["masked_lm_ids"][row][real]
+    return ids
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory, tokenizer):
+    tmp = tmp_path_factory.mktemp("records")
+    files, stats = make_records(tmp, tokenizer)
+    return tmp, files, stats, read_all(files)
+
+
+def test_sizes_and_layout(records, tokenizer):
+    _, _, stats, r = records
+    assert stats.documents == 50 and stats.examples == len(r["input_ids"]) > 500
+    ids, mask, seg = originals(r), r["input_mask"], r["segment_ids"]
+    lengths = mask.sum(1)
+    assert (mask == (np.arange(SEQ) < lengths[:, None])).all()  # mask is a prefix of ones
+    assert (ids[mask == 0] == 0).all() and (seg[mask == 0] == 0).all()
+    assert (ids[:, 0] == tokenizer.cls_id).all()
+    for row in range(len(ids)):
+        real = ids[row, :lengths[row]]
+        seps = np.flatnonzero(real == tokenizer.sep_id)
+        assert len(seps) == 2 and seps[1] == lengths[row] - 1 and seps[0] >= 2
+        assert (real == tokenizer.cls_id).sum() == 1
+        expected_seg = (np.arange(lengths[row]) > seps[0]).astype(int)
+        np.testing.assert_array_equal(seg[row, :lengths[row]], expected_seg)
+    # Most examples fill the length; short_seq_prob makes some shorter.
+    assert np.mean(lengths >= SEQ - 4) > 0.6 and np.mean(lengths < SEQ // 2) > 0.02
+
+
+def test_masked_counts_follow_the_rule(records, tokenizer):
+    _, _, _, r = records
+    lengths = r["input_mask"].sum(1)
+    expected = np.minimum(PRED, np.maximum(1, np.round(lengths * 0.15)))
+    np.testing.assert_array_equal(r["masked_lm_weights"].sum(1), expected)
+    weights = r["masked_lm_weights"] > 0
+    # Positions sorted, distinct, inside the example, padding zero.
+    pos = r["masked_lm_positions"]
+    assert (pos[~weights] == 0).all() and (r["masked_lm_ids"][~weights] == 0).all()
+    for row in range(len(pos)):
+        p = pos[row][weights[row]]
+        assert (np.diff(p) > 0).all() and (p < lengths[row]).all() and (p > 0).all()
+
+
+def test_no_special_token_is_masked(records, tokenizer):
+    _, _, _, r = records
+    labels = r["masked_lm_ids"][r["masked_lm_weights"] > 0]
+    assert not np.isin(labels, [tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id]).any()
+
+
+def test_80_10_10(records, tokenizer):
+    _, _, _, r = records
+    weights = r["masked_lm_weights"] > 0
+    shown = np.take_along_axis(r["input_ids"], r["masked_lm_positions"], 1)[weights]
+    labels = r["masked_lm_ids"][weights]
+    n = len(labels)
+    assert n > 8000
+    as_mask = np.mean(shown == tokenizer.mask_id)
+    kept = np.mean(shown == labels)
+    random = 1 - as_mask - kept
+    tolerance = 4 * np.sqrt(0.25 / n)  # four standard deviations, at most
+    assert abs(as_mask - 0.8) < tolerance and abs(kept - 0.1) < tolerance
+    assert abs(random - 0.1) < tolerance
+    # Random replacements are spread over the vocabulary.
+    replaced = shown[(shown != tokenizer.mask_id) & (shown != labels)]
+    assert len(np.unique(replaced)) > 0.9 * len(replaced)
+    # Unmasked positions are untouched: the records' ids equal the originals there.
+    ids, orig = r["input_ids"], originals(r)
+    unmasked = np.ones_like(ids, bool)
+    for row in range(len(ids)):
+        unmasked[row, r["masked_lm_positions"][row][weights[row]]] = False
+    np.testing.assert_array_equal(ids[unmasked], orig[unmasked])
+
+
+def test_next_sentence_balance(records, tokenizer):
+    _, _, _, r = records
+    labels = r["next_sentence_labels"][:, 0]
+    assert set(np.unique(labels)) == {0, 1}
+    # Half random, plus the forced-random single-segment chunks at document ends.
+    assert 0.45 < labels.mean() < 0.6, labels.mean()
+
+
+def test_next_sentences_come_from_the_right_document(records, tokenizer):
+    """For label 0, B comes after A in the same document; for label 1, from another one."""
+    tmp, _, _, r = records
+    documents = open(tmp / "corpus.txt", encoding="utf-8").read().split("\n\n")
+    documents = [d for d in documents if d.strip()]
+    texts = [" " + t + " " for t in tokenizer.detokenize(
+        tokenizer.tokenize(documents)).numpy().astype(str)]
+
+    def where(piece_ids):  # (document, offset) of the first place a piece of text occurs
+        words = " ".join(tokenizer.vocab[i] for i in piece_ids).replace(" ##", "")
+        found = [(d, t.find(f" {words} ")) for d, t in enumerate(texts) if f" {words} " in t]
+        return found[0] if len(found) == 1 else None
+
+    ids, lengths = originals(r), r["input_mask"].sum(1)
+    checked = {0: [], 1: []}
+    for row in range(len(ids)):
+        real = ids[row, :lengths[row]]
+        sep = np.flatnonzero(real == tokenizer.sep_id)[0]
+        a, b = real[1:sep], real[sep + 1:-1]
+        # Four pieces from the middle of each segment (not cut by the random trimming).
+        if len(a) < 8 or len(b) < 8:
+            continue
+        pa, pb = where(a[len(a) // 2:len(a) // 2 + 4]), where(b[len(b) // 2:len(b) // 2 + 4])
+        if pa and pb:
+            label = r["next_sentence_labels"][row, 0]
+            checked[label].append(pa[0] == pb[0] and (label == 1 or pa[1] < pb[1]))
+    assert len(checked[0]) > 40 and len(checked[1]) > 40
+    assert all(checked[0])  # true continuations: same document, B after A
+    assert np.mean(checked[1]) < 0.1  # random ones: another document (rarely the same by chance)
+
+
+def test_whole_word_masking_takes_whole_words(tmp_path, tokenizer):
+    files, _ = make_records(tmp_path, tokenizer, name="wwm", do_whole_word_mask=True)
+    r = read_all(files)
+    ids, weights = originals(r), r["masked_lm_weights"] > 0
+    continuation = np.array([t.startswith("##") for t in tokenizer.vocab])
+    pieces = 0
+    for row in range(len(ids)):
+        masked = np.zeros(SEQ, bool)
+        masked[r["masked_lm_positions"][row][weights[row]]] = True
+        cont = continuation[ids[row]] & (r["input_mask"][row] > 0)
+        pieces += cont[masked].sum()
+        # A masked continuation piece has its predecessor masked, and vice versa.
+        for p in np.flatnonzero(cont[1:]) + 1:
+            if ids[row, p - 1] not in (tokenizer.sep_id, tokenizer.cls_id):
+                assert masked[p] == masked[p - 1], (row, p)
+    assert pieces > 200  # the test saw many multi-piece words
+    budget = np.minimum(PRED, np.maximum(1, np.round(r["input_mask"].sum(1) * 0.15)))
+    assert (weights.sum(1) <= budget).all() and weights.sum() > 0.9 * budget.sum()
+
+
+def test_same_seed_same_bytes_any_worker_count(records, tmp_path, tokenizer):
+    tmp, files, _, _ = records
+    again, _ = make_records(tmp, tokenizer, name="again", workers=2)
+    for a, b in zip(files, again):
+        assert open(a, "rb").read() == open(b, "rb").read()
+    other, _ = make_records(tmp, tokenizer, name="other", seed=8)
+    assert open(files[0], "rb").read() != open(other[0], "rb").read()
+
+
+def test_records_from_an_independent_writer_feed_our_pipeline(tmp_path):
+    """Records written with tf.train.Example the way google-research/bert does."""
+    rng = np.random.default_rng(3)
+    path = str(tmp_path / "theirs.tfrecord")
+    written = []
+    with tf.io.TFRecordWriter(path) as writer:
+        for _ in range(10):
+            values = {
+                "input_ids": rng.integers(0, 30522, SEQ), "input_mask": np.ones(SEQ, int),
+                "segment_ids": rng.integers(0, 2, SEQ), "masked_lm_positions": rng.integers(1, SEQ, PRED),
+                "masked_lm_ids": rng.integers(0, 30522, PRED), "masked_lm_weights": rng.random(PRED),
+                "next_sentence_labels": rng.integers(0, 2, 1)}
+            feature = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v))
+                       if k == "masked_lm_weights" else
+                       tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                       for k, v in values.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                         .SerializeToString())
+            written.append(values)
+    batch = next(iter(pretraining_inputs.pretraining_dataset([path], 10, SEQ, PRED,
+                                                              is_training=False)))
+    for key in ORIGINAL_SPEC:
+        expected = np.stack([w[key] for w in written]).astype(batch[key].dtype.as_numpy_dtype)
+        np.testing.assert_allclose(batch[key].numpy(), expected, rtol=1e-7)
+        assert batch[key].dtype == (tf.float32 if key == "masked_lm_weights" else tf.int32)
+
+
+def test_our_records_parse_with_the_original_spec_as_examples(records):
+    _, files, _, r = records
+    example = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(files[0]))).numpy())
+    kinds = {k: f.WhichOneof("kind") for k, f in example.features.feature.items()}
+    assert kinds == {k: "float_list" if k == "masked_lm_weights" else "int64_list"
+                     for k in ORIGINAL_SPEC}
+    assert len(r["input_ids"]) > 0
+
+
+def test_training_pipeline_batches(records):
+    _, files, _, r = records
+    data = pretraining_inputs.pretraining_dataset(files, 16, SEQ, PRED, seed=5)
+    seen = [b for b in data.take(int(len(r["input_ids"]) / 16) + 5)]  # repeats past one epoch
+    assert all(b["input_ids"].shape == (16, SEQ) for b in seen)
+    assert seen[0]["next_sentence_labels"].shape == (16, 1)
+
+
+def test_dynamic_masking(records, tmp_path, tokenizer):
+    tmp, files, _, r = records
+    unmasked, _ = make_records(tmp, tokenizer, name="plain", mask=False)
+    spec = {k: v for k, v in ORIGINAL_SPEC.items() if k in pretraining_data.UNMASKED_FEATURES}
+    plain = read_all(unmasked, spec)
+    # Masking comes after building the examples: the same seed gives the same text.
+    np.testing.assert_array_equal(plain["input_ids"], originals(r))
+    options = pretraining_inputs.MaskingOptions.from_tokenizer(tokenizer)
+    n = len(plain["input_ids"])
+    data = pretraining_inputs.pretraining_dataset(unmasked, n, SEQ, PRED, is_training=False,
+                                                  masking=options, seed=1)
+    first, second = [b for b in data.repeat(2)]
+    assert not np.array_equal(first["masked_lm_positions"], second["masked_lm_positions"])
+    def rows(a):  # the pipeline interleaves the two files: compare as sets of rows
+        return a[np.lexsort(a.T[::-1])]
+
+    for batch in (first, second):
+        batch = {k: v.numpy() for k, v in batch.items()}
+        np.testing.assert_array_equal(rows(originals(batch)), rows(plain["input_ids"]))
+        lengths = batch["input_mask"].sum(1)
+        expected = np.minimum(PRED, np.maximum(1, np.round(lengths * 0.15)))
+        np.testing.assert_array_equal(batch["masked_lm_weights"].sum(1), expected)
+        labels = batch["masked_lm_ids"][batch["masked_lm_weights"] > 0]
+        assert not np.isin(labels, [tokenizer.cls_id, tokenizer.sep_id]).any()
+    shown = np.take_along_axis(first["input_ids"].numpy(), first["masked_lm_positions"].numpy(), 1)
+    weights = first["masked_lm_weights"].numpy() > 0
+    assert abs(np.mean(shown[weights] == tokenizer.mask_id) - 0.8) < 0.03
+    # Masked records can be re-masked too: their originals are restored first.
+    remasked = next(iter(pretraining_inputs.pretraining_dataset(
+        files, n, SEQ, PRED, is_training=False, masking=options, seed=2)))
+    np.testing.assert_array_equal(rows(originals({k: v.numpy() for k, v in remasked.items()})),
+                                  rows(plain["input_ids"]))
+
+
+def test_dynamic_whole_word_masking(records, tokenizer):
+    _, files, _, r = records
+    options = pretraining_inputs.MaskingOptions.from_tokenizer(tokenizer, whole_word=True)
+    batch = next(iter(pretraining_inputs.pretraining_dataset(
+        files, 256, SEQ, PRED, is_training=False, masking=options, seed=3)))
+    batch = {k: v.numpy() for k, v in batch.items()}
+    ids = originals(batch)
+    continuation = np.array([t.startswith("##") for t in tokenizer.vocab])
+    budget = np.minimum(PRED, np.maximum(1, np.round(batch["input_mask"].sum(1) * 0.15)))
+    weights = batch["masked_lm_weights"] > 0
+    assert (weights.sum(1) <= budget).all() and weights.sum() > 0.8 * budget.sum()
+    for row in range(len(ids)):
+        masked = np.zeros(SEQ, bool)
+        masked[batch["masked_lm_positions"][row][weights[row]]] = True
+        for p in np.flatnonzero(continuation[ids[row, 1:]]) + 1:
+            if ids[row, p - 1] not in (tokenizer.sep_id, tokenizer.cls_id):
+                assert masked[p] == masked[p - 1]
+
+
+def test_check_records_names_file_and_feature(records, tmp_path):
+    _, files, _, _ = records
+    with pytest.raises(pretraining_inputs.RecordError,
+                       match=r"out-0.tfrecord: record 0: feature 'input_ids' is int64_list of "
+                             r"length 64, expected int64_list of length 128"):
+        pretraining_inputs.pretraining_dataset(files, 4, 128, PRED)
+    with pytest.raises(FileNotFoundError, match="missing.tfrecord"):
+        pretraining_inputs.pretraining_dataset([str(tmp_path / "missing.tfrecord")], 4, SEQ, PRED)
+
+
+def test_bad_record_inside_a_file_is_named(records, tmp_path):
+    _, files, _, _ = records
+    bad = str(tmp_path / "bad.tfrecord")
+    good = list(tf.data.TFRecordDataset(files[0]).take(3).as_numpy_iterator())
+    wrong = tf.train.Example(features=tf.train.Features(feature={
+        "input_ids": tf.train.Feature(int64_list=tf.train.Int64List(value=[1, 2, 3]))}))
+    with tf.io.TFRecordWriter(bad) as writer:
+        for record in good + [wrong.SerializeToString()]:
+            writer.write(record)
+    data = pretraining_inputs.pretraining_dataset([bad], 4, SEQ, PRED, is_training=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"bad.tfrecord:record 3.*input_ids"):
+        list(data)
+    spec = pretraining_inputs.feature_spec(SEQ, PRED)
+    with pytest.raises(pretraining_inputs.RecordError, match=r"bad.tfrecord: record 3: .*input_ids"):
+        pretraining_inputs.find_bad_record([files[0], bad], spec)
+
+
+def test_corrupt_file_is_named(records, tmp_path):
+    _, files, _, _ = records
+    data = bytearray(open(files[1], "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    corrupt = tmp_path / "corrupt.tfrecord"
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(tf.errors.DataLossError):
+        list(pretraining_inputs.pretraining_dataset([str(corrupt)], 4, SEQ, PRED, is_training=False))
+    spec = pretraining_inputs.feature_spec(SEQ, PRED)
+    with pytest.raises(pretraining_inputs.RecordError, match=r"corrupt.tfrecord: corrupted after"):
+        pretraining_inputs.find_bad_record([files[0], str(corrupt)], spec)
+
+
+def test_bad_text_input(tmp_path, tokenizer):
+    text = tmp_path / "corpus.txt"
+    text.write_bytes(b"A fine line.\nAnother one.\n\nbroken \xff line\n")
+    options = pretraining_records.options_for(tokenizer, max_seq_length=SEQ)
+    with pytest.raises(ValueError, match=r"corpus.txt:4: line is not valid UTF-8"):
+        pretraining_records.create_pretraining_records([str(text)], [str(tmp_path / "o")],
+                                                       tokenizer, options, num_workers=1)
+    text.write_text("\n\n  \n")
+    with pytest.raises(ValueError, match="no text in"):
+        pretraining_records.create_pretraining_records([str(text)], [str(tmp_path / "o")],
+                                                       tokenizer, options, num_workers=1)
+
+
+def test_scripts_from_text_to_vocab_to_records(tmp_path):
+    """The README's path: build_vocab.py, then create_pretraining_data.py with that vocab."""
+    corpus = write_corpus(tmp_path / "corpus.txt", documents=10, sentences=20)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    vocab = tmp_path / "vocab.txt"
+    subprocess.run([sys.executable, os.path.join(ROOT, "build_vocab.py"), f"--input_file={corpus}",
+                    "--vocab_size=800", f"--output_file={vocab}"], check=True, env=env,
+                   capture_output=True)
+    tokens = vocab.read_text(encoding="utf-8").split("\n")[:-1]
+    assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and 600 < len(tokens) <= 800
+    out = tmp_path / "train.tfrecord"
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"),
+         f"--input_file={corpus}", f"--output_file={out}", f"--vocab_file={vocab}",
+         "--max_seq_length=32", "--max_predictions_per_seq=5", "--dupe_factor=2",
+         "--num_workers=2", "--chunk_tokens=500"],
+        check=True, env=env, capture_output=True, text=True)
+    assert "examples" in done.stdout
+    spec = {k: tf.io.FixedLenFeature([v.shape[0] if k not in ("input_ids", "input_mask", "segment_ids")
+                                      else 32], v.dtype) for k, v in ORIGINAL_SPEC.items()}
+    spec["masked_lm_positions"] = spec["masked_lm_ids"] = tf.io.FixedLenFeature([5], tf.int64)
+    spec["masked_lm_weights"] = tf.io.FixedLenFeature([5], tf.float32)
+    parsed = read_all([str(out)], spec)
+    assert len(parsed["input_ids"]) > 50
+    assert (parsed["input_ids"][:, 0] == 2).all()  # [CLS] is id 2 in the learned vocab
