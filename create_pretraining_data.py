@@ -29,8 +29,9 @@ flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens to mask.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
 flags.DEFINE_bool("dynamic_masking", False, "Write unmasked examples (input_ids, input_mask, "
                   "segment_ids, next_sentence_labels) for masking on the fly in training.")
-flags.DEFINE_integer("num_workers", None, "Worker processes building examples (default: all "
-                     "cores; 1 = this process only).")
+flags.DEFINE_integer("num_workers", None, "Worker processes building examples while the main "
+                     "one reads and tokenizes; 0 = none (default: cores - 1, or 0 with 2 cores "
+                     "or fewer).")
 flags.DEFINE_integer("chunk_tokens", 1_000_000, "Tokens per unit of work; next-sentence "
                      "negatives and shuffling stay within a unit.")
 flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])

@@ -98,81 +98,76 @@ class Chunk:
     def num_documents(self):
         return len(self.document_splits) - 1
 
-    def document(self, d):
-        first, last = self.document_splits[d], self.document_splits[d + 1]
-        splits = self.sentence_splits
-        return [self.tokens[splits[s]:splits[s + 1]] for s in range(first, last)]
 
+def instances_from_document(chunk, d, options, rng):
+    """What google-research/bert's create_instances_from_document makes of document d.
 
-@dataclasses.dataclass
-class Instance:
-    tokens: np.ndarray  # [CLS] A [SEP] B [SEP]
-    segment_ids: np.ndarray
-    is_random_next: bool
-
-
-def _trim_pair(a, b, max_tokens, rng):
-    """Trims the longer segment one token at a time, from its front or back at random.
-
-    Which segment loses each token depends only on the lengths (the longer
-    one, the second on ties), so the totals have a closed form; the front or
-    back choices are then a binomial draw per segment.
+    Sentences of a document are contiguous in `chunk.tokens`, so every
+    segment is one slice of it. Returns rows of (a_start, a_end, b_start,
+    b_end, is_random_next), token offsets before trimming.
     """
-    keep_b = min(len(b), max(max_tokens // 2, max_tokens - len(a)))
-    keep_a = min(len(a), max_tokens - keep_b)
-    cut_a, cut_b = len(a) - keep_a, len(b) - keep_b
-    front_a, front_b = (int(rng.binomial(n, 0.5)) if n else 0 for n in (cut_a, cut_b))
-    return a[front_a:front_a + keep_a], b[front_b:front_b + keep_b]
-
-
-def instances_from_document(documents, d, options, rng):
-    """The instances google-research/bert's create_instances_from_document makes from document d."""
-    document = documents[d]
+    splits = chunk.sentence_splits
+    first, last = int(chunk.document_splits[d]), int(chunk.document_splits[d + 1])
     max_tokens = options.max_seq_length - 3
     target = max_tokens
     if rng.random() < options.short_seq_prob:
         target = int(rng.integers(2, max_tokens + 1))
-    instances = []
-    current, current_length = [], 0
-    i = 0
-    while i < len(document):
-        current.append(document[i])
-        current_length += len(document[i])
-        if i == len(document) - 1 or current_length >= target:
-            if current:
-                a_end = int(rng.integers(1, len(current))) if len(current) >= 2 else 1
-                a = np.concatenate(current[:a_end])
-                if len(current) == 1 or rng.random() < 0.5:
-                    is_random_next = True
-                    b_target = target - len(a)
-                    other = d
-                    for _ in range(10):  # a document other than this one, if there is any
-                        other = int(rng.integers(0, len(documents)))
-                        if other != d:
-                            break
-                    other_doc = documents[other]
-                    start = int(rng.integers(0, len(other_doc)))
-                    pieces, length = [], 0
-                    for sentence in other_doc[start:]:
-                        pieces.append(sentence)
-                        length += len(sentence)
-                        if length >= b_target:
-                            break
-                    b = np.concatenate(pieces)
-                    i -= len(current) - a_end  # the unused sentences go back to the pool
-                else:
-                    is_random_next = False
-                    b = np.concatenate(current[a_end:])
-                a, b = _trim_pair(a, b, max_tokens, rng)
-                if len(a) >= 1 and len(b) >= 1:
-                    tokens = np.concatenate([[options.cls_id], a, [options.sep_id], b,
-                                             [options.sep_id]]).astype(np.int32)
-                    segments = np.zeros(len(tokens), np.int32)
-                    segments[len(a) + 2:] = 1
-                    instances.append(Instance(tokens, segments, is_random_next))
-            current, current_length = [], 0
+    rows = []
+    group_start, length = first, 0  # the sentences gathered so far: group_start..i
+    i = first
+    while i < last:
+        length += splits[i + 1] - splits[i]
+        if i == last - 1 or length >= target:
+            n = i - group_start + 1
+            a_end = group_start + (int(rng.integers(1, n)) if n >= 2 else 1)  # sentence index
+            a = (splits[group_start], splits[a_end])
+            if n == 1 or rng.random() < 0.5:
+                other = d
+                for _ in range(10):  # a document other than this one, if there is any
+                    other = int(rng.integers(0, chunk.num_documents))
+                    if other != d:
+                        break
+                o_first, o_last = chunk.document_splits[other], chunk.document_splits[other + 1]
+                start = int(rng.integers(o_first, o_last))
+                # Sentences from `start` until they reach the length A leaves (at least one).
+                wanted = splits[start] + target - (a[1] - a[0])
+                end = int(np.searchsorted(splits, wanted, side="left"))
+                end = min(max(end, start + 1), o_last)
+                rows.append((a[0], a[1], splits[start], splits[end], True))
+                i = a_end - 1  # the unused sentences go back to the pool
+            else:
+                rows.append((a[0], a[1], splits[a_end], splits[i + 1], False))
+            group_start, length = i + 1, 0
         i += 1
-    return instances
+    return rows
+
+
+def assemble(chunk, rows, options, rng):
+    """Trims pairs and lays out `[CLS] A [SEP] B [SEP]`, vectorized over a batch.
+
+    rows: int `[N, 5]` from instances_from_document. Too-long pairs lose
+    tokens from the longer segment (the second on ties) until they fit, each
+    from the front or the back at random. Returns (tokens `[N, T]`,
+    segment_ids `[N, T]`, lengths `[N]`).
+    """
+    rows = np.asarray(rows, np.int64).reshape(-1, 5)
+    m = options.max_seq_length - 3
+    la, lb = rows[:, 1] - rows[:, 0], rows[:, 3] - rows[:, 2]
+    keep_b = np.minimum(lb, np.maximum(m // 2, m - la))
+    keep_a = np.minimum(la, m - keep_b)
+    a0 = rows[:, 0] + rng.binomial(la - keep_a, 0.5)
+    b0 = rows[:, 2] + rng.binomial(lb - keep_b, 0.5)
+    lengths = keep_a + keep_b + 3
+    pos = np.arange(options.max_seq_length)[None, :]
+    ka, kb = keep_a[:, None], keep_b[:, None]
+    in_a = (pos >= 1) & (pos < 1 + ka)
+    in_b = (pos >= 2 + ka) & (pos < 2 + ka + kb)
+    index = np.where(in_a, a0[:, None] + pos - 1, np.where(in_b, b0[:, None] + pos - 2 - ka, 0))
+    tokens = np.where(in_a | in_b, chunk.tokens[index], 0).astype(np.int64)
+    tokens[:, 0] = options.cls_id
+    tokens[(pos == 1 + ka) | (pos == lengths[:, None] - 1)] = options.sep_id
+    segments = ((pos >= 2 + ka) & (pos < lengths[:, None])).astype(np.int64)
+    return tokens, segments, lengths
 
 
 def num_to_predict(lengths, options):
@@ -226,15 +221,18 @@ def mask_batch(tokens, lengths, options, rng, continuation=None):
             chosen[row, picked] = True
     else:
         keys = np.where(candidate, rng.random((n, t)), np.inf)
-        rank = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1, kind="stable")
-        chosen = candidate & (rank < budget[:, None])
+        by_key = np.argsort(keys, axis=1)  # candidates first, in random order
+        take = np.arange(t)[None, :] < budget[:, None]
+        chosen = np.zeros((n, t), bool)
+        np.put_along_axis(chosen, by_key, take, axis=1)
     count = chosen.sum(1)
-    # Positions of the chosen tokens in order, padded with zeros to K.
-    order = np.argsort(~chosen, axis=1, kind="stable")[:, :k_max]
-    weights = (np.arange(k_max)[None, :] < count[:, None])
-    if order.shape[1] < k_max:
-        order = np.pad(order, ((0, 0), (0, k_max - order.shape[1])))
-    positions = np.where(weights, order, 0)
+    # Positions of the chosen tokens in increasing order, padded with zeros to K.
+    weights = np.arange(k_max)[None, :] < count[:, None]
+    marked = np.where(chosen, np.arange(t)[None, :], t)
+    positions = np.sort(marked, axis=1)[:, :k_max]
+    if positions.shape[1] < k_max:
+        positions = np.pad(positions, ((0, 0), (0, k_max - positions.shape[1])))
+    positions = np.where(weights, positions, 0)
     labels = np.where(weights, np.take_along_axis(tokens, positions, 1), 0)
     draw = rng.random((n, k_max))
     replacement = np.where(draw < 0.8, options.mask_id, labels)
@@ -255,25 +253,19 @@ def process_chunk(chunk, seed, options, batch_size=1024):
     rng = np.random.default_rng(seed)
     continuation = np.zeros(max(options.vocab_size, 1), bool)
     continuation[list(options.continuation_ids)] = True
-    documents = [chunk.document(d) for d in range(chunk.num_documents)]
-    instances = []
+    rows = []
     for _ in range(options.dupe_factor):
         for d in range(chunk.num_documents):
-            instances.extend(instances_from_document(documents, d, options, rng))
-    order = rng.permutation(len(instances))
+            rows.extend(instances_from_document(chunk, d, options, rng))
+    rows = np.asarray(rows, np.int64).reshape(-1, 5)[rng.permutation(len(rows))]
     out = []
-    for first in range(0, len(order), batch_size):
-        batch = [instances[i] for i in order[first:first + batch_size]]
-        tokens = np.zeros((len(batch), options.max_seq_length), np.int64)
-        segments = np.zeros_like(tokens)
-        lengths = np.array([len(x.tokens) for x in batch])
-        for row, instance in enumerate(batch):
-            tokens[row, :lengths[row]] = instance.tokens
-            segments[row, :lengths[row]] = instance.segment_ids
+    for first in range(0, len(rows), batch_size):
+        batch = rows[first:first + batch_size]
+        tokens, segments, lengths = assemble(chunk, batch, options, rng)
         features = {
-            "input_mask": (np.arange(options.max_seq_length)[None, :] < lengths[:, None]),
+            "input_mask": np.arange(options.max_seq_length)[None, :] < lengths[:, None],
             "segment_ids": segments,
-            "next_sentence_labels": np.array([[x.is_random_next] for x in batch]),
+            "next_sentence_labels": batch[:, 4:5],
         }
         if options.mask:
             (features["input_ids"], features["masked_lm_positions"], features["masked_lm_ids"],
@@ -304,17 +296,18 @@ def _varint(n):
 
 
 def _varint_rows(values):
-    """Packed varints of each row of non-negative ints `[N, L]`: (flat bytes, bytes per row)."""
-    v = np.asarray(values).astype(np.uint64)
-    width = max(1, (int(v.max(initial=0)).bit_length() + 6) // 7)  # bytes of the largest value
-    groups = (v[..., None] >> (np.arange(width, dtype=np.uint64) * np.uint64(7))) & np.uint64(0x7F)
+    """Packed varints of each row of non-negative ints `[N, L]`: (flat uint8, bytes per row)."""
+    largest = int(np.max(values, initial=0))
+    v = np.asarray(values).astype(np.uint32 if largest < 2 ** 32 else np.uint64)
+    width = max(1, (largest.bit_length() + 6) // 7)  # bytes of the largest value
+    groups = (v[..., None] >> (np.arange(width, dtype=v.dtype) * 7).astype(v.dtype)) & 0x7F
     count = np.ones(v.shape, np.int64)
     for k in range(1, width):
-        count[groups[..., k] != 0] = k + 1
+        count += v >= (1 << (7 * k))
     index = np.arange(width)
     more = index < (count - 1)[..., None]  # continuation bit on all but a value's last byte
     data = groups.astype(np.uint8) | (more.astype(np.uint8) << 7)
-    return data[index < count[..., None]].tobytes(), count.sum(axis=-1)
+    return data[index < count[..., None]], count.sum(axis=-1)
 
 
 def _field(number, payload):
@@ -334,34 +327,44 @@ def _entry_prefix(name, dtype, payload_length):
             + _varint(len(feature_header) + list_length) + feature_header + list_header)
 
 
+def _table(make, keys):
+    """Byte strings make(k) for each distinct key: (buffer, start and length per key)."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    parts = [make(int(k)) for k in unique]
+    lengths = np.array([len(p) for p in parts], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.frombuffer(b"".join(parts), np.uint8), starts[inverse], lengths[inverse]
+
+
 def serialize_batch(features):
     """tf.train.Examples for a batch: {name: `[N, L]` array} -> N serialized bytes.
 
     Features are written in google-research/bert's order; int64 values as
-    packed varints, floats as packed little-endian float32.
+    packed varints, floats as packed little-endian float32. Each example is
+    a sequence of byte segments (headers that depend only on a length, and
+    the packed values), gathered for the whole batch at once.
     """
-    columns, prefixes = [], {}
+    segments = []  # (buffer, start per row, length per row), in output order
     for name, dtype, _ in FEATURES:
         if name not in features:
             continue
         values = np.asarray(features[name])
         if dtype == "float":
-            data = values.astype("<f4")
-            flat, sizes = data.tobytes(), np.full(len(data), data.shape[1] * 4)
+            payload = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
+            sizes = np.full(len(values), values.shape[1] * 4, np.int64)
         else:
-            flat, sizes = _varint_rows(values)
-        ends = np.cumsum(sizes).tolist()
-        columns.append((name, dtype, flat, [0] + ends[:-1], ends, sizes.tolist()))
-    examples = []
-    for row in range(len(columns[0][3])):
-        parts = []
-        for name, dtype, flat, starts, ends, sizes in columns:
-            key = (name, sizes[row])
-            prefix = prefixes.get(key)
-            if prefix is None:
-                prefix = prefixes[key] = _entry_prefix(name, dtype, sizes[row])
-            parts.append(prefix)
-            parts.append(flat[starts[row]:ends[row]])
-        body = b"".join(parts)
-        examples.append(b"\x0a" + _varint(len(body)) + body)
-    return examples
+            payload, sizes = _varint_rows(values)
+        segments.append(_table(lambda size: _entry_prefix(name, dtype, size), sizes))
+        segments.append((payload, np.cumsum(sizes) - sizes, sizes))
+    body = sum(length for _, _, length in segments)
+    segments.insert(0, _table(lambda size: b"\x0a" + _varint(size), body))
+
+    bases = np.cumsum([0] + [len(buffer) for buffer, _, _ in segments[:-1]])
+    source = np.concatenate([buffer for buffer, _, _ in segments])
+    starts = np.stack([base + start for base, (_, start, _) in zip(bases, segments)], 1).ravel()
+    lengths = np.stack([length for _, _, length in segments], 1).ravel()
+    out_starts = np.cumsum(lengths) - lengths
+    index = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
+    data = source[index].tobytes()
+    ends = np.cumsum(lengths.reshape(len(body), -1).sum(1)).tolist()
+    return [data[a:b] for a, b in zip([0] + ends[:-1], ends)]
