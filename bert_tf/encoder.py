@@ -23,6 +23,8 @@ class BertEncoder(keras.Model):
     Outputs have the dtype policy's compute dtype.
     """
 
+    checkpoint_kind = "encoder"  # which checkpoint name tables apply
+
     def __init__(self, config, **kwargs):
         if not isinstance(config, BertConfig):
             config = BertConfig.from_dict(config)
@@ -54,6 +56,10 @@ class BertEncoder(keras.Model):
             )
             for i in range(config.num_hidden_layers)
         ]
+        # Also as attributes: tf.train.Checkpoint does not look inside Keras' tracked
+        # lists, so without these the blocks would be missing from object-based checkpoints.
+        for i, block in enumerate(self.blocks):
+            setattr(self, f"layer_{i}", block)
         self.pooler = keras.layers.Dense(
             config.hidden_size, activation="tanh", dtype=policy, name="pooler",
             kernel_initializer=keras.initializers.TruncatedNormal(

@@ -207,7 +207,7 @@ def _whole_words(input_ids, candidate, keys, budget, options):
 def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_seq,
                         is_training=True, masking: Optional[MaskingOptions] = None, seed=None,
                         input_context: Optional[tf.distribute.InputContext] = None,
-                        shuffle_buffer=10_000, cycle_length=8):
+                        shuffle_buffer=10_000, cycle_length=8, skip_batches=0):
     """Batches for the pretraining model from TFRecord files.
 
     Each batch is a dict of int32 `input_ids`, `input_mask`, `segment_ids`
@@ -247,6 +247,8 @@ def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_s
         data = data.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     if is_training:
         data = data.shuffle(shuffle_buffer, seed=seed)
+    if skip_batches:
+        data = data.skip(skip_batches * batch_size)  # records are cheaper to skip than batches
     data = data.batch(batch_size, drop_remainder=is_training)
 
     def parse(records, record_names):
@@ -263,5 +265,6 @@ def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_s
             return out
 
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        seeds = seeds.skip(skip_batches)
         data = tf.data.Dataset.zip((data, seeds)).map(remask, num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from bert_tf import pretraining_data, pretraining_inputs, pretraining_records
 from bert_tf.tokenization import BertTokenizer
-from testing import minilm_dir
+from testing import minilm_dir, write_corpus
 
 SEQ, PRED = 64, 10
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,24 +30,6 @@ ORIGINAL_SPEC = {
 @pytest.fixture(scope="module")
 def tokenizer():
     return BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"))
-
-
-def write_corpus(path, documents=50, sentences=30, seed=0):
-    """Documents of generated sentences; glued word pairs give multi-piece words."""
-    rng = np.random.default_rng(seed)
-    words = [w.strip() for w in open(os.path.join(minilm_dir(), "vocab.txt"), encoding="utf-8")]
-    words = [w for w in words[2000:12000] if w.isalpha() and w.isascii()]
-    with open(path, "w", encoding="utf-8") as f:
-        for _ in range(documents):
-            for _ in range(sentences):
-                n = rng.integers(4, 12)
-                first, second = rng.integers(0, len(words), (2, n))
-                glue = rng.random(n) < 0.3
-                sentence = [words[a] + (words[b] if g else "")
-                            for a, b, g in zip(first, second, glue)]
-                f.write(" ".join(sentence).capitalize() + ".\n")
-            f.write("\n")
-    return str(path)
 
 
 def make_records(tmp_path, tokenizer, name="out", seed=7, workers=1, shards=2, **flags):

@@ -57,3 +57,42 @@ def check_layer(layer_cls, init_kwargs, call):
     np.testing.assert_array_equal(np.asarray(call(clone)), expected)
     assert clone.get_config() == config
     return layer, expected
+
+
+def random_pretraining_batch(config, batch=BATCH, seq=SEQ, predictions=3, seed=0):
+    """A masked-LM + next-sentence batch (numpy, int32 / float32) for a tiny config."""
+    rng = np.random.default_rng(seed)
+    inputs = random_inputs(config, batch, seq, seed)
+    lengths = inputs["input_mask"].sum(1)
+    positions = np.zeros((batch, predictions), np.int32)
+    weights = np.zeros((batch, predictions), np.float32)
+    for row in range(batch):
+        count = min(predictions, lengths[row] - 1)
+        positions[row, :count] = np.sort(rng.choice(np.arange(1, lengths[row]), count, False))
+        weights[row, :count] = 1.0
+    inputs.update(
+        masked_lm_positions=positions,
+        masked_lm_ids=(rng.integers(1, config.vocab_size, (batch, predictions)) * weights)
+        .astype(np.int32),
+        masked_lm_weights=weights,
+        next_sentence_labels=rng.integers(0, 2, (batch, 1)).astype(np.int32),
+    )
+    return inputs
+
+
+def write_corpus(path, documents=50, sentences=30, seed=0):
+    """Documents of generated sentences; glued word pairs give multi-piece words."""
+    rng = np.random.default_rng(seed)
+    words = [w.strip() for w in open(os.path.join(minilm_dir(), "vocab.txt"), encoding="utf-8")]
+    words = [w for w in words[2000:12000] if w.isalpha() and w.isascii()]
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(documents):
+            for _ in range(sentences):
+                n = rng.integers(4, 12)
+                first, second = rng.integers(0, len(words), (2, n))
+                glue = rng.random(n) < 0.3
+                sentence = [words[a] + (words[b] if g else "")
+                            for a, b, g in zip(first, second, glue)]
+                f.write(" ".join(sentence).capitalize() + ".\n")
+            f.write("\n")
+    return str(path)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from bert_tf.checkpoints.table import NameTable, Rule, Source
+from bert_tf.checkpoints.table import TRANSFORMS, NameTable, Rule, Source
 
 
 def _dense(source, ours):
@@ -17,8 +17,7 @@ def _layer_norm(source, ours):
 
 
 _LAYER = "bert/encoder/layer_{i}"
-ENCODER_TABLE = NameTable(
-    rules=[
+ENCODER_RULES = [
         Rule("bert/embeddings/word_embeddings", "embeddings/word_embeddings"),
         Rule("bert/embeddings/token_type_embeddings", "embeddings/token_type_embeddings"),
         Rule("bert/embeddings/position_embeddings", "embeddings/position_embeddings"),
@@ -32,12 +31,20 @@ ENCODER_TABLE = NameTable(
         *_dense(f"{_LAYER}/output/dense", "layer_{i}/output"),
         *_layer_norm(f"{_LAYER}/output/LayerNorm", "layer_{i}/output_layer_norm"),
         *_dense("bert/pooler/dense", "pooler"),
-    ],
-    skip=[
-        Rule(r".*/adam_[mv]|global_step", None, reason="optimizer variable(s)"),
-        Rule(r"cls/.*", None, reason="pretraining-head variable(s) (cls/...)"),
-    ],
-)
+]
+PRETRAINING_HEAD_RULES = [
+    *_dense("cls/predictions/transform/dense", "mlm/transform"),
+    *_layer_norm("cls/predictions/transform/LayerNorm", "mlm/layer_norm"),
+    Rule("cls/predictions/output_bias", "mlm/output_bias"),
+    # Google stores the next-sentence weights [2, H]; ours are a Dense kernel [H, 2].
+    Rule("cls/seq_relationship/output_weights", "nsp/kernel", "transpose"),
+    Rule("cls/seq_relationship/output_bias", "nsp/bias"),
+]
+_OPTIMIZER = Rule(r".*/adam_[mv]|global_step", None, reason="optimizer variable(s)")
+_HEADS = Rule(r"cls/.*", None, reason="pretraining-head variable(s) (cls/...)")
+
+ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_OPTIMIZER, _HEADS])
+PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES, skip=[_OPTIMIZER])
 
 
 def open_checkpoint(prefix: str) -> Source:
@@ -68,12 +75,12 @@ def write_checkpoint(prefix: str, arrays: dict) -> None:
     )
 
 
-def encoder_arrays(encoder) -> dict:
-    """{Google variable name: float32 array} for every weight of a BertEncoder."""
+def model_arrays(named_weights, table) -> dict:
+    """{Google variable name: float32 array} for {our path: variable}."""
     arrays = {}
-    for path, variable in encoder.named_weights().items():
-        name, _ = ENCODER_TABLE.source_name(path)
-        arrays[name] = np.asarray(variable.numpy(), dtype=np.float32)
+    for path, variable in named_weights.items():
+        name, transform = table.source_name(path)
+        arrays[name] = np.asarray(TRANSFORMS[transform](variable.numpy()), dtype=np.float32)
     return arrays
 
 

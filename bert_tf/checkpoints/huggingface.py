@@ -21,8 +21,7 @@ def _layer_norm(source, ours):
 
 
 _LAYER = "encoder.layer.{i}"
-ENCODER_TABLE = NameTable(
-    rules=[
+ENCODER_RULES = [
         Rule("embeddings.word_embeddings.weight", "embeddings/word_embeddings"),
         Rule("embeddings.token_type_embeddings.weight", "embeddings/token_type_embeddings"),
         Rule("embeddings.position_embeddings.weight", "embeddings/position_embeddings"),
@@ -36,13 +35,22 @@ ENCODER_TABLE = NameTable(
         *_linear(f"{_LAYER}.output.dense", "layer_{i}/output"),
         *_layer_norm(f"{_LAYER}.output.LayerNorm", "layer_{i}/output_layer_norm"),
         *_linear("pooler.dense", "pooler"),
-    ],
-    skip=[
-        Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_ids buffer(s)"),
-        Rule(r"cls\..*", None, reason="pretraining-head variable(s) (cls.*)"),
-    ],
-    optional_prefix="bert.",
-)
+]
+PRETRAINING_HEAD_RULES = [
+    *_linear("cls.predictions.transform.dense", "mlm/transform"),
+    *_layer_norm("cls.predictions.transform.LayerNorm", "mlm/layer_norm"),
+    Rule("cls.predictions.bias", "mlm/output_bias"),
+    *_linear("cls.seq_relationship", "nsp"),
+]
+_BUFFERS = Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_ids buffer(s)")
+# The decoder is tied to the word embeddings, and its bias is cls.predictions.bias.
+_TIED = Rule(r"cls\.predictions\.decoder\.(weight|bias)", None,
+             reason="tied decoder variable(s) (the word embeddings and output bias)")
+_HEADS = Rule(r"cls\..*", None, reason="pretraining-head variable(s) (cls.*)")
+
+ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_BUFFERS, _HEADS], optional_prefix="bert.")
+PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES, skip=[_BUFFERS, _TIED],
+                             optional_prefix="bert.")
 
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"

@@ -1,0 +1,152 @@
+"""Optimizers and learning-rate schedules for BERT: AdamW as in the original, LAMB, warmup + decay."""
+
+import re
+
+import keras
+import tensorflow as tf
+
+# Variables BERT excludes from weight decay (LayerNorm scales and offsets, biases),
+# matched against variable names as google-research/bert matched its names.
+NO_DECAY = ("gamma", "beta", "bias", "LayerNorm", "layer_norm")
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup from 0 to `learning_rate`, then polynomial decay to `end_learning_rate`.
+
+    lr(step) = learning_rate * step / warmup_steps during warmup, else
+    (learning_rate - end) * (1 - step / decay_steps) ** power + end, the
+    decay counted from step 0 as in google-research/bert (power 1: linear).
+    """
+
+    def __init__(self, learning_rate, decay_steps, warmup_steps=0, end_learning_rate=0.0,
+                 power=1.0):
+        self.learning_rate = float(learning_rate)
+        self.decay_steps = int(decay_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.end_learning_rate = float(end_learning_rate)
+        self.power = float(power)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        done = tf.minimum(step, float(self.decay_steps)) / float(max(self.decay_steps, 1))
+        decayed = ((self.learning_rate - self.end_learning_rate) * (1.0 - done) ** self.power
+                   + self.end_learning_rate)
+        if self.warmup_steps <= 0:
+            return decayed
+        warmup = self.learning_rate * step / float(self.warmup_steps)
+        return tf.where(step < self.warmup_steps, warmup, decayed)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "decay_steps": self.decay_steps,
+                "warmup_steps": self.warmup_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power}
+
+
+class _ReducedGradients:
+    """For gradients the training loop has already summed over replicas (and clipped).
+
+    Keras optimizers all-reduce gradients inside `apply`; bert_tf's loop
+    all-reduces them first, so that clipping and the non-finite check see
+    the global gradient, identical on every replica.
+    """
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class AdamWeightDecay(_ReducedGradients, keras.optimizers.Optimizer):
+    """Adam with decoupled weight decay, exactly as google-research/bert's optimizer.
+
+    No bias correction; update = m / (sqrt(v) + epsilon) + weight_decay * w,
+    w -= lr * update, with LayerNorm and bias variables excluded from decay.
+    """
+
+    def __init__(self, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                 weight_decay=0.01, name="adam_weight_decay", **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay or None,
+                         name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.exclude_from_weight_decay(var_names=list(NO_DECAY))
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = tf.cast(learning_rate, variable.dtype)
+        g = tf.cast(gradient, variable.dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
+        self.assign_sub(variable, lr * m / (tf.sqrt(v) + self.epsilon))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class Lamb(_ReducedGradients, keras.optimizers.Optimizer):
+    """LAMB (You et al., 2019) for large batches: Adam's update scaled per variable.
+
+    update = m_hat / (sqrt(v_hat) + epsilon) + weight_decay * w;
+    w -= lr * (||w|| / ||update||) * update, the trust ratio being 1 where
+    either norm is zero and for LayerNorm and bias variables, which also get
+    no weight decay.
+    """
+
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                 weight_decay=0.01, name="lamb", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.decay = weight_decay or 0.0
+        self._no_decay = re.compile("|".join(NO_DECAY))
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = tf.cast(learning_rate, variable.dtype)
+        g = tf.cast(gradient, variable.dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        step = tf.cast(self.iterations + 1, variable.dtype)
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
+        m_hat = m / (1.0 - tf.pow(self.beta_1, step))
+        v_hat = v / (1.0 - tf.pow(self.beta_2, step))
+        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        if self._no_decay.search(variable.name) is None:
+            update += self.decay * variable
+            w_norm, u_norm = tf.norm(variable), tf.norm(update)
+            ratio = tf.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, 1.0)
+            update *= ratio
+        self.assign_sub(variable, lr * update)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                      weight_decay=self.decay)
+        return config
+
+
+OPTIMIZERS = {"adamw": AdamWeightDecay, "lamb": Lamb}
+
+
+def create_optimizer(name, learning_rate, num_train_steps, num_warmup_steps, weight_decay=0.01,
+                     power=1.0):
+    """The optimizer `name` ("adamw" or "lamb") with BERT's warmup and decay schedule."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    schedule = WarmupPolynomialDecay(learning_rate, num_train_steps, num_warmup_steps,
+                                     power=power)
+    return OPTIMIZERS[name](learning_rate=schedule, weight_decay=weight_decay)

@@ -1,0 +1,79 @@
+"""Pretrains BERT (masked LM + next sentence) on TFRecords, under any tf.distribute strategy.
+
+    .venv/bin/python run_pretraining.py --input_file='data/train-*.tfrecord' \
+        --output_dir=runs/pretrain --bert_config_file=bert_config.json --do_train --do_eval \
+        --train_batch_size=32 --max_seq_length=128 --max_predictions_per_seq=20 \
+        --num_train_steps=100000 --num_warmup_steps=10000 --learning_rate=1e-4
+
+Running the same command again after a crash resumes from the last checkpoint.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+# google-research/bert's flags.
+flags.DEFINE_string("input_file", None, "Comma-separated TFRecord files or globs.")
+flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
+flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (default: the "
+                    "one of --init_checkpoint).")
+flags.DEFINE_string("init_checkpoint", None, "Start from: a Google or Hugging Face release "
+                    "directory, a checkpoint prefix, or a bert_tf run's output_dir.")
+flags.DEFINE_bool("do_train", False, "Train.")
+flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_input_file (default --input_file).")
+flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
+flags.DEFINE_integer("max_seq_length", 128, "Must match the records.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Must match the records.")
+flags.DEFINE_integer("num_train_steps", 100000, "Optimizer steps.")
+flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
+flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "Steps between checkpoints.")
+flags.DEFINE_integer("iterations_per_loop", 100, "Steps per tf.function call (and per "
+                     "progress line).")
+flags.DEFINE_integer("max_eval_steps", 100, "Most evaluation batches.")
+flags.DEFINE_bool("use_tpu", False, "Same as --distribution_strategy=tpu.")
+flags.DEFINE_string("tpu_name", None, "The TPU to use (empty for a TPU VM).")
+# Ours.
+flags.DEFINE_string("eval_input_file", None, "Evaluation records (default: --input_file).")
+flags.DEFINE_enum("distribution_strategy", "one_device",
+                  ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+                  "How to spread training over devices and hosts.")
+flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW as in the original, or LAMB "
+                  "for large batches.")
+flags.DEFINE_float("weight_decay", 0.01, "Weight decay (not on LayerNorm and biases).")
+flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per optimizer step.")
+flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions every time a sequence "
+                  "is read (needs --vocab_file).")
+flags.DEFINE_bool("do_whole_word_mask", False, "With --dynamic_masking, mask whole words.")
+flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynamic masking, "
+                    "and copied next to the exported checkpoint.")
+flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints to keep.")
+flags.DEFINE_integer("seed", 12345, "Seed for initialization, shuffling, dropout, masking.")
+flags.DEFINE_bool("deterministic", False, "Use deterministic TensorFlow ops (slower), so that "
+                  "a resumed run reproduces an uninterrupted one exactly.")
+flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into this many logical devices "
+                     "(to try --distribution_strategy=mirrored without GPUs).")
+
+
+def main(argv):
+    del argv
+    from bert_tf import pretraining_run
+
+    try:
+        pretraining_run.run(FLAGS)
+    except pretraining_run.user_errors() as e:
+        sys.exit(f"run_pretraining.py: error: {e}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["input_file", "output_dir"])
+    logging.set_verbosity(logging.WARNING)
+    app.run(main)

@@ -1,0 +1,132 @@
+"""BertPretrainer: tied weights, losses against a hand computation, checkpoint names of the heads."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from safetensors.numpy import save_file
+from scipy.special import erf, log_softmax
+
+from bert_tf import checkpoints
+from bert_tf.checkpoints import CheckpointMismatchError
+from bert_tf.pretraining import BertPretrainer, PretrainingTask
+from testing import random_pretraining_batch, tiny_config
+
+CONFIG = tiny_config(hidden_act="gelu_exact")
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(3)
+    return BertPretrainer(CONFIG.replace(initializer_range=0.3))
+
+
+def test_word_embeddings_are_one_variable(model):
+    embedding = model.encoder.embeddings.word_embeddings
+    assert model.word_embeddings is embedding
+    vocab_sized = [v for v in model.trainable_variables
+                   if tuple(v.shape) == (CONFIG.vocab_size, CONFIG.hidden_size)]
+    assert len(vocab_sized) == 1
+    # The output layer reads it: changing it changes the masked-LM logits.
+    batch = random_pretraining_batch(model.config)
+    before = model(batch)["mlm_logits"].numpy()
+    saved = embedding.numpy()
+    embedding.assign(saved * 2)
+    try:
+        assert not np.allclose(model(batch)["mlm_logits"], before)
+    finally:
+        embedding.assign(saved)
+
+
+def test_losses_match_a_hand_computation(model):
+    batch = random_pretraining_batch(model.config, seed=4)
+    outputs = model(batch)
+    task = PretrainingTask()
+    sums = {k: float(v) for k, v in task.sums(batch, outputs).items()}
+
+    w = {k: v.numpy().astype(np.float64) for k, v in model.named_weights().items()}
+    seq = model.encoder(batch)["sequence_output"].numpy().astype(np.float64)
+    pooled = model.encoder(batch)["pooled_output"].numpy().astype(np.float64)
+    hidden = np.take_along_axis(seq, batch["masked_lm_positions"][..., None], 1)
+    hidden = hidden @ w["mlm/transform/kernel"] + w["mlm/transform/bias"]
+    hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))
+    hidden = (hidden - hidden.mean(-1, keepdims=True)) / np.sqrt(
+        hidden.var(-1, keepdims=True) + CONFIG.layer_norm_eps)
+    hidden = hidden * w["mlm/layer_norm/gamma"] + w["mlm/layer_norm/beta"]
+    logits = hidden @ w["embeddings/word_embeddings"].T + w["mlm/output_bias"]
+    np.testing.assert_allclose(outputs["mlm_logits"], logits, atol=1e-4)
+    per_token = -np.take_along_axis(log_softmax(logits, -1), batch["masked_lm_ids"][..., None],
+                                    -1)[..., 0]
+    weights = batch["masked_lm_weights"]
+    nsp_logits = pooled @ w["nsp/kernel"] + w["nsp/bias"]
+    labels = batch["next_sentence_labels"][:, 0]
+    nsp = -log_softmax(nsp_logits, -1)[np.arange(len(labels)), labels]
+    assert sums["mlm_loss_sum"] == pytest.approx((per_token * weights).sum(), rel=1e-5)
+    assert sums["mlm_weight"] == weights.sum()
+    assert sums["nsp_loss_sum"] == pytest.approx(nsp.sum(), rel=1e-5)
+    correct = (logits.argmax(-1) == batch["masked_lm_ids"]) * weights
+    assert sums["mlm_correct"] == correct.sum()
+    assert sums["nsp_correct"] == (nsp_logits.argmax(-1) == labels).sum()
+
+
+def test_google_names_of_the_heads(model, tmp_path):
+    model.save_pretrained(str(tmp_path / "release"))
+    reader = tf.train.load_checkpoint(str(tmp_path / "release" / "bert_model.ckpt"))
+    shapes = reader.get_variable_to_shape_map()
+    h, v = CONFIG.hidden_size, CONFIG.vocab_size
+    assert shapes["cls/seq_relationship/output_weights"] == [2, h]
+    assert shapes["cls/seq_relationship/output_bias"] == [2]
+    assert shapes["cls/predictions/output_bias"] == [v]
+    assert shapes["cls/predictions/transform/dense/kernel"] == [h, h]
+    assert shapes["cls/predictions/transform/LayerNorm/gamma"] == [h]
+    np.testing.assert_array_equal(reader.get_tensor("cls/seq_relationship/output_weights"),
+                                  model.nsp.kernel.numpy().T)
+    again = BertPretrainer.from_pretrained(str(tmp_path / "release"))
+    batch = random_pretraining_batch(model.config)
+    for key in ("mlm_logits", "nsp_logits"):
+        np.testing.assert_array_equal(again(batch)[key], model(batch)[key])
+    # The bare encoder loads the same release, skipping the heads.
+    encoder = checkpoints.load_encoder(str(tmp_path / "release"))
+    np.testing.assert_array_equal(encoder(batch)["pooled_output"],
+                                  model.encoder(batch)["pooled_output"])
+
+
+def test_hugging_face_heads(model, tmp_path):
+    """BertForPreTraining names, with the tied decoder stored twice as Hugging Face does."""
+    os.makedirs(tmp_path / "hf")
+    arrays = {}
+    for path, variable in model.named_weights().items():
+        name, transform = checkpoints.huggingface.PRETRAINER_TABLE.source_name(path)
+        value = variable.numpy()
+        arrays["bert." + name if not name.startswith("cls.") else name] = (
+            np.ascontiguousarray(value.T) if transform == "transpose" else value)
+    arrays["cls.predictions.decoder.weight"] = model.word_embeddings.numpy()
+    arrays["cls.predictions.decoder.bias"] = model.mlm_output_bias.numpy()
+    save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
+    import json
+    with open(tmp_path / "hf" / "config.json", "w") as f:
+        json.dump(dict(CONFIG.to_dict(), hidden_act="gelu", model_type="bert"), f)
+    loaded = BertPretrainer.from_pretrained(str(tmp_path / "hf"))
+    batch = random_pretraining_batch(model.config)
+    np.testing.assert_allclose(loaded(batch)["mlm_logits"], model(batch)["mlm_logits"], atol=1e-5)
+
+
+def test_encoder_only_release_needs_strict_false(model, tmp_path):
+    model.encoder.save_pretrained(str(tmp_path / "encoder_only"))
+    with pytest.raises(CheckpointMismatchError, match="mlm/transform/kernel"):
+        BertPretrainer.from_pretrained(str(tmp_path / "encoder_only"))
+    fresh = BertPretrainer.from_pretrained(str(tmp_path / "encoder_only"), strict=False)
+    np.testing.assert_array_equal(fresh.word_embeddings.numpy(), model.word_embeddings.numpy())
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_outputs_float32_logits(model, policy):
+    mixed = BertPretrainer(model.config, dtype=policy)
+    mixed.set_weights(model.get_weights())
+    batch = random_pretraining_batch(model.config)
+    out = mixed(batch)
+    assert out["mlm_logits"].dtype == tf.float32 and out["nsp_logits"].dtype == tf.float32
+    assert mixed.word_embeddings.dtype == "float32"
+    np.testing.assert_allclose(out["mlm_logits"], model(batch)["mlm_logits"], atol=0.15)

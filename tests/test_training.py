@@ -1,0 +1,128 @@
+"""The training loop in one process: accumulation, the non-finite guard, loss scaling, logs."""
+
+import glob
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bert_tf import optimization
+from bert_tf.pretraining import BertPretrainer, PretrainingTask
+from bert_tf.training import Trainer, TrainingOptions, results_from_sums
+from testing import random_pretraining_batch, tiny_config
+
+CONFIG = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def make_trainer(tmp_path, policy="float32", seed=0, **options):
+    keras.utils.set_random_seed(seed)
+    lines = []
+    opts = TrainingOptions(output_dir=str(tmp_path), num_train_steps=options.pop("steps", 2),
+                           steps_per_loop=options.pop("steps_per_loop", 1),
+                           save_checkpoints_steps=1000, log=lines.append, **options)
+    trainer = Trainer(
+        tf.distribute.OneDeviceStrategy("/cpu:0"), PretrainingTask(),
+        build_model=lambda: BertPretrainer(CONFIG, dtype=policy),
+        build_optimizer=lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
+        options=opts)
+    return trainer, lines
+
+
+def dataset_of(batches):
+    def make(context, skip):
+        data = tf.data.Dataset.from_tensor_slices(
+            {k: np.stack([b[k] for b in batches]) for k in batches[0]})
+        return data.repeat().skip(skip)
+    return make
+
+
+def weights(trainer):
+    return [v.numpy().copy() for v in trainer.model.trainable_variables]
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path):
+    batches = [random_pretraining_batch(CONFIG, batch=12, seed=s) for s in range(2)]
+    results = []
+    for k in (1, 3):
+        trainer, _ = make_trainer(tmp_path / f"k{k}", gradient_accumulation_steps=k)
+        trainer.train(dataset_of(batches), global_batch_size=12)
+        results.append(weights(trainer))
+    changed = max(np.abs(a - b).max() for a, b in zip(results[0], weights(make_trainer(
+        tmp_path / "init")[0])))
+    assert changed > 1e-3  # training moved the weights
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_non_finite_step_is_skipped_and_reported(tmp_path):
+    good = random_pretraining_batch(CONFIG, seed=1)
+    bad = dict(good, masked_lm_weights=np.where(good["masked_lm_weights"] > 0, np.inf, 0.0)
+               .astype(np.float32))
+    trainer, lines = make_trainer(tmp_path, steps=3)
+    before = weights(trainer)
+
+    def data(context, skip):
+        return tf.data.Dataset.from_tensor_slices(
+            {k: np.stack([bad[k], good[k], good[k]]) for k in good}).skip(skip)
+
+    trainer.train(data, global_batch_size=5)
+    assert int(trainer.skipped_steps.numpy()) == 1 and int(trainer.global_step.numpy()) == 3
+    assert int(trainer.optimizer.iterations.numpy()) == 2  # only two updates were applied
+    assert any("skipped 1 step(s) with non-finite gradients" in line for line in lines)
+    after = weights(trainer)
+    assert all(np.isfinite(w).all() for w in after)
+    assert max(np.abs(a - b).max() for a, b in zip(after, before)) > 0
+
+
+def test_only_the_skipped_step_is_lost(tmp_path):
+    good = [random_pretraining_batch(CONFIG, seed=s) for s in (1, 2)]
+    bad = dict(good[0], masked_lm_weights=good[0]["masked_lm_weights"] * np.nan)
+    trainers = []
+    for name, batches in (("with_bad", [bad] + good), ("clean", good)):
+        trainer, _ = make_trainer(tmp_path / name, steps=len(batches))
+        trainer.train(dataset_of(batches), global_batch_size=5)
+        trainers.append(trainer)
+    for a, b in zip(weights(trainers[0]), weights(trainers[1])):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_float16_loss_scale_backs_off_on_overflow(tmp_path):
+    batch = random_pretraining_batch(CONFIG, seed=1)
+    trainer, lines = make_trainer(tmp_path, policy="mixed_float16", loss_scaling=True, steps=40,
+                                  steps_per_loop=40, initial_loss_scale=2.0 ** 40,
+                                  loss_scale_growth_steps=1000)
+    trainer.train(dataset_of([batch]), global_batch_size=5)
+    skipped = int(trainer.skipped_steps.numpy())
+    assert 0 < skipped < 40  # overflowing steps were skipped until the scale fit float16
+    assert float(trainer.loss_scale.numpy()) == 2.0 ** (40 - skipped)
+    assert int(trainer.optimizer.iterations.numpy()) == 40 - skipped
+    assert "loss scale now" in lines[0]
+
+
+def test_progress_summaries_and_evaluation(tmp_path):
+    batches = [random_pretraining_batch(CONFIG, seed=s) for s in range(3)]
+    trainer, lines = make_trainer(tmp_path, steps=4, steps_per_loop=2)
+    trainer.train(dataset_of(batches), global_batch_size=5)
+    progress = [line for line in lines if line.startswith("step ")]
+    assert len(progress) == 2 and "ETA" in progress[-1] and "examples/s" in progress[-1]
+    assert "masked_lm_accuracy" in progress[-1] and progress[-1].startswith("step 4/4")
+    tags = set()
+    for path in glob.glob(str(tmp_path / "train" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"loss", "masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
+            "next_sentence_loss", "learning_rate", "gradient_norm"} <= tags
+    results = trainer.evaluate(lambda context: tf.data.Dataset.from_tensor_slices(
+        {k: np.stack([b[k] for b in batches]) for k in batches[0]}))
+    assert set(results) == {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
+                            "next_sentence_loss", "loss"}
+    assert results["loss"] == results["masked_lm_loss"] + results["next_sentence_loss"]
+    # The reported values are the ratios of the summed values.
+    task = PretrainingTask()
+    totals = {n: 0.0 for n in task.sum_names}
+    for b in batches:
+        for n, v in task.sums(b, trainer.model(b)).items():
+            totals[n] += float(v)
+    expected = results_from_sums(totals, task)
+    for key, value in expected.items():
+        assert results[key] == np.float64(value) or abs(results[key] - value) < 1e-5
