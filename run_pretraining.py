@@ -15,7 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from bert_tf import pretraining_run  # noqa: E402
+
 FLAGS = flags.FLAGS
+DEFAULT = pretraining_run.PretrainingSettings()
 # google-research/bert's flags.
 flags.DEFINE_string("input_file", None, "Comma-separated TFRecord files or globs.")
 flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
@@ -25,38 +28,40 @@ flags.DEFINE_string("init_checkpoint", None, "Start from: a Google or Hugging Fa
                     "directory, a checkpoint prefix, or a bert_tf run's output_dir.")
 flags.DEFINE_bool("do_train", False, "Train.")
 flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_input_file (default --input_file).")
-flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
-flags.DEFINE_integer("max_seq_length", 128, "Must match the records.")
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Must match the records.")
-flags.DEFINE_integer("num_train_steps", 100000, "Optimizer steps.")
-flags.DEFINE_integer("num_warmup_steps", 10000, "Linear warmup steps.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "Steps between checkpoints.")
-flags.DEFINE_integer("iterations_per_loop", 100, "Steps per tf.function call (and per "
+flags.DEFINE_integer("train_batch_size", DEFAULT.train_batch_size, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", DEFAULT.eval_batch_size, "Global evaluation batch size.")
+flags.DEFINE_integer("max_seq_length", DEFAULT.max_seq_length, "Must match the records.")
+flags.DEFINE_integer("max_predictions_per_seq", DEFAULT.max_predictions_per_seq, "Must match the records.")
+flags.DEFINE_integer("num_train_steps", DEFAULT.num_train_steps, "Optimizer steps.")
+flags.DEFINE_integer("num_warmup_steps", DEFAULT.num_warmup_steps, "Linear warmup steps.")
+flags.DEFINE_float("learning_rate", DEFAULT.learning_rate, "Peak learning rate.")
+flags.DEFINE_integer("save_checkpoints_steps", DEFAULT.save_checkpoints_steps, "Steps between checkpoints.")
+flags.DEFINE_integer("iterations_per_loop", DEFAULT.iterations_per_loop, "Steps per tf.function call (and per "
                      "progress line).")
-flags.DEFINE_integer("max_eval_steps", 100, "Most evaluation batches.")
+flags.DEFINE_integer("max_eval_steps", DEFAULT.max_eval_steps, "Most evaluation batches.")
 flags.DEFINE_bool("use_tpu", False, "Same as --distribution_strategy=tpu.")
 flags.DEFINE_string("tpu_name", None, "The TPU to use (empty for a TPU VM).")
 # Ours.
 flags.DEFINE_string("eval_input_file", None, "Evaluation records (default: --input_file).")
-flags.DEFINE_enum("distribution_strategy", "one_device",
+flags.DEFINE_enum("distribution_strategy", DEFAULT.distribution_strategy,
                   ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
                   "How to spread training over devices and hosts.")
-flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("mixed_precision", DEFAULT.mixed_precision, ["float32", "mixed_float16", "mixed_bfloat16"],
                   "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
-flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW as in the original, or LAMB "
+flags.DEFINE_enum("optimizer", DEFAULT.optimizer, ["adamw", "lamb"], "AdamW as in the original, or LAMB "
                   "for large batches.")
-flags.DEFINE_float("weight_decay", 0.01, "Weight decay (not on LayerNorm and biases).")
-flags.DEFINE_integer("gradient_accumulation_steps", 1, "Micro-batches per optimizer step.")
+flags.DEFINE_float("weight_decay", DEFAULT.weight_decay, "Weight decay (not on LayerNorm and biases).")
+flags.DEFINE_bool("adam_bias_correction", DEFAULT.adam_bias_correction, "Bias-correct AdamW's "
+                  "moments (the original does not; short runs at high learning rates need it).")
+flags.DEFINE_integer("gradient_accumulation_steps", DEFAULT.gradient_accumulation_steps, "Micro-batches per optimizer step.")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions every time a sequence "
                   "is read (needs --vocab_file).")
 flags.DEFINE_bool("do_whole_word_mask", False, "With --dynamic_masking, mask whole words.")
 flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynamic masking, "
                     "and copied next to the exported checkpoint.")
 flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints to keep.")
-flags.DEFINE_integer("seed", 12345, "Seed for initialization, shuffling, dropout, masking.")
+flags.DEFINE_integer("keep_checkpoint_max", DEFAULT.keep_checkpoint_max, "Checkpoints to keep.")
+flags.DEFINE_integer("seed", DEFAULT.seed, "Seed for initialization, shuffling, dropout, masking.")
 flags.DEFINE_bool("deterministic", False, "Use deterministic TensorFlow ops (slower), so that "
                   "a resumed run reproduces an uninterrupted one exactly.")
 flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into this many logical devices "
@@ -65,10 +70,8 @@ flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into this many logical
 
 def main(argv):
     del argv
-    from bert_tf import pretraining_run
-
     try:
-        pretraining_run.run(FLAGS)
+        pretraining_run.run(pretraining_run.PretrainingSettings.from_flags(FLAGS))
     except pretraining_run.user_errors() as e:
         sys.exit(f"run_pretraining.py: error: {e}")
 

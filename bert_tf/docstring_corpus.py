@@ -37,10 +37,14 @@ def module_docstrings(path):
     return docs
 
 
+_SKIPPED_DIRS = {"tests", "test", "__pycache__", "site-packages", "dist-packages", "idlelib",
+                 "lib2to3", "turtledemo"}
+
+
 def package_files(package_dir):
     files = []
     for root, dirs, names in os.walk(package_dir):
-        dirs[:] = sorted(d for d in dirs if d not in ("tests", "test", "__pycache__"))
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS)
         files += [os.path.join(root, n) for n in sorted(names)
                   if n.endswith(".py") and not n.startswith("test_")]
     return files
@@ -76,6 +80,13 @@ def write_corpus(package_dirs, path, max_bytes=None):
                 if max_bytes and size >= max_bytes:
                     return size
     return size
+
+
+def standard_library():
+    """The directory of Python's standard library (its site-packages is skipped when walking)."""
+    import sysconfig
+
+    return sysconfig.get_paths()["stdlib"]
 
 
 def site_packages(*names):

@@ -1,6 +1,8 @@
 """What run_pretraining.py does, given its flags: validate, build, train, evaluate, export."""
 
+import dataclasses
 import os
+from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
@@ -101,68 +103,133 @@ def write_eval_results(path, results):
             f.write(f"{key} = {results[key]}\n")
 
 
-def run(flags):
-    distribution.split_cpu(flags.num_cpu_devices)
-    keras.utils.set_random_seed(flags.seed)
-    if flags.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy_name = "tpu" if flags.use_tpu else flags.distribution_strategy
-    strategy = distribution.create_strategy(strategy_name, flags.tpu_name)
-    config = resolve_config(flags)
-    files = validate(flags, config, strategy.num_replicas_in_sync)
-    masking = masking_options(flags)
-    is_chief = distribution.is_chief()
-    if is_chief:
-        tf.io.gfile.makedirs(flags.output_dir)
-        config.to_json_file(os.path.join(flags.output_dir, "bert_config.json"))
+@dataclasses.dataclass
+class PretrainingSettings:
+    """Everything run_pretraining.py's flags decide; the defaults are the flags' defaults."""
 
-    options = training.TrainingOptions(
-        output_dir=flags.output_dir, num_train_steps=flags.num_train_steps,
-        steps_per_loop=flags.iterations_per_loop,
-        save_checkpoints_steps=flags.save_checkpoints_steps,
-        max_checkpoints=flags.keep_checkpoint_max,
-        gradient_accumulation_steps=flags.gradient_accumulation_steps,
-        loss_scaling=flags.mixed_precision == "mixed_float16", jit_compile=flags.jit_compile)
-    trainer = training.Trainer(
-        strategy, PretrainingTask(),
-        build_model=lambda: BertPretrainer(config, dtype=flags.mixed_precision),
-        build_optimizer=lambda: optimization.create_optimizer(
-            flags.optimizer, flags.learning_rate, flags.num_train_steps, flags.num_warmup_steps,
-            weight_decay=flags.weight_decay),
-        options=options)
+    input_file: str = ""
+    output_dir: str = ""
+    bert_config_file: Optional[str] = None
+    init_checkpoint: Optional[str] = None
+    do_train: bool = False
+    do_eval: bool = False
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    num_train_steps: int = 100000
+    num_warmup_steps: int = 10000
+    learning_rate: float = 5e-5
+    save_checkpoints_steps: int = 1000
+    iterations_per_loop: int = 100
+    max_eval_steps: int = 100
+    use_tpu: bool = False
+    tpu_name: Optional[str] = None
+    eval_input_file: Optional[str] = None
+    distribution_strategy: str = "one_device"
+    mixed_precision: str = "float32"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    gradient_accumulation_steps: int = 1
+    dynamic_masking: bool = False
+    do_whole_word_mask: bool = False
+    vocab_file: Optional[str] = None
+    jit_compile: bool = False
+    keep_checkpoint_max: int = 5
+    seed: int = 12345
+    deterministic: bool = False
+    num_cpu_devices: int = 0
+    log: Callable[[str], None] = print
 
-    def dataset_fn(kind, global_batch):
+    @classmethod
+    def from_flags(cls, flag_values):
+        return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
+                      if f.name != "log"})
+
+
+class PretrainingRun:
+    """Validates settings, then builds the strategy, model, optimizer and data; trains and evaluates."""
+
+    def __init__(self, settings: PretrainingSettings):
+        s = self.settings = settings
+        distribution.split_cpu(s.num_cpu_devices)
+        keras.utils.set_random_seed(s.seed)
+        if s.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        strategy_name = "tpu" if s.use_tpu else s.distribution_strategy
+        strategy = distribution.create_strategy(strategy_name, s.tpu_name)
+        self.config = config = resolve_config(s)
+        self.files = validate(s, config, strategy.num_replicas_in_sync)
+        self.masking = masking_options(s)
+        self.is_chief = distribution.is_chief()
+        if self.is_chief:
+            tf.io.gfile.makedirs(s.output_dir)
+            config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
+        options = training.TrainingOptions(
+            output_dir=s.output_dir, num_train_steps=s.num_train_steps,
+            steps_per_loop=s.iterations_per_loop, save_checkpoints_steps=s.save_checkpoints_steps,
+            max_checkpoints=s.keep_checkpoint_max,
+            gradient_accumulation_steps=s.gradient_accumulation_steps,
+            loss_scaling=s.mixed_precision == "mixed_float16", jit_compile=s.jit_compile,
+            log=s.log)
+        self.trainer = training.Trainer(
+            strategy, PretrainingTask(),
+            build_model=lambda: BertPretrainer(config, dtype=s.mixed_precision),
+            build_optimizer=lambda: optimization.create_optimizer(
+                s.optimizer, s.learning_rate, s.num_train_steps, s.num_warmup_steps,
+                weight_decay=s.weight_decay, bias_correction=s.adam_bias_correction),
+            options=options)
+        resuming = tf.train.latest_checkpoint(s.output_dir) is not None
+        if resuming:
+            self.trainer.restore_or_initialize()
+        elif s.init_checkpoint:
+            release = checkpoints.load_weights(self.trainer.model, s.init_checkpoint,
+                                               strict=False)
+            s.log(f"Initialized from {release.format} checkpoint {s.init_checkpoint}")
+
+    def _dataset_fn(self, kind, global_batch):
+        s = self.settings
+
         def make(context, skip_batches=0):
             return pretraining_inputs.pretraining_dataset(
-                files[kind], context.get_per_replica_batch_size(global_batch),
-                flags.max_seq_length, flags.max_predictions_per_seq,
-                is_training=kind == "train", masking=masking, seed=flags.seed,
-                input_context=context, skip_batches=skip_batches)
+                self.files[kind], context.get_per_replica_batch_size(global_batch),
+                s.max_seq_length, s.max_predictions_per_seq, is_training=kind == "train",
+                masking=self.masking, seed=s.seed, input_context=context,
+                skip_batches=skip_batches)
         return make
 
-    if flags.do_train:
-        resuming = tf.train.latest_checkpoint(flags.output_dir) is not None
-        if flags.init_checkpoint and not resuming:
-            release = checkpoints.load_weights(trainer.model, flags.init_checkpoint,
-                                               strict=False)
-            print(f"Initialized from {release.format} checkpoint {flags.init_checkpoint}")
-        trainer.train(dataset_fn("train", flags.train_batch_size), flags.train_batch_size)
-        if is_chief:
-            exported = os.path.join(flags.output_dir, "pretrained")
-            trainer.model.save_pretrained(exported, vocab_file=flags.vocab_file)
-            print(f"Exported the trained model in Google's format to {exported}")
-    elif flags.init_checkpoint and not tf.train.latest_checkpoint(flags.output_dir):
-        checkpoints.load_weights(trainer.model, flags.init_checkpoint, strict=False)
-    else:
-        trainer.restore_or_initialize()
+    def train(self):
+        s = self.settings
+        self.trainer.train(self._dataset_fn("train", s.train_batch_size), s.train_batch_size)
+        if self.is_chief:
+            exported = os.path.join(s.output_dir, "pretrained")
+            self.trainer.model.save_pretrained(exported, vocab_file=s.vocab_file)
+            s.log(f"Exported the trained model in Google's format to {exported}")
 
-    if flags.do_eval:
-        results = trainer.evaluate(dataset_fn("eval", flags.eval_batch_size),
-                                   max_steps=flags.max_eval_steps)
-        results["global_step"] = int(trainer.global_step.numpy())
-        if is_chief:
-            path = os.path.join(flags.output_dir, "eval_results.txt")
-            write_eval_results(path, results)
-            print("Evaluation: " + ", ".join(f"{k} = {v:.4f}" if isinstance(v, float)
-                                             else f"{k} = {v}" for k, v in sorted(results.items())))
-    return trainer
+    def evaluate(self, write=True):
+        """Metrics on the evaluation records; written to eval_results.txt by the chief."""
+        s = self.settings
+        results = self.trainer.evaluate(self._dataset_fn("eval", s.eval_batch_size),
+                                        max_steps=s.max_eval_steps)
+        results["global_step"] = int(self.trainer.global_step.numpy())
+        if self.is_chief and write:
+            write_eval_results(os.path.join(s.output_dir, "eval_results.txt"), results)
+        return results
+
+
+def format_results(results):
+    return ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in sorted(results.items()))
+
+
+def run(settings: PretrainingSettings):
+    """run_pretraining.py: train and/or evaluate as the settings say."""
+    pretraining = PretrainingRun(settings)
+    if settings.do_train:
+        pretraining.train()
+    if settings.do_eval:
+        results = pretraining.evaluate()
+        if pretraining.is_chief:
+            settings.log(f"Evaluation: {format_results(results)}")
+    return pretraining

@@ -50,6 +50,21 @@ def test_adam_weight_decay_is_google_bert_adam():
         np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_adam_weight_decay_with_bias_correction():
+    lr, wd, b1, b2, eps = 0.01, 0.1, 0.9, 0.999, 1e-6
+    start, grads, got = run(AdamWeightDecay(learning_rate=lr, weight_decay=wd,
+                                            bias_correction=True))
+    for name, w in start.items():
+        m = v = 0.0
+        for t, g in enumerate(grads, start=1):
+            g = g[name]
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            update = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+            w = w - lr * (update + (wd * w if name == "kernel" else 0))
+        np.testing.assert_allclose(got[name], w, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_lamb():
     lr, wd, b1, b2, eps = 0.01, 0.1, 0.9, 0.999, 1e-6
     start, grads, got = run(Lamb(learning_rate=lr, weight_decay=wd))

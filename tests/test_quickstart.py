@@ -1,0 +1,31 @@
+"""The Quick start's main job, shrunk: every stage runs and the pretrained model improved."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bert_tf.pretraining import BertPretrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow
+def test_quickstart_small(tmp_path):
+    out = tmp_path / "qs"
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "quickstart.py"), f"--output_dir={out}",
+         "--corpus_mb=0.4", "--vocab_size=2000", "--pretrain_steps=60"],
+        capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for stage in ("1/4 corpus", "2/4 vocab", "3/4 records", "4/4 pretrain"):
+        assert stage in done.stdout
+    before, after = map(float, re.search(
+        r"masked-LM accuracy: ([0-9.]+) before, ([0-9.]+) after", done.stdout).groups())
+    assert before < 0.01 and after > 0.03 and after > 5 * before
+    model = BertPretrainer.from_pretrained(str(out / "pretrain" / "pretrained"))
+    assert model.config.num_hidden_layers == 4
+    assert (out / "pretrain" / "pretrained" / "vocab.txt").exists()
