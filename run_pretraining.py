@@ -38,6 +38,7 @@ flags.DEFINE_float("learning_rate", DEFAULT.learning_rate, "Peak learning rate."
 flags.DEFINE_integer("save_checkpoints_steps", DEFAULT.save_checkpoints_steps, "Steps between checkpoints.")
 flags.DEFINE_integer("iterations_per_loop", DEFAULT.iterations_per_loop, "Steps per tf.function call (and per "
                      "progress line).")
+flags.DEFINE_alias("steps_per_loop", "iterations_per_loop")
 flags.DEFINE_integer("max_eval_steps", DEFAULT.max_eval_steps, "Most evaluation batches.")
 flags.DEFINE_bool("use_tpu", False, "Same as --distribution_strategy=tpu.")
 flags.DEFINE_string("tpu_name", None, "The TPU to use (empty for a TPU VM).")

@@ -5,13 +5,13 @@
 import keras
 import tensorflow as tf
 
-from bert_tf.config import BertConfig
+from bert_tf.config_model import BertConfigModel
 from bert_tf.embeddings import BertEmbeddings
 from bert_tf.encoder_block import TransformerEncoderBlock
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertEncoder(keras.Model):
+class BertEncoder(BertConfigModel):
     """The BERT encoder network.
 
     Call: `encoder({"input_ids", "input_mask", "segment_ids"}, training=None)`,
@@ -26,10 +26,8 @@ class BertEncoder(keras.Model):
     checkpoint_kind = "encoder"  # which checkpoint name tables apply
 
     def __init__(self, config, **kwargs):
-        if not isinstance(config, BertConfig):
-            config = BertConfig.from_dict(config)
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
+        config = self.config
         policy = self.dtype_policy
         self.embeddings = BertEmbeddings(
             vocab_size=config.vocab_size,
@@ -132,11 +130,6 @@ class BertEncoder(keras.Model):
         from bert_tf import checkpoints
 
         checkpoints.save_google(self, directory, vocab_file=vocab_file)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-                "config": self.config.to_dict()}
 
 
 def mean_pool(sequence_output, input_mask):

@@ -55,8 +55,41 @@ class _ReducedGradients:
         return list(grads_and_vars)
 
 
+class _Moments(_ReducedGradients, keras.optimizers.Optimizer):
+    """Adam's first and second moment estimates, shared by AdamWeightDecay and Lamb."""
+
+    def __init__(self, beta_1, beta_2, epsilon, **kwargs):
+        super().__init__(**kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
+
+    def _update_moments(self, gradient, variable, bias_correction):
+        """Updates m and v for `variable`; returns them, bias-corrected if asked."""
+        g = tf.cast(gradient, variable.dtype)
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
+        m_hat, v_hat = tf.identity(m), tf.identity(v)
+        if bias_correction:
+            step = tf.cast(self.iterations + 1, variable.dtype)
+            m_hat /= 1.0 - tf.pow(tf.cast(self.beta_1, variable.dtype), step)
+            v_hat /= 1.0 - tf.pow(tf.cast(self.beta_2, variable.dtype), step)
+        return m_hat, v_hat
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
-class AdamWeightDecay(_ReducedGradients, keras.optimizers.Optimizer):
+class AdamWeightDecay(_Moments):
     """Adam with decoupled weight decay, by default exactly google-research/bert's optimizer.
 
     update = m / (sqrt(v) + epsilon) + weight_decay * w, w -= lr * update, with
@@ -69,41 +102,24 @@ class AdamWeightDecay(_ReducedGradients, keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
                  weight_decay=0.01, bias_correction=False, name="adam_weight_decay", **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay or None,
-                         name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(beta_1, beta_2, epsilon, learning_rate=learning_rate,
+                         weight_decay=weight_decay or None, name=name, **kwargs)
         self.bias_correction = bias_correction
         self.exclude_from_weight_decay(var_names=list(NO_DECAY))
 
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
-
     def update_step(self, gradient, variable, learning_rate):
+        m, v = self._update_moments(gradient, variable, self.bias_correction)
         lr = tf.cast(learning_rate, variable.dtype)
-        g = tf.cast(gradient, variable.dtype)
-        index = self._get_variable_index(variable)
-        m, v = self._m[index], self._v[index]
-        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
-        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
-        m_hat, v_hat = tf.identity(m), tf.identity(v)
-        if self.bias_correction:
-            step = tf.cast(self.iterations + 1, variable.dtype)
-            m_hat /= 1.0 - tf.pow(tf.cast(self.beta_1, variable.dtype), step)
-            v_hat /= 1.0 - tf.pow(tf.cast(self.beta_2, variable.dtype), step)
-        self.assign_sub(variable, lr * m_hat / (tf.sqrt(v_hat) + self.epsilon))
+        self.assign_sub(variable, lr * m / (tf.sqrt(v) + self.epsilon))
 
     def get_config(self):
         config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      bias_correction=self.bias_correction)
+        config.update(bias_correction=self.bias_correction)
         return config
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class Lamb(_ReducedGradients, keras.optimizers.Optimizer):
+class Lamb(_Moments):
     """LAMB (You et al., 2019) for large batches: Adam's update scaled per variable.
 
     update = m_hat / (sqrt(v_hat) + epsilon) + weight_decay * w;
@@ -114,27 +130,14 @@ class Lamb(_ReducedGradients, keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
                  weight_decay=0.01, name="lamb", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        super().__init__(beta_1, beta_2, epsilon, learning_rate=learning_rate, name=name,
+                         **kwargs)
         self.decay = weight_decay or 0.0
         self._no_decay = re.compile("|".join(NO_DECAY))
 
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._m, self._v = self.add_optimizer_variables(var_list, ["m", "v"])
-
     def update_step(self, gradient, variable, learning_rate):
+        m_hat, v_hat = self._update_moments(gradient, variable, bias_correction=True)
         lr = tf.cast(learning_rate, variable.dtype)
-        g = tf.cast(gradient, variable.dtype)
-        index = self._get_variable_index(variable)
-        m, v = self._m[index], self._v[index]
-        step = tf.cast(self.iterations + 1, variable.dtype)
-        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * g)
-        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * tf.square(g))
-        m_hat = m / (1.0 - tf.pow(self.beta_1, step))
-        v_hat = v / (1.0 - tf.pow(self.beta_2, step))
         update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
         if self._no_decay.search(variable.name) is None:
             update += self.decay * variable
@@ -145,8 +148,7 @@ class Lamb(_ReducedGradients, keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      weight_decay=self.decay)
+        config.update(weight_decay=self.decay)
         return config
 
 

@@ -6,12 +6,12 @@ import keras
 import tensorflow as tf
 
 from bert_tf import activations
-from bert_tf.config import BertConfig
+from bert_tf.config_model import BertConfigModel
 from bert_tf.encoder import BertEncoder
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(keras.Model):
+class BertPretrainer(BertConfigModel):
     """BertEncoder plus the masked-LM head (tied to the word embeddings) and the NSP head.
 
     Call: `model(batch, training=None)` with int `[B, T]` input_ids,
@@ -24,10 +24,8 @@ class BertPretrainer(keras.Model):
     checkpoint_kind = "pretrainer"
 
     def __init__(self, config, **kwargs):
-        if not isinstance(config, BertConfig):
-            config = BertConfig.from_dict(config)
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
+        config = self.config
         policy = self.dtype_policy
         init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
         self.encoder = BertEncoder(config, dtype=policy, name="encoder")
@@ -96,11 +94,6 @@ class BertPretrainer(keras.Model):
         from bert_tf import checkpoints
 
         return checkpoints.save_google(self, directory, vocab_file=vocab_file)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-                "config": self.config.to_dict()}
 
 
 class PretrainingTask:

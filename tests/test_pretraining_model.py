@@ -130,3 +130,12 @@ def test_mixed_precision_outputs_float32_logits(model, policy):
     assert out["mlm_logits"].dtype == tf.float32 and out["nsp_logits"].dtype == tf.float32
     assert mixed.word_embeddings.dtype == "float32"
     np.testing.assert_allclose(out["mlm_logits"], model(batch)["mlm_logits"], atol=0.15)
+
+
+def test_keras_file_round_trip(model, tmp_path):
+    path = str(tmp_path / "pretrainer.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert isinstance(reloaded, BertPretrainer) and reloaded.config == model.config
+    batch = random_pretraining_batch(model.config)
+    np.testing.assert_array_equal(reloaded(batch)["mlm_logits"], model(batch)["mlm_logits"])

@@ -222,9 +222,11 @@ def test_dynamic_masking_from_unmasked_records(data, tmp_path):
     assert "step 3/3" in done.stdout
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_trains(data, tmp_path, policy):
-    done = run(args(data, str(tmp_path / "run"), steps=3, mixed_precision=policy))
+@pytest.mark.parametrize("policy,jit", [("mixed_bfloat16", False), ("mixed_float16", False),
+                                        ("float32", True)])
+def test_precision_and_xla_variants_train(data, tmp_path, policy, jit):
+    done = run(args(data, str(tmp_path / "run"), steps=3, mixed_precision=policy,
+                    jit_compile=jit))
     line = [x for x in done.stdout.splitlines() if x.startswith("step 3/3")][0]
     assert "nan" not in line.lower()
 
