@@ -5,6 +5,8 @@
 3. records   - masked-LM / next-sentence TFRecords (create_pretraining_data.py's code)
 4. pretrain  - a mini BERT (4 layers, hidden 256) pretrained on them (run_pretraining.py's
                code), masked-LM accuracy measured before and after
+5. fine-tune - that checkpoint fine-tuned to tell which library a docstring sentence
+               comes from (run_classifier.py's code), against the majority-class baseline
 
 Everything is written under --output_dir (default output/quickstart), which is
 emptied first. No download, no flags needed:
@@ -26,11 +28,16 @@ flags.DEFINE_string("output_dir", "output/quickstart", "Where everything is writ
 flags.DEFINE_float("corpus_mb", 3.0, "Size of the docstring corpus.")
 flags.DEFINE_integer("vocab_size", 8192, "WordPiece vocab size.")
 flags.DEFINE_integer("pretrain_steps", 600, "Pretraining steps (batch 64, sequence 64).")
+flags.DEFINE_integer("sentences_per_library", 1500, "Most training sentences per library.")
+flags.DEFINE_float("finetune_epochs", 2.0, "Fine-tuning epochs.")
+flags.DEFINE_float("finetune_learning_rate", 1e-4, "Fine-tuning peak learning rate.")
 flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
                   "auto: bfloat16 where the CPU computes it natively, else float32.")
 
 # Sources of the corpus, in order: the standard library first (always there).
 PACKAGES = ("keras", "numpy", "scipy", "absl", "tensorflow")
+# The fine-tuning task's labels: where a docstring sentence comes from.
+LIBRARIES = ("python", "keras", "numpy", "scipy")
 
 
 def banner(text):
@@ -70,24 +77,62 @@ def write_corpus(directory, max_bytes):
     return paths, size, count
 
 
+def write_library_task(directory, per_library, seed=0):
+    """train.csv / dev.csv of (sentence, library), split by module so no module is in both.
+
+    Returns (train size, dev size, majority-class share of dev).
+    """
+    import csv
+    import random
+
+    from bert_tf import docstring_corpus
+
+    rng = random.Random(seed)
+    sources = {"python": docstring_corpus.standard_library()}
+    for name in LIBRARIES[1:]:
+        sources[name] = docstring_corpus.site_packages(name)[0]
+    rows = {"train": [], "dev": []}
+    for label, source in sources.items():
+        split_rows = {"train": [], "dev": []}
+        for i, document in enumerate(docstring_corpus.documents(source)):
+            split_rows["dev" if i % 5 == 4 else "train"] += [(s, label) for s in document
+                                                             if len(s) < 300]
+        for split, found in split_rows.items():
+            rng.shuffle(found)
+            rows[split] += found[:per_library if split == "train" else per_library // 4]
+    os.makedirs(directory)
+    for split, found in rows.items():
+        rng.shuffle(found)
+        with open(os.path.join(directory, f"{split}.csv"), "w", newline="",
+                  encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(found)
+    dev_labels = [label for _, label in rows["dev"]]
+    majority = max(dev_labels.count(label) for label in LIBRARIES) / len(dev_labels)
+    return len(rows["train"]), len(rows["dev"]), majority
+
+
 def main(argv):
     del argv
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows at once in pipes and logs
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bert_tf import BertConfig, pretraining_records, vocab_learning
     from bert_tf.pretraining_run import PretrainingRun, PretrainingSettings
     from bert_tf.tokenization import BertTokenizer
+    from tasks import classifier_run
 
     started = time.perf_counter()
     work = FLAGS.output_dir
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
 
-    banner("1/4 corpus: docstrings found on this machine")
+    banner("1/5 corpus: docstrings found on this machine")
     corpus, size, documents = write_corpus(os.path.join(work, "corpus"), FLAGS.corpus_mb * 1e6)
     print(f"{size / 1e6:.2f} MB, {documents} documents (one per module) -> {corpus['train']}, "
           f"{corpus['eval']} (every 20th document held out)")
 
-    banner("2/4 vocab: WordPiece learned from the corpus")
+    banner("2/5 vocab: WordPiece learned from the corpus")
     counts = vocab_learning.count_words([corpus["train"]], lower_case=True)
     vocab = vocab_learning.learn_vocab(counts, FLAGS.vocab_size)
     vocab_file = os.path.join(work, "vocab.txt")
@@ -99,7 +144,7 @@ def main(argv):
     print(f"{len(vocab)} tokens -> {vocab_file}\n  {example!r} -> "
           f"{' '.join(p.decode() for p in pieces)}")
 
-    banner("3/4 records: masked-LM + next-sentence examples")
+    banner("3/5 records: masked-LM + next-sentence examples")
     seq, predictions = 64, 10
     options = pretraining_records.options_for(tokenizer, max_seq_length=seq,
                                               max_predictions_per_seq=predictions,
@@ -111,7 +156,7 @@ def main(argv):
             [corpus[name]], [records[name]], tokenizer, options, random_seed=1)
         print(f"{name}: {stats.summary()}")
 
-    banner("4/4 pretrain: a mini BERT (4 layers, hidden 256, 4 heads)")
+    banner("4/5 pretrain: a mini BERT (4 layers, hidden 256, 4 heads)")
     config = BertConfig.preset("mini", vocab_size=len(vocab), max_position_embeddings=128)
     config_file = os.path.join(work, "bert_config.json")
     config.to_json_file(config_file)
@@ -137,7 +182,27 @@ def main(argv):
           f"{after['masked_lm_accuracy']:.4f} after pretraining "
           f"(loss {before['masked_lm_loss']:.2f} -> {after['masked_lm_loss']:.2f}); "
           f"next-sentence accuracy {after['next_sentence_accuracy']:.3f}")
-    print(f"Pretrained checkpoint (Google format): {os.path.join(settings.output_dir, 'pretrained')}")
+    pretrained = os.path.join(settings.output_dir, "pretrained")
+    print(f"Pretrained checkpoint (Google format): {pretrained}")
+
+    banner("5/5 fine-tune: which library is a docstring sentence from?")
+    task_dir = os.path.join(work, "library_task")
+    n_train, n_dev, majority = write_library_task(task_dir, FLAGS.sentences_per_library)
+    print(f"{n_train} training and {n_dev} held-out sentences from {', '.join(LIBRARIES)} "
+          f"(split by module); majority class: {majority:.3f} of held-out")
+    job = classifier_run.ClassifierRun(classifier_run.ClassifierSettings(
+        task_name="custom", data_dir=task_dir, init_checkpoint=pretrained,
+        output_dir=os.path.join(work, "classifier"), do_train=True, do_eval=True,
+        max_seq_length=64, train_batch_size=32, eval_batch_size=64,
+        learning_rate=FLAGS.finetune_learning_rate,
+        adam_bias_correction=True,
+        num_train_epochs=FLAGS.finetune_epochs, iterations_per_loop=50,
+        mixed_precision=precision, seed=1))
+    job.train()
+    finetuned = job.export_pretrained()
+    accuracy = job.evaluate()["eval_accuracy"]
+    print(f"\nHeld-out accuracy: {accuracy:.3f} (majority class {majority:.3f}). "
+          f"Fine-tuned classifier: {job.settings.output_dir} (Google format: {finetuned})")
     print(f"\nDone in {time.perf_counter() - started:.0f} s.")
 
 

@@ -140,12 +140,12 @@ class PretrainingSettings:
     seed: int = 12345
     deterministic: bool = False
     num_cpu_devices: int = 0
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = training.log_line
 
     @classmethod
     def from_flags(cls, flag_values):
         return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
-                      if f.name != "log"})
+                      if f.name in flag_values})
 
 
 class PretrainingRun:

@@ -31,6 +31,11 @@ from absl import logging
 from bert_tf import distribution
 
 
+def log_line(text):
+    """Prints a progress line at once, even when stdout is a file or a pipe."""
+    print(text, flush=True)
+
+
 @dataclasses.dataclass
 class TrainingOptions:
     output_dir: str
@@ -44,7 +49,7 @@ class TrainingOptions:
     initial_loss_scale: float = 2.0 ** 15
     loss_scale_growth_steps: int = 2000
     jit_compile: bool = False
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = log_line
 
 
 def _format_eta(seconds):
@@ -116,6 +121,7 @@ class Trainer:
         self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._train_loop_fn)
         self._eval_step = tf.function(self._eval_step_fn)
+        self._predict_step = tf.function(self._predict_step_fn)
 
     # ------------------------------------------------------------- one step
 
@@ -328,3 +334,30 @@ class Trainer:
         if not totals:
             raise ValueError("the evaluation data is empty")
         return results_from_sums(totals, self.task)
+
+    def _predict_step_fn(self, batch):
+        def replica(batch):
+            outputs = dict(self.model(batch, training=False))
+            if "label_ids" in batch:
+                outputs["label_ids"] = batch["label_ids"]
+            return outputs
+
+        return self.strategy.run(replica, args=(batch,))
+
+    def predict(self, dataset_fn):
+        """The model's outputs (and the batches' label_ids) over a dataset, in order, as numpy.
+
+        `dataset_fn(input_context)` should give every input pipeline the whole
+        dataset: in a multi-worker cluster each worker then computes all
+        predictions (the chief writes them).
+        """
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        parts = {}
+        for batch in dataset:
+            for name, value in self._predict_step(batch).items():
+                for local in self.strategy.experimental_local_results(value):
+                    parts.setdefault(name, []).append(local.numpy())
+        if not parts:
+            raise ValueError("the prediction data is empty")
+        return {name: np.concatenate(values) for name, values in parts.items()}
+

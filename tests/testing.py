@@ -96,3 +96,37 @@ def write_corpus(path, documents=50, sentences=30, seed=0):
                 f.write(" ".join(sentence).capitalize() + ".\n")
             f.write("\n")
     return str(path)
+
+
+def write_topic_pairs(directory, train=600, dev=150, test=40, seed=0):
+    """A learnable pair task in MRPC's layout: label 1 iff both texts draw on topic 0.
+
+    Two disjoint word lists are the topics; half the pairs are (0, 0), the
+    others one of (0, 1), (1, 0), (1, 1), so both texts matter.
+    """
+    rng = np.random.default_rng(seed)
+    words = [w.strip() for w in open(os.path.join(minilm_dir(), "vocab.txt"), encoding="utf-8")]
+    words = [w for w in words[2500:4000] if w.isalpha() and w.isascii()]
+    topics = (words[:25], words[25:50])
+
+    def text(topic):
+        return " ".join(rng.choice(topics[topic], rng.integers(3, 7)))
+
+    def rows(n):
+        for i in range(n):
+            first, second = (0, 0) if rng.random() < 0.5 else [(0, 1), (1, 0), (1, 1)][
+                rng.integers(0, 3)]
+            yield i, text(first), text(second), int(first == second == 0)
+
+    os.makedirs(directory, exist_ok=True)
+    header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+    for name, n in (("train", train), ("dev", dev)):
+        with open(os.path.join(directory, f"{name}.tsv"), "w", encoding="utf-8") as f:
+            f.write(header)
+            for i, a, b, label in rows(n):
+                f.write(f"{label}\t{i}\t{i + 10000}\t{a}\t{b}\n")
+    with open(os.path.join(directory, "test.tsv"), "w", encoding="utf-8") as f:
+        f.write("index" + header[len("Quality"):])
+        for i, a, b, _ in rows(test):
+            f.write(f"{i}\t{i}\t{i + 10000}\t{a}\t{b}\n")
+    return str(directory)

@@ -1,8 +1,8 @@
 """Reading released BERT checkpoints (Google, Hugging Face, our own) and writing Google's format.
 
 A model that can load checkpoints has `named_weights()` ({stable path:
-variable}) and a `checkpoint_kind` ("encoder" or "pretrainer") choosing the
-name tables below.
+variable}) and a `checkpoint_kind` ("encoder", "pretrainer" or "classifier")
+choosing the name tables below.
 """
 
 import dataclasses
@@ -25,6 +25,8 @@ TABLES = {
     ("google", "pretrainer"): google.PRETRAINER_TABLE,
     ("huggingface", "encoder"): huggingface.ENCODER_TABLE,
     ("huggingface", "pretrainer"): huggingface.PRETRAINER_TABLE,
+    ("google", "classifier"): google.CLASSIFIER_TABLE,
+    ("huggingface", "classifier"): huggingface.CLASSIFIER_TABLE,
 }
 
 CONFIG_NAME = "bert_config.json"

@@ -40,11 +40,19 @@ PRETRAINING_HEAD_RULES = [
     Rule("cls/seq_relationship/output_weights", "nsp/kernel", "transpose"),
     Rule("cls/seq_relationship/output_bias", "nsp/bias"),
 ]
+# google-research/bert's run_classifier.py head (top-level names).
+CLASSIFIER_HEAD_RULES = [
+    Rule("output_weights", "classifier/kernel", "transpose"),
+    Rule("output_bias", "classifier/bias"),
+]
 _OPTIMIZER = Rule(r".*/adam_[mv]|global_step", None, reason="optimizer variable(s)")
 _HEADS = Rule(r"cls/.*", None, reason="pretraining-head variable(s) (cls/...)")
+_CLASSIFIER = Rule(r"output_weights|output_bias", None, reason="classifier-head variable(s)")
 
-ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_OPTIMIZER, _HEADS])
-PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES, skip=[_OPTIMIZER])
+ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_OPTIMIZER, _HEADS, _CLASSIFIER])
+PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES,
+                             skip=[_OPTIMIZER, _CLASSIFIER])
+CLASSIFIER_TABLE = NameTable(ENCODER_RULES + CLASSIFIER_HEAD_RULES, skip=[_OPTIMIZER, _HEADS])
 
 
 def open_checkpoint(prefix: str) -> Source:

@@ -47,9 +47,15 @@ _BUFFERS = Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_ids
 _TIED = Rule(r"cls\.predictions\.decoder\.(weight|bias)", None,
              reason="tied decoder variable(s) (the word embeddings and output bias)")
 _HEADS = Rule(r"cls\..*", None, reason="pretraining-head variable(s) (cls.*)")
+# BertForSequenceClassification's head.
+CLASSIFIER_HEAD_RULES = _linear("classifier", "classifier")
+_CLASSIFIER = Rule(r"classifier\..*", None, reason="classifier-head variable(s)")
 
-ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_BUFFERS, _HEADS], optional_prefix="bert.")
-PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES, skip=[_BUFFERS, _TIED],
+ENCODER_TABLE = NameTable(ENCODER_RULES, skip=[_BUFFERS, _HEADS, _CLASSIFIER],
+                          optional_prefix="bert.")
+PRETRAINER_TABLE = NameTable(ENCODER_RULES + PRETRAINING_HEAD_RULES,
+                             skip=[_BUFFERS, _TIED, _CLASSIFIER], optional_prefix="bert.")
+CLASSIFIER_TABLE = NameTable(ENCODER_RULES + CLASSIFIER_HEAD_RULES, skip=[_BUFFERS, _HEADS],
                              optional_prefix="bert.")
 
 WEIGHTS_NAME = "model.safetensors"
