@@ -9,15 +9,15 @@ next sentence, global-norm clipping, non-finite guard); keras-hub runs
 """
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
+
+import timing  # noqa: E402  (bench/timing.py)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("preset", "base", "BertConfig preset.")
@@ -70,6 +70,8 @@ def keras_hub_run(config, batch, precision, steps):
     import keras_hub
     import tensorflow as tf
 
+    # The global policy too, so that the task model's own layers follow it.
+    keras.config.set_dtype_policy(precision)
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
         num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
@@ -104,15 +106,8 @@ def main(argv):
         keras.utils.set_random_seed(0)
         runners = {"bert_tf": ours(config, batch, precision, FLAGS.steps),
                    "keras-hub": keras_hub_run(config, batch, precision, FLAGS.steps)}
-        for run in runners.values():
-            run()  # warm-up: tracing
-        times = {name: [] for name in runners}
-        for _ in range(FLAGS.repeats):
-            for name, run in runners.items():
-                start = time.perf_counter()
-                run()
-                times[name].append((time.perf_counter() - start) / FLAGS.steps)
-        med = {name: statistics.median(v) for name, v in times.items()}
+        keras.config.set_dtype_policy("float32")
+        med = timing.alternate(runners, FLAGS.repeats, FLAGS.steps)
         for name in runners:
             print(f"  {precision:15s} {name:10s} {med[name]:.3f} s/step "
                   f"{b / med[name]:6.1f} sequences/s")

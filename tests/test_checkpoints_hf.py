@@ -91,14 +91,28 @@ def test_float16_weights_are_widened(tmp_path):
                                   arrays["encoder.layer.1.intermediate.dense.weight"].T)
 
 
-def test_classifier_checkpoint_needs_strict_false(tmp_path):
+def test_unknown_head_needs_strict_false(tmp_path):
     config = tiny_config()
     arrays = hf_release(tmp_path / "hf", config, prefix="bert.")
-    arrays["classifier.weight"] = np.zeros((2, 12), np.float32)
+    arrays["qa_outputs.weight"] = np.zeros((2, 12), np.float32)
     save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
-    with pytest.raises(CheckpointMismatchError, match="classifier.weight"):
+    with pytest.raises(CheckpointMismatchError, match="qa_outputs.weight"):
         BertEncoder.from_pretrained(str(tmp_path / "hf"))
     BertEncoder.from_pretrained(str(tmp_path / "hf"), strict=False)
+
+
+def test_sequence_classification_checkpoint(tmp_path):
+    """BertForSequenceClassification: the encoder skips the head, BertClassifier loads it."""
+    from tasks.classification import BertClassifier
+
+    config = tiny_config()
+    arrays = hf_release(tmp_path / "hf", config, prefix="bert.")
+    head = np.random.default_rng(5).standard_normal((3, 12)).astype(np.float32)
+    arrays["classifier.weight"], arrays["classifier.bias"] = head, np.ones(3, np.float32)
+    save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
+    BertEncoder.from_pretrained(str(tmp_path / "hf"))
+    classifier = BertClassifier.from_pretrained(str(tmp_path / "hf"), num_labels=3)
+    np.testing.assert_array_equal(classifier.classifier.kernel.numpy(), head.T)
 
 
 def test_torch_only_release_is_a_clear_error(tmp_path):
