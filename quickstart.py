@@ -7,6 +7,9 @@
                code), masked-LM accuracy measured before and after
 5. fine-tune - that checkpoint fine-tuned to tell which library a docstring sentence
                comes from (run_classifier.py's code), against the majority-class baseline
+6. serve     - the classifier exported as a SavedModel for TF Serving (core TensorFlow ops
+               only), loaded in a fresh process that imports nothing but TensorFlow, and
+               asked about raw sentences
 
 Everything is written under --output_dir (default output/quickstart), which is
 emptied first. No download, no flags needed:
@@ -14,8 +17,10 @@ emptied first. No download, no flags needed:
     .venv/bin/python quickstart.py
 """
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 
@@ -38,6 +43,23 @@ flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16
 PACKAGES = ("keras", "numpy", "scipy", "absl", "tensorflow")
 # The fine-tuning task's labels: where a docstring sentence comes from.
 LIBRARIES = ("python", "keras", "numpy", "scipy")
+# Raw sentences for the served model (written for this demo, in docstring style).
+QUESTIONS = ["Return the indices of the maximum values along an axis.",
+             "Open a connection to the server and wait for a response.",
+             "A preprocessing layer which normalizes continuous features.",
+             "Compute the modified Bessel function of the first kind.",
+             ""]
+# The client: TensorFlow and nothing else, as a serving process would be.
+CLIENT = """
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+out = model.signatures["serving_default"](text=tf.constant(texts))
+for text, label, probs in zip(texts, out["label"].numpy(), out["probabilities"].numpy()):
+    print(f"  {label.decode():8s} {probs.max():.2f}  {text!r}")
+print("  (modules of bert_tf loaded:", sorted(m for m in sys.modules if m.startswith("bert_tf")), ")")
+"""
 
 
 def banner(text):
@@ -127,12 +149,12 @@ def main(argv):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
 
-    banner("1/5 corpus: docstrings found on this machine")
+    banner("1/6 corpus: docstrings found on this machine")
     corpus, size, documents = write_corpus(os.path.join(work, "corpus"), FLAGS.corpus_mb * 1e6)
     print(f"{size / 1e6:.2f} MB, {documents} documents (one per module) -> {corpus['train']}, "
           f"{corpus['eval']} (every 20th document held out)")
 
-    banner("2/5 vocab: WordPiece learned from the corpus")
+    banner("2/6 vocab: WordPiece learned from the corpus")
     counts = vocab_learning.count_words([corpus["train"]], lower_case=True)
     vocab = vocab_learning.learn_vocab(counts, FLAGS.vocab_size)
     vocab_file = os.path.join(work, "vocab.txt")
@@ -144,7 +166,7 @@ def main(argv):
     print(f"{len(vocab)} tokens -> {vocab_file}\n  {example!r} -> "
           f"{' '.join(p.decode() for p in pieces)}")
 
-    banner("3/5 records: masked-LM + next-sentence examples")
+    banner("3/6 records: masked-LM + next-sentence examples")
     seq, predictions = 64, 10
     options = pretraining_records.options_for(tokenizer, max_seq_length=seq,
                                               max_predictions_per_seq=predictions,
@@ -156,7 +178,7 @@ def main(argv):
             [corpus[name]], [records[name]], tokenizer, options, random_seed=1)
         print(f"{name}: {stats.summary()}")
 
-    banner("4/5 pretrain: a mini BERT (4 layers, hidden 256, 4 heads)")
+    banner("4/6 pretrain: a mini BERT (4 layers, hidden 256, 4 heads)")
     config = BertConfig.preset("mini", vocab_size=len(vocab), max_position_embeddings=128)
     config_file = os.path.join(work, "bert_config.json")
     config.to_json_file(config_file)
@@ -185,7 +207,7 @@ def main(argv):
     pretrained = os.path.join(settings.output_dir, "pretrained")
     print(f"Pretrained checkpoint (Google format): {pretrained}")
 
-    banner("5/5 fine-tune: which library is a docstring sentence from?")
+    banner("5/6 fine-tune: which library is a docstring sentence from?")
     task_dir = os.path.join(work, "library_task")
     n_train, n_dev, majority = write_library_task(task_dir, FLAGS.sentences_per_library)
     print(f"{n_train} training and {n_dev} held-out sentences from {', '.join(LIBRARIES)} "
@@ -193,6 +215,7 @@ def main(argv):
     job = classifier_run.ClassifierRun(classifier_run.ClassifierSettings(
         task_name="custom", data_dir=task_dir, init_checkpoint=pretrained,
         output_dir=os.path.join(work, "classifier"), do_train=True, do_eval=True,
+        export_dir=os.path.join(work, "serving", "library_classifier"),
         max_seq_length=64, train_batch_size=32, eval_batch_size=64,
         learning_rate=FLAGS.finetune_learning_rate,
         adam_bias_correction=True,
@@ -203,6 +226,17 @@ def main(argv):
     accuracy = job.evaluate()["eval_accuracy"]
     print(f"\nHeld-out accuracy: {accuracy:.3f} (majority class {majority:.3f}). "
           f"Fine-tuned classifier: {job.settings.output_dir} (Google format: {finetuned})")
+
+    banner("6/6 serve: export for TF Serving, then ask a fresh TensorFlow-only process")
+    exported = job.export_serving()
+    print(f"SavedModel: {exported} (signatures serving_default: raw text; serve_ids: token ids)")
+    print("Predictions of the loaded export (label, probability, text):", flush=True)
+    client = subprocess.run([sys.executable, "-c", CLIENT, exported, json.dumps(QUESTIONS)],
+                            env={"PATH": os.environ.get("PATH", ""), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            capture_output=True, text=True)
+    if client.returncode:
+        sys.exit(f"the serving client failed:\n{client.stderr[-3000:]}")
+    print(client.stdout, end="")
     print(f"\nDone in {time.perf_counter() - started:.0f} s.")
 
 

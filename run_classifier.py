@@ -69,6 +69,10 @@ flags.DEFINE_string("label_column", D.label_column, "custom: the column of the l
 flags.DEFINE_bool("regression", D.regression, "custom: the label is a number (mean squared "
                   "error; Pearson and Spearman correlations).")
 flags.DEFINE_string("xnli_language", D.xnli_language, "xnli: the language to train and test.")
+flags.DEFINE_string("export_dir", None, "Also export a SavedModel for TF Serving to "
+                    "<export_dir>/<global step> (see export_model.py).")
+flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "Tokenizer of the "
+                  "export: core TensorFlow ops, or tensorflow-text's (see README).")
 
 
 def main(argv):

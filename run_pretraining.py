@@ -65,6 +65,10 @@ flags.DEFINE_integer("keep_checkpoint_max", DEFAULT.keep_checkpoint_max, "Checkp
 flags.DEFINE_integer("seed", DEFAULT.seed, "Seed for initialization, shuffling, dropout, masking.")
 flags.DEFINE_bool("deterministic", False, "Use deterministic TensorFlow ops (slower), so that "
                   "a resumed run reproduces an uninterrupted one exactly.")
+flags.DEFINE_string("export_dir", None, "Also export a SavedModel predicting [MASK]ed tokens "
+                    "of raw text to <export_dir>/<global step> (needs --vocab_file).")
+flags.DEFINE_enum("tokenizer_ops", DEFAULT.tokenizer_ops, ["core", "text"], "Tokenizer ops of "
+                  "the export (see README).")
 flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into this many logical devices "
                      "(to try --distribution_strategy=mirrored without GPUs).")
 

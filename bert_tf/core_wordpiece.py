@@ -94,7 +94,9 @@ class CoreWordpiece(tf.Module):
         unknown = tf.zeros_like(lengths, dtype=tf.bool)
         emitted = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None])
         _, unknown, emitted = tf.while_loop(not_done, step, (start, unknown, emitted))
-        pieces = tf.transpose(tf.reshape(emitted.stack(), [emitted.size(), count]))
+        stacked = tf.cond(emitted.size() > 0, emitted.stack,
+                          lambda: tf.zeros([0, count], tf.int32))  # no word to split
+        pieces = tf.transpose(tf.reshape(stacked, [emitted.size(), count]))
         pieces = tf.RaggedTensor.from_tensor(pieces)  # [W, steps], -1 where nothing came
         pieces = tf.ragged.boolean_mask(pieces, pieces >= 0)
         # An uncoverable word is one [UNK], whatever pieces it had before failing.

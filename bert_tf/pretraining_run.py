@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 from typing import Callable, Optional
 
 import keras
@@ -23,8 +24,10 @@ def user_errors():
     from bert_tf.config import ConfigError
     from bert_tf.tokenization import VocabError
 
+    from bert_tf.export import ExportError
+
     return (FlagError, ConfigError, FileNotFoundError, pretraining_inputs.RecordError,
-            CheckpointMismatchError, VocabError)
+            CheckpointMismatchError, VocabError, ExportError)
 
 
 def resolve_config(flags):
@@ -140,6 +143,8 @@ class PretrainingSettings:
     seed: int = 12345
     deterministic: bool = False
     num_cpu_devices: int = 0
+    export_dir: Optional[str] = None
+    tokenizer_ops: str = "core"
     log: Callable[[str], None] = training.log_line
 
     @classmethod
@@ -166,6 +171,10 @@ class PretrainingRun:
         if self.is_chief:
             tf.io.gfile.makedirs(s.output_dir)
             config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
+            if s.vocab_file:
+                target = os.path.join(s.output_dir, "vocab.txt")
+                if os.path.abspath(s.vocab_file) != os.path.abspath(target):
+                    shutil.copyfile(s.vocab_file, target)
         options = training.TrainingOptions(
             output_dir=s.output_dir, num_train_steps=s.num_train_steps,
             steps_per_loop=s.iterations_per_loop, save_checkpoints_steps=s.save_checkpoints_steps,
@@ -207,6 +216,23 @@ class PretrainingRun:
             self.trainer.model.save_pretrained(exported, vocab_file=s.vocab_file)
             s.log(f"Exported the trained model in Google's format to {exported}")
 
+    def export_serving(self):
+        """The pretrained model as a SavedModel predicting [MASK]ed tokens of raw text."""
+        from bert_tf import export
+        from bert_tf.tokenization import BertTokenizer, resolve_casing
+
+        s = self.settings
+        if not s.vocab_file:
+            raise FlagError("--export_dir needs --vocab_file (the export tokenizes raw text)")
+        tokenizer = BertTokenizer(s.vocab_file,
+                                  do_lower_case=resolve_casing(None, s.vocab_file),
+                                  max_seq_length=s.max_seq_length, wordpiece=s.tokenizer_ops)
+        path = export.export(self.trainer.model, "pretrainer", tokenizer, s.export_dir,
+                             max_seq_length=s.max_seq_length, vocab_file=s.vocab_file,
+                             version=int(self.trainer.global_step.numpy()) or None)
+        s.log(f"Exported the masked-token predictor to {path}")
+        return path
+
     def evaluate(self, write=True):
         """Metrics on the evaluation records; written to eval_results.txt by the chief."""
         s = self.settings
@@ -232,4 +258,6 @@ def run(settings: PretrainingSettings):
         results = pretraining.evaluate()
         if pretraining.is_chief:
             settings.log(f"Evaluation: {format_results(results)}")
+    if settings.export_dir and pretraining.is_chief:
+        pretraining.export_serving()
     return pretraining

@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from absl import logging
 
+from bert_tf.core_wordpiece import CoreWordpiece
 from bert_tf.text_normalization import Normalizer
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -83,20 +84,33 @@ def casing_from_directory(directory):
     return None
 
 
+def resolve_casing(directory, vocab_file, do_lower_case=None):
+    """do_lower_case: as given, else as the checkpoint directory states, else as the vocab implies."""
+    if do_lower_case is not None:
+        return bool(do_lower_case)
+    stated = casing_from_directory(directory) if directory else None
+    if stated is not None:
+        return stated
+    return not vocab_is_cased(load_vocab(vocab_file))
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertTokenizer(keras.layers.Layer):
     """WordPiece tokenizer matching BERT's reference tokenizer, as TensorFlow ops.
 
     `vocabulary` is a vocab.txt path or a list of tokens. `do_lower_case`
     lower-cases and strips accents (uncased models); `strip_accents` may
-    override the second as in Hugging Face configs.
+    override the second as in Hugging Face configs. `wordpiece` picks the
+    WordPiece implementation: "text" (tensorflow-text's FastWordpieceTokenizer,
+    a custom op) or "core" (core TensorFlow ops only, for exports that must
+    load without tensorflow-text); both give the same ids.
 
     Calling the layer on `[B]` strings (and optionally `[B]` second segments)
     returns `encode(...)` with this layer's `max_seq_length`.
     """
 
     def __init__(self, vocabulary, do_lower_case=True, strip_accents=None, max_seq_length=128,
-                 **kwargs):
+                 wordpiece="text", **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         self._convert_input_args = False
@@ -120,10 +134,16 @@ class BertTokenizer(keras.layers.Layer):
         self._warn_on_casing_mismatch()
 
         self._normalizer = Normalizer(self.do_lower_case, self.strip_accents)
-        self._wordpiece = tf_text.FastWordpieceTokenizer(
-            vocab=tokens, suffix_indicator=_SUFFIX, unknown_token="[UNK]",
-            max_bytes_per_word=4 * MAX_CHARS_PER_WORD + 4, no_pretokenization=True,
-            token_out_type=tf.int32)
+        if wordpiece == "text":
+            self._wordpiece = tf_text.FastWordpieceTokenizer(
+                vocab=tokens, suffix_indicator=_SUFFIX, unknown_token="[UNK]",
+                max_bytes_per_word=4 * MAX_CHARS_PER_WORD + 4, no_pretokenization=True,
+                token_out_type=tf.int32)
+        elif wordpiece == "core":
+            self._wordpiece = CoreWordpiece(tokens)
+        else:
+            raise ValueError(f"wordpiece must be 'text' or 'core', got {wordpiece!r}")
+        self.wordpiece = wordpiece
         self._tokens = tf.constant(tokens)
         # Characters each piece covers in its word, for offsets ([UNK] covers the word).
         self._piece_chars = tf.constant(
@@ -142,10 +162,7 @@ class BertTokenizer(keras.layers.Layer):
         vocab_file = os.path.join(os.fspath(directory), "vocab.txt")
         if not os.path.isfile(vocab_file):
             raise FileNotFoundError(f"{directory} has no vocab.txt")
-        if do_lower_case is None:
-            do_lower_case = casing_from_directory(directory)
-        if do_lower_case is None:
-            do_lower_case = not vocab_is_cased(load_vocab(vocab_file))
+        do_lower_case = resolve_casing(directory, vocab_file, do_lower_case)
         config = os.path.join(os.fspath(directory), "tokenizer_config.json")
         if "strip_accents" not in kwargs and os.path.isfile(config):
             with open(config, encoding="utf-8") as f:
@@ -259,13 +276,16 @@ class BertTokenizer(keras.layers.Layer):
 
     # --------------------------------------------------------------- encoding
 
-    def encode(self, texts, text_pairs=None, max_seq_length=None):
-        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, padded to max_seq_length.
+    def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
+               return_truncated=False):
+        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, padded.
 
         Pairs that do not fit are truncated as google-research/bert does:
         one token at a time from the end of the longer segment (the second
         one on ties). Returns int32 `[B, T]` `input_ids`, `input_mask` and
-        `segment_ids`.
+        `segment_ids`; T is max_seq_length, or with `pad_to_max_length=False`
+        the longest example of the batch. `return_truncated` adds a bool
+        `[B]` "truncated": whether an example lost tokens.
         """
         max_seq_length = int(max_seq_length or self.max_seq_length)
         a = self.tokenize(self._as_batch(texts)[0])  # [B, (Pa)]
@@ -273,12 +293,13 @@ class BertTokenizer(keras.layers.Layer):
         if budget < 1:
             raise ValueError(f"max_seq_length {max_seq_length} leaves no room for tokens")
         if text_pairs is None:
-            keep_a = tf.minimum(a.row_lengths(), budget)
             segments = [a[:, :budget]]
+            truncated = a.row_lengths() > budget
         else:
             b = self.tokenize(self._as_batch(text_pairs)[0])
             keep_a, keep_b = truncated_pair_lengths(a.row_lengths(), b.row_lengths(), budget)
             segments = [_keep_first(a, keep_a), _keep_first(b, keep_b)]
+            truncated = a.row_lengths() + b.row_lengths() > budget
         batch = a.nrows()
         cls = tf.fill([batch, 1], self.cls_id)
         sep = tf.fill([batch, 1], self.sep_id)
@@ -287,12 +308,15 @@ class BertTokenizer(keras.layers.Layer):
             pieces += [segment, sep]
             segment_ids += [tf.ones_like(segment) * index, tf.fill([batch, 1], index)]
         ids = tf.concat(pieces, axis=1)
-        shape = [None, max_seq_length]
-        return {
+        shape = [None, max_seq_length] if pad_to_max_length else None
+        features = {
             "input_ids": ids.to_tensor(self.pad_id, shape=shape),
             "input_mask": tf.ones_like(ids).to_tensor(0, shape=shape),
             "segment_ids": tf.concat(segment_ids, axis=1).to_tensor(0, shape=shape),
         }
+        if return_truncated:
+            features["truncated"] = truncated
+        return features
 
     def call(self, texts, text_pairs=None):
         return self.encode(texts, text_pairs)
@@ -300,7 +324,8 @@ class BertTokenizer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(vocabulary=self.vocab, do_lower_case=self.do_lower_case,
-                      strip_accents=self.strip_accents, max_seq_length=self.max_seq_length)
+                      strip_accents=self.strip_accents, max_seq_length=self.max_seq_length,
+                      wordpiece=self.wordpiece)
         return config
 
 

@@ -16,7 +16,7 @@ from absl import logging
 
 from bert_tf import checkpoints, distribution, optimization, training
 from bert_tf.config import BertConfig
-from bert_tf.tokenization import BertTokenizer, casing_from_directory, load_vocab, vocab_is_cased
+from bert_tf.tokenization import BertTokenizer, casing_from_directory, resolve_casing
 from tasks import metrics as metric_fns
 from tasks.classification import BertClassifier, ClassificationTask, RegressionTask
 from tasks.glue import DataError, get_processor
@@ -64,6 +64,8 @@ class ClassifierSettings:
     label_column: str = "label"
     regression: bool = False
     xnli_language: str = "zh"
+    export_dir: Optional[str] = None
+    tokenizer_ops: str = "core"
     shuffle_buffer: int = 10000
     log: Callable[[str], None] = training.log_line
 
@@ -74,6 +76,18 @@ class ClassifierSettings:
 
 
 LABELS_FILE = "label_list.txt"
+
+
+def write_tokenizer_files(directory, vocab_file, do_lower_case):
+    """vocab.txt and tokenizer_config.json ({"do_lower_case": ...}) in a run directory."""
+    import json
+    import shutil
+
+    target = os.path.join(directory, "vocab.txt")
+    if os.path.abspath(vocab_file) != os.path.abspath(target):
+        shutil.copyfile(vocab_file, target)
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": bool(do_lower_case)}, f)
 
 
 def scan(processor, data_dir, split, which="", known_labels=None, regression=False):
@@ -116,15 +130,13 @@ def resolve_inputs(s):
         config = release.config
     else:
         raise FlagError("--bert_config_file is required (or an --init_checkpoint)")
-    stated = None
+    directory = None
     if s.init_checkpoint:
         directory = (s.init_checkpoint if os.path.isdir(s.init_checkpoint)
                      else os.path.dirname(s.init_checkpoint))
-        stated = casing_from_directory(directory)
-    do_lower_case = s.do_lower_case
-    if do_lower_case is None:
-        do_lower_case = stated if stated is not None else not vocab_is_cased(load_vocab(vocab_file))
-    elif stated is not None and stated != do_lower_case:
+    stated = casing_from_directory(directory) if directory else None
+    do_lower_case = resolve_casing(directory, vocab_file, s.do_lower_case)
+    if s.do_lower_case is not None and stated is not None and stated != do_lower_case:
         # google-research/bert's validate_case_matches_checkpoint: a silent loss of points.
         logging.warning("=" * 72)
         logging.warning("--do_lower_case=%s but %s is %s: tokens will not match what the "
@@ -184,7 +196,9 @@ class ClassifierRun:
         self.is_chief = distribution.is_chief()
         if self.is_chief:
             tf.io.gfile.makedirs(s.output_dir)
+            # A self-contained run directory: exports and later runs read these.
             self.config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
+            write_tokenizer_files(s.output_dir, self.vocab_file, do_lower_case)
             if self.labels is not None:
                 with open(os.path.join(s.output_dir, LABELS_FILE), "w", encoding="utf-8") as f:
                     f.write("".join(label + "\n" for label in self.labels))
@@ -342,6 +356,22 @@ class ClassifierRun:
             paths.append(path)
         return paths
 
+    def export_serving(self):
+        """A SavedModel for TF Serving in settings.export_dir/<global step>."""
+        from tasks import export_run
+
+        s = self.settings
+        task = "regression" if self.regression else "classifier"
+        settings = export_run.ExportSettings(
+            task=task, export_dir=s.export_dir, text_pair=self.processor.is_pair,
+            max_seq_length=s.max_seq_length, tokenizer_ops=s.tokenizer_ops, log=s.log)
+        tokenizer = BertTokenizer(self.vocab_file, do_lower_case=self.tokenizer.do_lower_case,
+                                  strip_accents=self.tokenizer.strip_accents,
+                                  max_seq_length=s.max_seq_length, wordpiece=s.tokenizer_ops)
+        return export_run.export_model(self.trainer.model, task, tokenizer, self.vocab_file,
+                                       settings, labels=self.labels,
+                                       version=int(self.trainer.global_step.numpy()) or None)
+
     def export_pretrained(self):
         """The fine-tuned model in Google's format (output_weights/output_bias head)."""
         path = os.path.join(self.settings.output_dir, "finetuned")
@@ -355,8 +385,10 @@ def user_errors():
     from bert_tf.config import ConfigError
     from bert_tf.tokenization import VocabError
 
+    from bert_tf.export import ExportError
+
     return (FlagError, DataError, ConfigError, FileNotFoundError, CheckpointMismatchError,
-            VocabError)
+            VocabError, ExportError)
 
 
 def run(settings: ClassifierSettings):
@@ -373,4 +405,6 @@ def run(settings: ClassifierSettings):
     if settings.do_predict:
         for path in job.predict():
             settings.log(f"Wrote predictions to {path}")
+    if settings.export_dir and job.is_chief:
+        job.export_serving()
     return job

@@ -23,7 +23,8 @@ def test_quickstart_small(tmp_path):
         capture_output=True, text=True, timeout=900,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for stage in ("1/5 corpus", "2/5 vocab", "3/5 records", "4/5 pretrain", "5/5 fine-tune"):
+    for stage in ("1/6 corpus", "2/6 vocab", "3/6 records", "4/6 pretrain", "5/6 fine-tune",
+                  "6/6 serve"):
         assert stage in done.stdout
     before, after = map(float, re.search(
         r"masked-LM accuracy: ([0-9.]+) before, ([0-9.]+) after", done.stdout).groups())
@@ -35,3 +36,8 @@ def test_quickstart_small(tmp_path):
         r"Held-out accuracy: ([0-9.]+) \(majority class ([0-9.]+)\)", done.stdout).groups())
     assert accuracy > majority + 0.08  # measured: 0.46 against 0.25
     assert (out / "classifier" / "finetuned" / "bert_model.ckpt.index").exists()
+    # The served export answered every question, in a process without bert_tf.
+    served = done.stdout.split("Predictions of the loaded export")[1].splitlines()[1:]
+    assert len([line for line in served if line.split()[:1] and line.split()[0] in
+                ("python", "keras", "numpy", "scipy")]) == 5
+    assert "(modules of bert_tf loaded: [] )" in done.stdout

@@ -156,6 +156,17 @@ def test_two_worker_multi_worker_mirrored(data, tmp_path):
     assert not [f for f in os.listdir(out) if f.startswith(".worker")]  # scratch cleaned up
 
 
+def wait_for_checkpoint(directory, step, timeout=300):
+    """Until checkpoint `step` is complete: its files written and the state file naming it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        latest = tf.train.latest_checkpoint(directory)
+        if latest and int(latest.rsplit("-", 1)[1]) >= step:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint {step} in {directory} after {timeout} s")
+
+
 def test_kill_and_resume_matches_an_uninterrupted_run(data, tmp_path):
     flags = dict(steps=9, deterministic=True)
     straight = run(args(data, str(tmp_path / "straight"), **flags))
@@ -163,9 +174,7 @@ def test_kill_and_resume_matches_an_uninterrupted_run(data, tmp_path):
     victim = subprocess.Popen(command(args(data, out, **flags)), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    deadline = time.time() + 300
-    while not os.path.exists(os.path.join(out, "ckpt-3.index")) and time.time() < deadline:
-        time.sleep(0.02)
+    wait_for_checkpoint(out, 3)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert "ckpt-9.index" not in os.listdir(out)  # it really died before the end
@@ -182,9 +191,7 @@ def test_cluster_survives_a_worker_death(data, tmp_path):
     assert rc0 == 0, straight[-2000:]
     out = str(tmp_path / "broken")
     processes = start_workers(data, out, **flags)
-    deadline = time.time() + 300
-    while not os.path.exists(os.path.join(out, "ckpt-6.index")) and time.time() < deadline:
-        time.sleep(0.02)
+    wait_for_checkpoint(out, 6)
     processes[1].send_signal(signal.SIGKILL)
     (rc0, log0), _ = finish(processes)
     assert rc0 != 0 and "Start the same command again on every worker" in log0

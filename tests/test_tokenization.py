@@ -109,6 +109,22 @@ def test_cased_parity_with_hugging_face(cased_vocab):
     assert any(t.startswith("##") for t in ours.vocab) and any(t.isupper() for t in ours.vocab)
 
 
+@pytest.mark.parametrize("casing", ["uncased", "cased"])
+def test_core_ops_wordpiece_gives_the_same_ids(uncased, cased_vocab, casing):
+    """The core-TensorFlow WordPiece (for exports without tensorflow-text) equals the fast one."""
+    if casing == "uncased":
+        text_backend = uncased
+        core = BertTokenizer(uncased.vocab, do_lower_case=True, wordpiece="core")
+    else:
+        text_backend = BertTokenizer(cased_vocab[0], do_lower_case=False)
+        core = BertTokenizer(cased_vocab[0], do_lower_case=False, wordpiece="core")
+    expected = text_backend.tokenize_with_offsets(tf.constant(CORPUS))
+    got = tf.function(core.tokenize_with_offsets)(tf.constant(CORPUS))
+    for a, b in zip(expected, got):
+        assert a.to_list() == b.to_list()
+    assert (expected[0].flat_values.numpy() == core.unk_id).sum() > 0  # [UNK] paths exercised
+
+
 def test_known_traps_of_the_stock_tokenizer(uncased):
     """Where tensorflow-text's own BertTokenizer differs from the reference; we must not."""
     traps = ["Straße", "ﬁnancial", "ＡＢＣ", "ΟΔΟΣ ς", "a\ue000b", "x\u1680y", "é" * 60,
@@ -139,6 +155,18 @@ def test_detokenize(uncased):
                                   [b"hello , unaffable world !", b"x"])
     dense = uncased.encode(["unaffable"], max_seq_length=9)["input_ids"]
     assert uncased.detokenize(dense).numpy()[0] == b"[CLS] unaffable [SEP]"
+
+
+def test_encode_dynamic_padding_and_truncation_flag(uncased):
+    out = uncased.encode(["a b", "one two three four five"], max_seq_length=5,
+                         pad_to_max_length=False, return_truncated=True)
+    assert out["input_ids"].shape == (2, 5)
+    np.testing.assert_array_equal(out["truncated"], [False, True])
+    short = uncased.encode(["a", "b c"], max_seq_length=50, pad_to_max_length=False,
+                           return_truncated=True)
+    assert short["input_ids"].shape == (2, 4) and not short["truncated"].numpy().any()
+    pair = uncased.encode(["a b c"], ["d e"], max_seq_length=7, return_truncated=True)
+    assert pair["truncated"].numpy()[0]  # 5 tokens + 3 specials > 7
 
 
 def test_encode_layout_and_padding(uncased):

@@ -1,0 +1,56 @@
+"""Exports a trained BERT checkpoint as a SavedModel for TF Serving: raw text in, predictions out.
+
+    .venv/bin/python export_model.py --checkpoint=runs/mrpc --task=classifier --text_pair \
+        --export_dir=serving/mrpc
+
+The checkpoint is a bert_tf run's output_dir, or a Google or Hugging Face
+directory. The export is export_dir/<version>/ (TF Serving's layout).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from tasks import export_run  # noqa: E402
+
+FLAGS = flags.FLAGS
+D = export_run.ExportSettings()
+flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google or Hugging "
+                    "Face checkpoint directory.")
+flags.DEFINE_enum("task", D.task, list(export_run.TASKS), "What the model is: classifier, "
+                  "regression, encoder (embeddings) or pretrainer (masked-token prediction).")
+flags.DEFINE_string("export_dir", None, "TF Serving's model directory; the export goes in "
+                    "<export_dir>/<version>.")
+flags.DEFINE_integer("export_version", None, "Version number (default: the checkpoint's "
+                     "training step, else the time); an existing version is never replaced.")
+flags.DEFINE_bool("text_pair", D.text_pair, "classifier/regression: take text_pair too.")
+flags.DEFINE_string("labels", None, "classifier: comma-separated labels (default: the run's "
+                    "label_list.txt).")
+flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the checkpoint's).")
+flags.DEFINE_bool("do_lower_case", None, "Lower-case input (default: what the checkpoint "
+                  "says, else what its vocab implies).")
+flags.DEFINE_integer("max_seq_length", None, "Longest input in tokens (default: 128, or the "
+                     "model's max_position_embeddings if smaller); longer text is truncated in "
+                     "the graph and flagged in the `truncated` output.")
+flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "core: only core "
+                  "TensorFlow ops (loads in any TF Serving); text: tensorflow-text's fast "
+                  "WordPiece (needs its ops in the server).")
+
+
+def main(argv):
+    del argv
+    from tasks.classifier_run import user_errors
+
+    try:
+        export_run.run(export_run.ExportSettings.from_flags(FLAGS))
+    except user_errors() as e:
+        sys.exit(f"export_model.py: error: {e}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["checkpoint", "export_dir"])
+    logging.set_verbosity(logging.WARNING)
+    app.run(main)
