@@ -8,7 +8,7 @@ gives the same ids as FastWordpieceTokenizer (tested on the tokenizer
 parity corpus).
 """
 
-# W=words, K=longest piece in characters
+# W=words, K=longest piece in characters, A=words still being split, N=candidate pieces
 
 import tensorflow as tf
 
@@ -66,26 +66,37 @@ class CoreWordpiece(tf.Module):
                           split)
 
     def _split(self, words):
-        """Greedy longest-match-first over words that are not vocabulary entries."""
+        """Greedy longest-match-first over words that are not vocabulary entries.
+
+        Each step tries, for every word still being split, the pieces of
+        length 1..min(K, characters left) at its position, and takes the
+        longest one in the vocabulary. Finished words drop out of the work.
+        """
         count = tf.size(words)
         lengths = tf.strings.length(words, unit="UTF8_CHAR")  # [W]
         k = self.max_chars
-        tiled = tf.tile(words[:, None], [1, k])  # [W, K]
-        sizes = tf.broadcast_to(tf.range(1, k + 1)[None, :], tf.shape(tiled))  # [W, K]
 
         def step(start, unknown, emitted):
-            # Every candidate piece at `start`, of each length 1..K.
-            positions = tf.broadcast_to(start[:, None], tf.shape(tiled))
-            pieces = tf.strings.substr(tiled, positions, sizes, unit="UTF8_CHAR")
+            active = tf.where((start < lengths) & ~unknown)[:, 0]  # [A]
+            at = tf.gather(start, active)
+            tries = tf.minimum(tf.gather(lengths, active) - at, k)  # [A]
+            sizes = tf.ragged.range(1, tries + 1)  # [A, (N)]
+            rows = sizes.value_rowids()
+            positions = tf.gather(at, rows)
+            pieces = tf.strings.substr(tf.gather(tf.gather(words, active), rows), positions,
+                                       sizes.flat_values, unit="UTF8_CHAR")
             pieces = tf.where(positions > 0, SUFFIX + pieces, pieces)
-            ids = tf.cast(self.table.lookup(pieces), tf.int32)  # [W, K], -1 if absent
-            fits = (ids >= 0) & (positions + sizes <= lengths[:, None])
-            active = (start < lengths) & ~unknown
-            longest = tf.reduce_max(tf.where(fits, sizes, 0), axis=1)  # [W], 0 = none
-            found = active & (longest > 0)
-            piece = tf.gather(ids, tf.maximum(longest - 1, 0), batch_dims=1)
-            emitted = emitted.write(emitted.size(), tf.where(found, piece, -1))
-            return start + tf.where(found, longest, 0), unknown | (active & ~found), emitted
+            ids = tf.cast(self.table.lookup(pieces), tf.int32)  # -1 if absent
+            longest = tf.math.unsorted_segment_max(tf.where(ids >= 0, sizes.flat_values, 0),
+                                                   rows, tf.size(active))  # [A], 0 = none
+            found = longest > 0
+            piece = tf.gather(ids, tf.cast(sizes.row_starts(), tf.int32) + tf.maximum(longest - 1, 0))
+            where = active[:, None]
+            emitted = emitted.write(emitted.size(), tf.tensor_scatter_nd_update(
+                tf.fill([count], -1), where, tf.where(found, piece, -1)))
+            start = tf.tensor_scatter_nd_add(start, where, longest)
+            unknown = tf.tensor_scatter_nd_update(unknown, where, ~found)
+            return start, unknown, emitted
 
         def not_done(start, unknown, emitted):
             return tf.reduce_any((start < lengths) & ~unknown)
