@@ -373,3 +373,15 @@ def test_extract_features_matches_the_encoder(tmp_path):
         assert [layer["index"] for layer in feature["layers"]] == [-1, -3]
         np.testing.assert_allclose(feature["layers"][1]["values"],
                                    hidden[-3].numpy()[0, feature_index], atol=2e-6)
+
+
+def test_released_minilm_served_from_raw_text_gives_the_published_similarity(tmp_path):
+    """export_model.py on the real all-MiniLM-L6-v2 directory, used as a server would."""
+    script("export_model.py", f"--checkpoint={minilm_dir()}", "--task=encoder",
+           f"--export_dir={tmp_path / 'minilm'}", "--export_version=1")
+    served = tf.saved_model.load(str(tmp_path / "minilm" / "1"))
+    out = served.signatures["serving_default"](
+        text=tf.constant(["A man is eating food.", "A man is eating a piece of bread."]))
+    a, b = out["embedding"].numpy()
+    assert abs(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b) - 0.7553) < 5e-4
+    assert out["sequence_output"].shape[-1] == 384 and not out["truncated"].numpy().any()
