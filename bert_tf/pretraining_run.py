@@ -5,10 +5,10 @@ import os
 import shutil
 from typing import Callable, Optional
 
-import keras
 import tensorflow as tf
 
-from bert_tf import checkpoints, distribution, optimization, pretraining_inputs, training
+from bert_tf import (checkpoints, distribution, optimization, pretraining_inputs,
+                     run_settings, training)
 from bert_tf.config import BertConfig
 from bert_tf.pretraining import BertPretrainer, PretrainingTask
 from bert_tf.vocab_learning import list_input_files
@@ -107,7 +107,7 @@ def write_eval_results(path, results):
 
 
 @dataclasses.dataclass
-class PretrainingSettings:
+class PretrainingSettings(run_settings.FlagSettings):
     """Everything run_pretraining.py's flags decide; the defaults are the flags' defaults."""
 
     input_file: str = ""
@@ -147,21 +147,13 @@ class PretrainingSettings:
     tokenizer_ops: str = "core"
     log: Callable[[str], None] = training.log_line
 
-    @classmethod
-    def from_flags(cls, flag_values):
-        return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
-                      if f.name in flag_values})
-
 
 class PretrainingRun:
     """Validates settings, then builds the strategy, model, optimizer and data; trains and evaluates."""
 
     def __init__(self, settings: PretrainingSettings):
         s = self.settings = settings
-        distribution.split_cpu(s.num_cpu_devices)
-        keras.utils.set_random_seed(s.seed)
-        if s.deterministic:
-            tf.config.experimental.enable_op_determinism()
+        run_settings.prepare_process(s.seed, s.deterministic, s.num_cpu_devices)
         strategy_name = "tpu" if s.use_tpu else s.distribution_strategy
         strategy = distribution.create_strategy(strategy_name, s.tpu_name)
         self.config = config = resolve_config(s)

@@ -9,12 +9,11 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import checkpoints, distribution, optimization, training
+from bert_tf import checkpoints, distribution, optimization, run_settings, training
 from bert_tf.config import BertConfig
 from bert_tf.tokenization import BertTokenizer, casing_from_directory, resolve_casing
 from tasks import metrics as metric_fns
@@ -27,7 +26,7 @@ class FlagError(ValueError):
 
 
 @dataclasses.dataclass
-class ClassifierSettings:
+class ClassifierSettings(run_settings.FlagSettings):
     """Everything run_classifier.py's flags decide; the defaults are the flags' defaults."""
 
     task_name: str = ""
@@ -68,11 +67,6 @@ class ClassifierSettings:
     tokenizer_ops: str = "core"
     shuffle_buffer: int = 10000
     log: Callable[[str], None] = training.log_line
-
-    @classmethod
-    def from_flags(cls, flag_values):
-        return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
-                      if f.name in flag_values})
 
 
 LABELS_FILE = "label_list.txt"
@@ -166,10 +160,7 @@ class ClassifierRun:
 
     def __init__(self, settings: ClassifierSettings):
         s = self.settings = settings
-        distribution.split_cpu(s.num_cpu_devices)
-        keras.utils.set_random_seed(s.seed)
-        if s.deterministic:
-            tf.config.experimental.enable_op_determinism()
+        run_settings.prepare_process(s.seed, s.deterministic, s.num_cpu_devices)
         self.processor = get_processor(
             s.task_name, text_a_column=s.text_a_column, text_b_column=s.text_b_column,
             label_column=s.label_column, regression=s.regression, language=s.xnli_language)

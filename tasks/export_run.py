@@ -6,7 +6,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from bert_tf import checkpoints, export, training
+from bert_tf import checkpoints, export, run_settings, training
 from bert_tf.encoder import BertEncoder
 from bert_tf.pretraining import BertPretrainer
 from bert_tf.tokenization import BertTokenizer, resolve_casing
@@ -16,7 +16,7 @@ TASKS = ("classifier", "regression", "encoder", "pretrainer")
 
 
 @dataclasses.dataclass
-class ExportSettings:
+class ExportSettings(run_settings.FlagSettings):
     checkpoint: str = ""
     task: str = "classifier"
     export_dir: str = ""
@@ -28,11 +28,6 @@ class ExportSettings:
     max_seq_length: Optional[int] = None  # default: min(128, the model's positions)
     tokenizer_ops: str = "core"
     log: Callable[[str], None] = training.log_line
-
-    @classmethod
-    def from_flags(cls, flag_values):
-        return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
-                      if f.name in flag_values})
 
 
 def checkpoint_directory(path):
