@@ -104,6 +104,12 @@ class ServingModule(tf.Module):
         self.vocab_asset = tf.saved_model.Asset(vocab_file) if vocab_file else None
 
     def serve_text(self, text, text_pair=None):
+        # A signature call does not check ranks against its TensorSpecs, and every
+        # rank test traced here would be folded to the declared rank: EnsureShape
+        # checks the tensor that actually arrives.
+        text = tf.ensure_shape(text, [None], name="text")
+        if text_pair is not None:
+            text_pair = tf.ensure_shape(text_pair, [None], name="text_pair")
         if self.task.masked_text:
             features = self._encode_masked(text)
         else:
@@ -116,6 +122,9 @@ class ServingModule(tf.Module):
 
     def serve_ids(self, input_ids, input_mask, segment_ids):
         # Signature shapes are not enforced when a signature is called: check what matters.
+        input_ids, input_mask, segment_ids = (
+            tf.ensure_shape(t, [None, None], name=name) for t, name in
+            ((input_ids, "input_ids"), (input_mask, "input_mask"), (segment_ids, "segment_ids")))
         same = tf.debugging.Assert(
             tf.reduce_all(tf.equal(tf.shape(input_ids), tf.shape(input_mask)))
             & tf.reduce_all(tf.equal(tf.shape(input_ids), tf.shape(segment_ids))),

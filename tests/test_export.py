@@ -280,7 +280,12 @@ def test_bad_requests_fail_cleanly(exported):
         serve(text=tf.constant([1, 2]), text_pair=tf.constant(["a", "b"]))  # wrong dtype
     with pytest.raises(TypeError):
         serve(text=tf.constant(["a"]))  # missing key
-    with pytest.raises(tf.errors.InvalidArgumentError):  # wrong rank
+    shape_error = "is not compatible with expected shape"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):  # wrong rank
+        serve(text=tf.constant([["a", "b"]]), text_pair=tf.constant(["a"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
+        serve(text=tf.constant(["a"]), text_pair=tf.constant("b"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape_error):
         model.signatures["serve_ids"](input_ids=tf.ones([2], tf.int32),
                                       input_mask=tf.ones([2], tf.int32),
                                       segment_ids=tf.zeros([2], tf.int32))
