@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from bert_tf import run_settings  # noqa: E402
 from tasks import classifier_run  # noqa: E402
 from tasks.glue import TASK_NAMES  # noqa: E402
 
@@ -43,25 +44,10 @@ flags.DEFINE_float("learning_rate", D.learning_rate, "Peak learning rate.")
 flags.DEFINE_float("num_train_epochs", D.num_train_epochs, "Epochs of fine-tuning.")
 flags.DEFINE_float("warmup_proportion", D.warmup_proportion, "Fraction of steps to warm up.")
 flags.DEFINE_string("output_dir", None, "Checkpoints and results go here.")
-flags.DEFINE_integer("save_checkpoints_steps", D.save_checkpoints_steps, "Steps between "
-                     "checkpoints.")
-flags.DEFINE_integer("iterations_per_loop", D.iterations_per_loop, "Steps per tf.function "
-                     "call and progress line.")
-flags.DEFINE_alias("steps_per_loop", "iterations_per_loop")
 # Ours.
-flags.DEFINE_enum("distribution_strategy", D.distribution_strategy,
-                  ["one_device", "mirrored", "multi_worker_mirrored", "tpu"], "See README.")
-flags.DEFINE_enum("mixed_precision", D.mixed_precision,
-                  ["float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy.")
-flags.DEFINE_enum("optimizer", D.optimizer, ["adamw", "lamb"], "Optimizer.")
-flags.DEFINE_bool("adam_bias_correction", D.adam_bias_correction, "Bias-correct AdamW.")
-flags.DEFINE_float("weight_decay", D.weight_decay, "Weight decay (not LayerNorm and biases).")
-flags.DEFINE_integer("gradient_accumulation_steps", D.gradient_accumulation_steps,
-                     "Micro-batches per optimizer step.")
-flags.DEFINE_integer("keep_checkpoint_max", D.keep_checkpoint_max, "Checkpoints to keep.")
-flags.DEFINE_integer("seed", D.seed, "Seed: the same seed gives the same results.")
-flags.DEFINE_bool("deterministic", D.deterministic, "Deterministic TensorFlow ops.")
-flags.DEFINE_integer("num_cpu_devices", D.num_cpu_devices, "Split the CPU into N devices.")
+# The training loop's: --save_checkpoints_steps, --iterations_per_loop (as the original),
+# strategies, precision, optimizer, checkpoints kept, seed, --tokenizer_ops of the export.
+run_settings.define_training_flags()
 flags.DEFINE_string("text_a_column", D.text_a_column, "custom: the column of the text.")
 flags.DEFINE_string("text_b_column", D.text_b_column, "custom: the column of the second text "
                     "(makes it a pair task).")
@@ -71,8 +57,6 @@ flags.DEFINE_bool("regression", D.regression, "custom: the label is a number (me
 flags.DEFINE_string("xnli_language", D.xnli_language, "xnli: the language to train and test.")
 flags.DEFINE_string("export_dir", None, "Also export a SavedModel for TF Serving to "
                     "<export_dir>/<global step> (see export_model.py).")
-flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "Tokenizer of the "
-                  "export: core TensorFlow ops, or tensorflow-text's (see README).")
 
 
 def main(argv):

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from bert_tf import pretraining_run  # noqa: E402
+from bert_tf import pretraining_run, run_settings  # noqa: E402
 
 FLAGS = flags.FLAGS
 DEFAULT = pretraining_run.PretrainingSettings()
@@ -35,42 +35,22 @@ flags.DEFINE_integer("max_predictions_per_seq", DEFAULT.max_predictions_per_seq,
 flags.DEFINE_integer("num_train_steps", DEFAULT.num_train_steps, "Optimizer steps.")
 flags.DEFINE_integer("num_warmup_steps", DEFAULT.num_warmup_steps, "Linear warmup steps.")
 flags.DEFINE_float("learning_rate", DEFAULT.learning_rate, "Peak learning rate.")
-flags.DEFINE_integer("save_checkpoints_steps", DEFAULT.save_checkpoints_steps, "Steps between checkpoints.")
-flags.DEFINE_integer("iterations_per_loop", DEFAULT.iterations_per_loop, "Steps per tf.function call (and per "
-                     "progress line).")
-flags.DEFINE_alias("steps_per_loop", "iterations_per_loop")
 flags.DEFINE_integer("max_eval_steps", DEFAULT.max_eval_steps, "Most evaluation batches.")
 flags.DEFINE_bool("use_tpu", False, "Same as --distribution_strategy=tpu.")
 flags.DEFINE_string("tpu_name", None, "The TPU to use (empty for a TPU VM).")
 # Ours.
+# The training loop's: --save_checkpoints_steps, --iterations_per_loop (as the original),
+# strategies, precision, optimizer, checkpoints kept, seed, --tokenizer_ops of the export.
+run_settings.define_training_flags()
 flags.DEFINE_string("eval_input_file", None, "Evaluation records (default: --input_file).")
-flags.DEFINE_enum("distribution_strategy", DEFAULT.distribution_strategy,
-                  ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
-                  "How to spread training over devices and hosts.")
-flags.DEFINE_enum("mixed_precision", DEFAULT.mixed_precision, ["float32", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
-flags.DEFINE_enum("optimizer", DEFAULT.optimizer, ["adamw", "lamb"], "AdamW as in the original, or LAMB "
-                  "for large batches.")
-flags.DEFINE_float("weight_decay", DEFAULT.weight_decay, "Weight decay (not on LayerNorm and biases).")
-flags.DEFINE_bool("adam_bias_correction", DEFAULT.adam_bias_correction, "Bias-correct AdamW's "
-                  "moments (the original does not; short runs at high learning rates need it).")
-flags.DEFINE_integer("gradient_accumulation_steps", DEFAULT.gradient_accumulation_steps, "Micro-batches per optimizer step.")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions every time a sequence "
                   "is read (needs --vocab_file).")
 flags.DEFINE_bool("do_whole_word_mask", False, "With --dynamic_masking, mask whole words.")
 flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynamic masking, "
                     "and copied next to the exported checkpoint.")
 flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_integer("keep_checkpoint_max", DEFAULT.keep_checkpoint_max, "Checkpoints to keep.")
-flags.DEFINE_integer("seed", DEFAULT.seed, "Seed for initialization, shuffling, dropout, masking.")
-flags.DEFINE_bool("deterministic", False, "Use deterministic TensorFlow ops (slower), so that "
-                  "a resumed run reproduces an uninterrupted one exactly.")
 flags.DEFINE_string("export_dir", None, "Also export a SavedModel predicting [MASK]ed tokens "
                     "of raw text to <export_dir>/<global step> (needs --vocab_file).")
-flags.DEFINE_enum("tokenizer_ops", DEFAULT.tokenizer_ops, ["core", "text"], "Tokenizer ops of "
-                  "the export (see README).")
-flags.DEFINE_integer("num_cpu_devices", 0, "Split the CPU into this many logical devices "
-                     "(to try --distribution_strategy=mirrored without GPUs).")
 
 
 def main(argv):

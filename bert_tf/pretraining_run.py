@@ -3,7 +3,7 @@
 import dataclasses
 import os
 import shutil
-from typing import Callable, Optional
+from typing import Optional
 
 import tensorflow as tf
 
@@ -107,7 +107,7 @@ def write_eval_results(path, results):
 
 
 @dataclasses.dataclass
-class PretrainingSettings(run_settings.FlagSettings):
+class PretrainingSettings(run_settings.TrainingSettings):
     """Everything run_pretraining.py's flags decide; the defaults are the flags' defaults."""
 
     input_file: str = ""
@@ -123,29 +123,14 @@ class PretrainingSettings(run_settings.FlagSettings):
     num_train_steps: int = 100000
     num_warmup_steps: int = 10000
     learning_rate: float = 5e-5
-    save_checkpoints_steps: int = 1000
-    iterations_per_loop: int = 100
     max_eval_steps: int = 100
     use_tpu: bool = False
     tpu_name: Optional[str] = None
     eval_input_file: Optional[str] = None
-    distribution_strategy: str = "one_device"
-    mixed_precision: str = "float32"
-    optimizer: str = "adamw"
-    weight_decay: float = 0.01
-    adam_bias_correction: bool = False
-    gradient_accumulation_steps: int = 1
     dynamic_masking: bool = False
     do_whole_word_mask: bool = False
     vocab_file: Optional[str] = None
     jit_compile: bool = False
-    keep_checkpoint_max: int = 5
-    seed: int = 12345
-    deterministic: bool = False
-    num_cpu_devices: int = 0
-    export_dir: Optional[str] = None
-    tokenizer_ops: str = "core"
-    log: Callable[[str], None] = training.log_line
 
 
 class PretrainingRun:
@@ -153,7 +138,7 @@ class PretrainingRun:
 
     def __init__(self, settings: PretrainingSettings):
         s = self.settings = settings
-        run_settings.prepare_process(s.seed, s.deterministic, s.num_cpu_devices)
+        s.prepare_process()
         strategy_name = "tpu" if s.use_tpu else s.distribution_strategy
         strategy = distribution.create_strategy(strategy_name, s.tpu_name)
         self.config = config = resolve_config(s)

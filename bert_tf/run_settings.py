@@ -1,11 +1,13 @@
-"""What every script's run shares: settings read from absl flags, and the process set-up."""
+"""What the scripts' runs share: settings read from absl flags, the training options, process set-up."""
 
 import dataclasses
+from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
+from absl import flags
 
-from bert_tf import distribution
+from bert_tf import distribution, training
 
 
 class FlagSettings:
@@ -18,9 +20,65 @@ class FlagSettings:
                       if f.name in flag_values})
 
 
-def prepare_process(seed, deterministic=False, num_cpu_devices=0):
-    """Before any model: virtual CPU devices, every random seed, optional op determinism."""
-    distribution.split_cpu(num_cpu_devices)
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
+@dataclasses.dataclass
+class TrainingSettings(FlagSettings):
+    """The options of the one training loop, the same for every script that trains."""
+
+    save_checkpoints_steps: int = 1000
+    iterations_per_loop: int = 100
+    keep_checkpoint_max: int = 5
+    distribution_strategy: str = "one_device"
+    mixed_precision: str = "float32"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    gradient_accumulation_steps: int = 1
+    seed: int = 12345
+    deterministic: bool = False
+    num_cpu_devices: int = 0
+    export_dir: Optional[str] = None
+    tokenizer_ops: str = "core"
+    log: Callable[[str], None] = training.log_line
+
+    def prepare_process(self):
+        """Before any model: virtual CPU devices, every random seed, optional op determinism."""
+        distribution.split_cpu(self.num_cpu_devices)
+        keras.utils.set_random_seed(self.seed)
+        if self.deterministic:
+            tf.config.experimental.enable_op_determinism()
+
+
+def define_training_flags():
+    """The absl flags of TrainingSettings (but --export_dir, whose help is the script's)."""
+    d = TrainingSettings()
+    flags.DEFINE_integer("save_checkpoints_steps", d.save_checkpoints_steps,
+                         "Steps between checkpoints.")
+    flags.DEFINE_integer("iterations_per_loop", d.iterations_per_loop, "Steps per tf.function "
+                         "call (and per progress line).")
+    flags.DEFINE_alias("steps_per_loop", "iterations_per_loop")
+    flags.DEFINE_integer("keep_checkpoint_max", d.keep_checkpoint_max, "Checkpoints to keep.")
+    flags.DEFINE_enum("distribution_strategy", d.distribution_strategy,
+                      ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+                      "How to spread training over devices and hosts.")
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision,
+                      ["float32", "mixed_float16", "mixed_bfloat16"],
+                      "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_enum("optimizer", d.optimizer, ["adamw", "lamb"], "AdamW as in the original, "
+                      "or LAMB for large batches.")
+    flags.DEFINE_float("weight_decay", d.weight_decay, "Weight decay (not on LayerNorm and "
+                       "biases).")
+    flags.DEFINE_bool("adam_bias_correction", d.adam_bias_correction, "Bias-correct AdamW's "
+                      "moments (the original does not; short runs at high learning rates need "
+                      "it).")
+    flags.DEFINE_integer("gradient_accumulation_steps", d.gradient_accumulation_steps,
+                         "Micro-batches per optimizer step.")
+    flags.DEFINE_integer("seed", d.seed, "Seed for initialization, shuffling, dropout, masking: "
+                         "the same seed gives the same results.")
+    flags.DEFINE_bool("deterministic", d.deterministic, "Use deterministic TensorFlow ops "
+                      "(slower), so that a resumed run reproduces an uninterrupted one "
+                      "exactly.")
+    flags.DEFINE_integer("num_cpu_devices", d.num_cpu_devices, "Split the CPU into this many "
+                         "logical devices (to try --distribution_strategy=mirrored without "
+                         "GPUs).")
+    flags.DEFINE_enum("tokenizer_ops", d.tokenizer_ops, ["core", "text"], "Tokenizer ops of "
+                      "the export: core TensorFlow ops, or tensorflow-text's (see README).")

@@ -26,7 +26,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from bert_tf import distribution
 

@@ -7,7 +7,7 @@ gradient accumulation and resuming after a crash work the same way.
 
 import dataclasses
 import os
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -26,7 +26,7 @@ class FlagError(ValueError):
 
 
 @dataclasses.dataclass
-class ClassifierSettings(run_settings.FlagSettings):
+class ClassifierSettings(run_settings.TrainingSettings):
     """Everything run_classifier.py's flags decide; the defaults are the flags' defaults."""
 
     task_name: str = ""
@@ -46,27 +46,12 @@ class ClassifierSettings(run_settings.FlagSettings):
     learning_rate: float = 5e-5
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
-    save_checkpoints_steps: int = 1000
-    iterations_per_loop: int = 100
-    keep_checkpoint_max: int = 5
-    distribution_strategy: str = "one_device"
-    mixed_precision: str = "float32"
-    optimizer: str = "adamw"
-    adam_bias_correction: bool = False
-    weight_decay: float = 0.01
-    gradient_accumulation_steps: int = 1
-    seed: int = 12345
-    deterministic: bool = False
-    num_cpu_devices: int = 0
     text_a_column: str = "text"
     text_b_column: Optional[str] = None
     label_column: str = "label"
     regression: bool = False
     xnli_language: str = "zh"
-    export_dir: Optional[str] = None
-    tokenizer_ops: str = "core"
     shuffle_buffer: int = 10000
-    log: Callable[[str], None] = training.log_line
 
 
 LABELS_FILE = "label_list.txt"
@@ -160,7 +145,7 @@ class ClassifierRun:
 
     def __init__(self, settings: ClassifierSettings):
         s = self.settings = settings
-        run_settings.prepare_process(s.seed, s.deterministic, s.num_cpu_devices)
+        s.prepare_process()
         self.processor = get_processor(
             s.task_name, text_a_column=s.text_a_column, text_b_column=s.text_b_column,
             label_column=s.label_column, regression=s.regression, language=s.xnli_language)
