@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-import shutil
 from typing import Optional
 
 import tensorflow as tf
@@ -11,23 +10,12 @@ from bert_tf import (checkpoints, distribution, optimization, pretraining_inputs
                      run_settings, training)
 from bert_tf.config import BertConfig
 from bert_tf.pretraining import BertPretrainer, PretrainingTask
+from bert_tf.run_settings import FlagError
 from bert_tf.vocab_learning import list_input_files
 
 
-class FlagError(ValueError):
-    """Inconsistent or impossible flags; the message names the flag."""
-
-
 def user_errors():
-    """Errors that mean bad input rather than a bug: scripts print them without a traceback."""
-    from bert_tf.checkpoints import CheckpointMismatchError
-    from bert_tf.config import ConfigError
-    from bert_tf.tokenization import VocabError
-
-    from bert_tf.export import ExportError
-
-    return (FlagError, ConfigError, FileNotFoundError, pretraining_inputs.RecordError,
-            CheckpointMismatchError, VocabError, ExportError)
+    return run_settings.user_errors(pretraining_inputs.RecordError)
 
 
 def resolve_config(flags):
@@ -99,13 +87,6 @@ def masking_options(flags):
         tokenizer, whole_word=flags.do_whole_word_mask)
 
 
-def write_eval_results(path, results):
-    """google-research/bert's eval_results.txt: sorted `key = value` lines."""
-    with tf.io.gfile.GFile(path, "w") as f:
-        for key in sorted(results):
-            f.write(f"{key} = {results[key]}\n")
-
-
 @dataclasses.dataclass
 class PretrainingSettings(run_settings.TrainingSettings):
     """Everything run_pretraining.py's flags decide; the defaults are the flags' defaults."""
@@ -147,11 +128,9 @@ class PretrainingRun:
         self.is_chief = distribution.is_chief()
         if self.is_chief:
             tf.io.gfile.makedirs(s.output_dir)
-            config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
+            config.to_json_file(os.path.join(s.output_dir, checkpoints.CONFIG_NAME))
             if s.vocab_file:
-                target = os.path.join(s.output_dir, "vocab.txt")
-                if os.path.abspath(s.vocab_file) != os.path.abspath(target):
-                    shutil.copyfile(s.vocab_file, target)
+                checkpoints.copy_vocab(s.vocab_file, s.output_dir)
         options = training.TrainingOptions(
             output_dir=s.output_dir, num_train_steps=s.num_train_steps,
             steps_per_loop=s.iterations_per_loop, save_checkpoints_steps=s.save_checkpoints_steps,
@@ -217,13 +196,8 @@ class PretrainingRun:
                                         max_steps=s.max_eval_steps)
         results["global_step"] = int(self.trainer.global_step.numpy())
         if self.is_chief and write:
-            write_eval_results(os.path.join(s.output_dir, "eval_results.txt"), results)
+            run_settings.write_eval_results(os.path.join(s.output_dir, "eval_results.txt"), results)
         return results
-
-
-def format_results(results):
-    return ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
-                     for k, v in sorted(results.items()))
 
 
 def run(settings: PretrainingSettings):
@@ -234,7 +208,7 @@ def run(settings: PretrainingSettings):
     if settings.do_eval:
         results = pretraining.evaluate()
         if pretraining.is_chief:
-            settings.log(f"Evaluation: {format_results(results)}")
+            settings.log(f"Evaluation: {run_settings.format_results(results)}")
     if settings.export_dir and pretraining.is_chief:
         pretraining.export_serving()
     return pretraining

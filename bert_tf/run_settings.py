@@ -1,4 +1,4 @@
-"""What the scripts' runs share: settings read from absl flags, the training options, process set-up."""
+"""What the scripts' runs share: flag settings and errors, the training options, process set-up, results."""
 
 import dataclasses
 from typing import Callable, Optional
@@ -8,6 +8,37 @@ import tensorflow as tf
 from absl import flags
 
 from bert_tf import distribution, training
+
+
+class FlagError(ValueError):
+    """Inconsistent or impossible flags; the message names the flag."""
+
+
+def user_errors(*task_errors):
+    """Errors that mean bad input rather than a bug: scripts print them without a traceback.
+
+    `task_errors` are the script's own (bad records, bad data files).
+    """
+    from bert_tf.checkpoints import CheckpointMismatchError
+    from bert_tf.config import ConfigError
+    from bert_tf.export import ExportError
+    from bert_tf.tokenization import VocabError
+
+    return (FlagError, ConfigError, FileNotFoundError, CheckpointMismatchError, VocabError,
+            ExportError) + task_errors
+
+
+def write_eval_results(path, results):
+    """google-research/bert's eval_results.txt: sorted `key = value` lines."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        for key in sorted(results):
+            f.write(f"{key} = {results[key]}\n")
+
+
+def format_results(results):
+    """One log line of results: sorted, floats to 4 decimals."""
+    return ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in sorted(results.items()))
 
 
 class FlagSettings:

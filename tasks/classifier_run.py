@@ -15,14 +15,13 @@ from absl import logging
 
 from bert_tf import checkpoints, distribution, optimization, run_settings, training
 from bert_tf.config import BertConfig
+from bert_tf.run_settings import FlagError
 from bert_tf.tokenization import BertTokenizer, casing_from_directory, resolve_casing
 from tasks import metrics as metric_fns
 from tasks.classification import BertClassifier, ClassificationTask, RegressionTask
 from tasks.glue import DataError, get_processor
 
 
-class FlagError(ValueError):
-    """Inconsistent or impossible flags; the message names the flag."""
 
 
 @dataclasses.dataclass
@@ -54,17 +53,24 @@ class ClassifierSettings(run_settings.TrainingSettings):
     shuffle_buffer: int = 10000
 
 
-LABELS_FILE = "label_list.txt"
+LABELS_FILE = "label_list.txt"  # a classifier run's labels, one per line, in id order
+
+
+def write_label_list(path, labels):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(label + "\n" for label in labels))
+
+
+def read_label_list(path):
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
 
 
 def write_tokenizer_files(directory, vocab_file, do_lower_case):
     """vocab.txt and tokenizer_config.json ({"do_lower_case": ...}) in a run directory."""
     import json
-    import shutil
 
-    target = os.path.join(directory, "vocab.txt")
-    if os.path.abspath(vocab_file) != os.path.abspath(target):
-        shutil.copyfile(vocab_file, target)
+    checkpoints.copy_vocab(vocab_file, directory)
     with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
         json.dump({"do_lower_case": bool(do_lower_case)}, f)
 
@@ -173,11 +179,10 @@ class ClassifierRun:
         if self.is_chief:
             tf.io.gfile.makedirs(s.output_dir)
             # A self-contained run directory: exports and later runs read these.
-            self.config.to_json_file(os.path.join(s.output_dir, "bert_config.json"))
+            self.config.to_json_file(os.path.join(s.output_dir, checkpoints.CONFIG_NAME))
             write_tokenizer_files(s.output_dir, self.vocab_file, do_lower_case)
             if self.labels is not None:
-                with open(os.path.join(s.output_dir, LABELS_FILE), "w", encoding="utf-8") as f:
-                    f.write("".join(label + "\n" for label in self.labels))
+                write_label_list(os.path.join(s.output_dir, LABELS_FILE), self.labels)
         num_labels = 1 if self.regression else len(self.labels)
         self.trainer = training.Trainer(
             strategy, RegressionTask() if self.regression else ClassificationTask(),
@@ -221,8 +226,7 @@ class ClassifierRun:
             if not os.path.isfile(path):
                 raise FlagError(f"the labels of task {s.task_name!r} come from its training "
                                 f"data: pass --do_train, or an --output_dir holding {LABELS_FILE}")
-            with open(path, encoding="utf-8") as f:
-                labels = [line.rstrip("\n") for line in f if line.strip()]
+            labels = read_label_list(path)
         known = set(labels) if labels is not None else None
         for split, wanted in (("dev", s.do_eval), ("test", s.do_predict)):
             if wanted:
@@ -288,10 +292,8 @@ class ClassifierRun:
                 results[prefix + name] = value
         results["loss"] = results["eval_loss"]
         if self.is_chief:
-            path = os.path.join(s.output_dir, "eval_results.txt")
-            with tf.io.gfile.GFile(path, "w") as f:
-                for key in sorted(results):
-                    f.write(f"{key} = {results[key]}\n")
+            run_settings.write_eval_results(os.path.join(s.output_dir, "eval_results.txt"),
+                                            results)
         return results
 
     def _metrics(self, out):
@@ -357,14 +359,7 @@ class ClassifierRun:
 
 
 def user_errors():
-    from bert_tf.checkpoints import CheckpointMismatchError
-    from bert_tf.config import ConfigError
-    from bert_tf.tokenization import VocabError
-
-    from bert_tf.export import ExportError
-
-    return (FlagError, DataError, ConfigError, FileNotFoundError, CheckpointMismatchError,
-            VocabError, ExportError)
+    return run_settings.user_errors(DataError)
 
 
 def run(settings: ClassifierSettings):
@@ -375,9 +370,7 @@ def run(settings: ClassifierSettings):
         settings.log(f"Saved the fine-tuned model in Google's format to {path}")
     if settings.do_eval:
         results = job.evaluate()
-        settings.log("Evaluation: " + ", ".join(
-            f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
-            for k, v in sorted(results.items())))
+        settings.log(f"Evaluation: {run_settings.format_results(results)}")
     if settings.do_predict:
         for path in job.predict():
             settings.log(f"Wrote predictions to {path}")

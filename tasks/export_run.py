@@ -37,12 +37,13 @@ def checkpoint_directory(path):
 def read_labels(settings):
     if settings.labels:
         return [label for label in settings.labels.split(",") if label]
-    path = os.path.join(checkpoint_directory(settings.checkpoint), "label_list.txt")
+    from tasks.classifier_run import LABELS_FILE, read_label_list
+
+    path = os.path.join(checkpoint_directory(settings.checkpoint), LABELS_FILE)
     if not os.path.isfile(path):
         raise export.ExportError(f"a classifier export needs its labels: pass --labels, or a "
-                                 f"checkpoint directory with label_list.txt (no {path})")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+                                 f"checkpoint directory with {LABELS_FILE} (no {path})")
+    return read_label_list(path)
 
 
 def default_version(path):

@@ -151,7 +151,12 @@ def save_google(model, directory, vocab_file=None) -> str:
     table = TABLES[("google", model.checkpoint_kind)]
     google.write_checkpoint(prefix, google.model_arrays(model.named_weights(), table))
     if vocab_file is not None:
-        target = os.path.join(directory, "vocab.txt")
-        if os.path.abspath(vocab_file) != os.path.abspath(target):
-            shutil.copyfile(vocab_file, target)
+        copy_vocab(vocab_file, directory)
     return prefix
+
+
+def copy_vocab(vocab_file, directory):
+    """`vocab_file` as directory/vocab.txt (nothing to do when it is that file already)."""
+    target = os.path.join(directory, "vocab.txt")
+    if os.path.abspath(vocab_file) != os.path.abspath(target):
+        shutil.copyfile(vocab_file, target)
