@@ -37,23 +37,18 @@ class CoreWordpiece(tf.Module):
     """Tokenizes words (already normalized and split) into wordpiece ids.
 
     A word that cannot be covered by vocabulary pieces becomes one [UNK],
-    as in the reference. Pass a vocab list, or `vocab_file` to read it as a
-    SavedModel asset (the table is then initialized from the file).
+    as in the reference.
     """
 
-    def __init__(self, vocab, unknown_token="[UNK]", vocab_file=None, name=None):
+    def __init__(self, vocab, unknown_token="[UNK]", name=None):
         super().__init__(name=name)
         self.unk_id = vocab.index(unknown_token)
         # The longest piece, in characters, bounds the candidates tried at each step.
         self.max_chars = max(len(t[len(SUFFIX):] if t.startswith(SUFFIX) else t) for t in vocab)
-        if vocab_file is not None:
-            initializer = tf.lookup.TextFileInitializer(
-                vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
-                tf.lookup.TextFileIndex.LINE_NUMBER)
-        else:
-            initializer = tf.lookup.KeyValueTensorInitializer(
-                tf.constant(vocab), tf.range(len(vocab), dtype=tf.int64))
-        self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(vocab),
+                                                tf.range(len(vocab), dtype=tf.int64)),
+            default_value=-1)
 
     def tokenize(self, words):
         """Words `[W]` (UTF-8 strings) -> int32 ragged `[W, (P)]` wordpiece ids."""

@@ -69,7 +69,7 @@ def _masked_lm(module, features):
     best = tf.argmax(probs, axis=-1, output_type=tf.int32)  # [B, M]
     return {"mask_positions": tf.where(valid, dense_positions, -1),
             "predicted_ids": tf.where(valid, best, -1),
-            "predicted_tokens": tf.where(valid, tf.gather(module.vocab, best), ""),
+            "predicted_tokens": tf.where(valid, module.tokenizer.convert_ids_to_tokens(best), ""),
             "probabilities": tf.where(valid, tf.reduce_max(probs, axis=-1), 0.0)}
 
 
@@ -99,7 +99,6 @@ class ServingModule(tf.Module):
         self.wordpiece = tokenizer._wordpiece  # tracked here so its tables are saved
         self.max_seq_length = int(max_seq_length)
         self.labels = tf.constant(list(labels)) if labels else None
-        self.vocab = tf.constant(tokenizer.vocab)
         self.mask_id = tokenizer.mask_id
         self.vocab_asset = tf.saved_model.Asset(vocab_file) if vocab_file else None
 

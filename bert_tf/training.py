@@ -117,6 +117,7 @@ class Trainer:
             self._sums = {name: tf.Variable(0.0, name=f"sum_{name}", **counter)
                           for name in task.sum_names}
             self._grad_norm = tf.Variable(0.0, name="grad_norm_sum", **counter)
+        self._restored = False  # restore_or_initialize ran: the model is the latest checkpoint
         self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._train_loop_fn)
         self._eval_step = tf.function(self._eval_step_fn)
@@ -227,6 +228,7 @@ class Trainer:
         if latest:
             self._checkpoint().restore(latest).assert_existing_objects_matched()
             self.options.log(f"Resumed from {latest} at step {int(self.global_step.numpy())}")
+        self._restored = True
         return int(self.global_step.numpy())
 
     def train(self, dataset_fn, global_batch_size, summary_dir=None):
@@ -239,7 +241,8 @@ class Trainer:
         opts = self.options
         manager = tf.train.CheckpointManager(self._checkpoint(), self._write_dir(),
                                              max_to_keep=opts.max_checkpoints)
-        start_step = self.restore_or_initialize()
+        # A trainer that restored already (runs do, before evaluating) reads the checkpoint once.
+        start_step = int(self.global_step.numpy()) if self._restored else self.restore_or_initialize()
         dataset = self.strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, start_step))
         iterator = iter(dataset)
