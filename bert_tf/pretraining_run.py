@@ -6,8 +6,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from bert_tf import (checkpoints, distribution, optimization, pretraining_inputs,
-                     run_settings, training)
+from bert_tf import checkpoints, distribution, pretraining_inputs, run_settings, training
 from bert_tf.config import BertConfig
 from bert_tf.pretraining import BertPretrainer, PretrainingTask
 from bert_tf.run_settings import FlagError
@@ -92,7 +91,6 @@ class PretrainingSettings(run_settings.TrainingSettings):
     """Everything run_pretraining.py's flags decide; the defaults are the flags' defaults."""
 
     input_file: str = ""
-    output_dir: str = ""
     bert_config_file: Optional[str] = None
     init_checkpoint: Optional[str] = None
     do_train: bool = False
@@ -131,20 +129,12 @@ class PretrainingRun:
             config.to_json_file(os.path.join(s.output_dir, checkpoints.CONFIG_NAME))
             if s.vocab_file:
                 checkpoints.copy_vocab(s.vocab_file, s.output_dir)
-        options = training.TrainingOptions(
-            output_dir=s.output_dir, num_train_steps=s.num_train_steps,
-            steps_per_loop=s.iterations_per_loop, save_checkpoints_steps=s.save_checkpoints_steps,
-            max_checkpoints=s.keep_checkpoint_max,
-            gradient_accumulation_steps=s.gradient_accumulation_steps,
-            loss_scaling=s.mixed_precision == "mixed_float16", jit_compile=s.jit_compile,
-            log=s.log)
         self.trainer = training.Trainer(
             strategy, PretrainingTask(),
             build_model=lambda: BertPretrainer(config, dtype=s.mixed_precision),
-            build_optimizer=lambda: optimization.create_optimizer(
-                s.optimizer, s.learning_rate, s.num_train_steps, s.num_warmup_steps,
-                weight_decay=s.weight_decay, bias_correction=s.adam_bias_correction),
-            options=options)
+            build_optimizer=lambda: s.create_optimizer(s.learning_rate, s.num_train_steps,
+                                                       s.num_warmup_steps),
+            options=s.training_options(s.num_train_steps, jit_compile=s.jit_compile))
         resuming = tf.train.latest_checkpoint(s.output_dir) is not None
         if resuming:
             self.trainer.restore_or_initialize()

@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from absl import flags
 
-from bert_tf import distribution, training
+from bert_tf import distribution, optimization, training
 
 
 class FlagError(ValueError):
@@ -55,6 +55,7 @@ class FlagSettings:
 class TrainingSettings(FlagSettings):
     """The options of the one training loop, the same for every script that trains."""
 
+    output_dir: str = ""
     save_checkpoints_steps: int = 1000
     iterations_per_loop: int = 100
     keep_checkpoint_max: int = 5
@@ -70,6 +71,23 @@ class TrainingSettings(FlagSettings):
     export_dir: Optional[str] = None
     tokenizer_ops: str = "core"
     log: Callable[[str], None] = training.log_line
+
+    def training_options(self, num_train_steps, jit_compile=False):
+        """The Trainer's options for a run of `num_train_steps` into output_dir."""
+        return training.TrainingOptions(
+            output_dir=self.output_dir, num_train_steps=num_train_steps,
+            steps_per_loop=self.iterations_per_loop,
+            save_checkpoints_steps=self.save_checkpoints_steps,
+            max_checkpoints=self.keep_checkpoint_max,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            loss_scaling=self.mixed_precision == "mixed_float16", jit_compile=jit_compile,
+            log=self.log)
+
+    def create_optimizer(self, learning_rate, num_train_steps, num_warmup_steps):
+        """The --optimizer with the warmup + linear decay schedule of the original."""
+        return optimization.create_optimizer(
+            self.optimizer, learning_rate, num_train_steps, num_warmup_steps,
+            weight_decay=self.weight_decay, bias_correction=self.adam_bias_correction)
 
     def prepare_process(self):
         """Before any model: virtual CPU devices, every random seed, optional op determinism."""

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import checkpoints, distribution, optimization, run_settings, training
+from bert_tf import checkpoints, distribution, run_settings, training
 from bert_tf.config import BertConfig
 from bert_tf.run_settings import FlagError
 from bert_tf.tokenization import BertTokenizer, casing_from_directory, resolve_casing
@@ -30,7 +30,6 @@ class ClassifierSettings(run_settings.TrainingSettings):
 
     task_name: str = ""
     data_dir: str = ""
-    output_dir: str = ""
     vocab_file: Optional[str] = None
     bert_config_file: Optional[str] = None
     init_checkpoint: Optional[str] = None
@@ -188,16 +187,9 @@ class ClassifierRun:
             strategy, RegressionTask() if self.regression else ClassificationTask(),
             build_model=lambda: BertClassifier(self.config, num_labels, self.regression,
                                                dtype=s.mixed_precision),
-            build_optimizer=lambda: optimization.create_optimizer(
-                s.optimizer, s.learning_rate, self.num_train_steps, warmup,
-                weight_decay=s.weight_decay, bias_correction=s.adam_bias_correction),
-            options=training.TrainingOptions(
-                output_dir=s.output_dir, num_train_steps=self.num_train_steps,
-                steps_per_loop=s.iterations_per_loop,
-                save_checkpoints_steps=s.save_checkpoints_steps,
-                max_checkpoints=s.keep_checkpoint_max,
-                gradient_accumulation_steps=s.gradient_accumulation_steps,
-                loss_scaling=s.mixed_precision == "mixed_float16", log=s.log))
+            build_optimizer=lambda: s.create_optimizer(s.learning_rate, self.num_train_steps,
+                                                       warmup),
+            options=s.training_options(self.num_train_steps))
         if tf.train.latest_checkpoint(s.output_dir):
             self.trainer.restore_or_initialize()
         elif s.init_checkpoint:
