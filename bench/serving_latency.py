@@ -129,6 +129,10 @@ def main(argv):
         throughput = 32 / np.median(batched[name])
         print(f"  {name:30s} batch 1: p50 {percentile(s, 50):7.1f} ms  p99 "
               f"{percentile(s, 99):7.1f} ms | batch 32: {throughput:6.1f} texts/s")
+    hub = "keras-hub (ids, in-process)"
+    for name in names[:-1]:  # speed ratio: keras-hub's time / ours (above 1: we are faster)
+        print(f"  vs keras-hub, {name}: batch 1 {np.median(single[hub]) / np.median(single[name]):.2f}x, "
+              f"batch 32 {np.median(batched[hub]) / np.median(batched[name]):.2f}x")
     core, text = (np.median(single[f"raw text, {o} tokenizer"]) for o in ("core", "text"))
     print(f"  core / text export latency at batch 1: {core / text:.2f}x")
 
