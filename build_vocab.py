@@ -5,6 +5,7 @@
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,15 +25,23 @@ flags.mark_flags_as_required(["input_file", "output_file"])
 
 def main(argv):
     del argv
-    from bert_tf import vocab_learning
+    from bert_tf.data import files
+    from bert_tf.errors import USER_ERRORS, UserError
+    from bert_tf.tokenization import vocab_learning
 
-    files = vocab_learning.list_input_files(FLAGS.input_file)
-    logging.info("counting words in %d file(s)", len(files))
-    counts = vocab_learning.count_words(files, FLAGS.do_lower_case)
-    vocab = vocab_learning.learn_vocab(counts, FLAGS.vocab_size, num_unused=FLAGS.num_unused,
-                                       max_unique_chars=FLAGS.max_unique_chars)
-    with open(FLAGS.output_file, "w", encoding="utf-8") as f:
-        f.write("".join(token + "\n" for token in vocab))
+    try:
+        if FLAGS.num_unused < 0:
+            raise UserError(f"--num_unused must be 0 or more, got {FLAGS.num_unused}")
+        if FLAGS.max_unique_chars < 1:
+            raise UserError(f"--max_unique_chars must be positive, got {FLAGS.max_unique_chars}")
+        inputs = files.list_input_files(FLAGS.input_file)
+        logging.info("counting words in %d file(s)", len(inputs))
+        counts = vocab_learning.count_words(inputs, FLAGS.do_lower_case)
+        vocab = vocab_learning.learn_vocab(counts, FLAGS.vocab_size, num_unused=FLAGS.num_unused,
+                                           max_unique_chars=FLAGS.max_unique_chars)
+        files.write_text(FLAGS.output_file, "".join(token + "\n" for token in vocab))
+    except USER_ERRORS as e:
+        sys.exit(f"build_vocab.py: error: {e}")
     print(f"wrote {len(vocab)} tokens to {FLAGS.output_file} "
           f"({sum(counts.values()):,} words, {len(counts):,} distinct)")
 

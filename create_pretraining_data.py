@@ -9,6 +9,7 @@ documents. Output: TFRecords with google-research/bert's features.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,22 +40,34 @@ flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 
 def main(argv):
     del argv
-    from bert_tf import pretraining_records
+    from bert_tf.data.files import list_input_files
+    from bert_tf.errors import USER_ERRORS, UserError
     from bert_tf.tokenization import BertTokenizer
-    from bert_tf.vocab_learning import list_input_files
+    from tasks.pretraining import records
 
-    input_files = list_input_files(FLAGS.input_file)
-    output_files = [f for f in FLAGS.output_file.split(",") if f]
-    tokenizer = BertTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-    options = pretraining_records.options_for(
-        tokenizer, max_seq_length=FLAGS.max_seq_length,
-        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-        masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
-        dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
-        mask=not FLAGS.dynamic_masking)
-    stats = pretraining_records.create_pretraining_records(
-        input_files, output_files, tokenizer, options, random_seed=FLAGS.random_seed,
-        num_workers=FLAGS.num_workers, chunk_tokens=FLAGS.chunk_tokens)
+    try:
+        input_files = list_input_files(FLAGS.input_file)
+        output_files = [f for f in FLAGS.output_file.split(",") if f]
+        if not output_files:
+            raise UserError("--output_file names no file")
+        if len(set(output_files)) != len(output_files):
+            raise UserError("--output_file names a file twice")
+        if FLAGS.num_workers is not None and FLAGS.num_workers < 0:
+            raise UserError(f"--num_workers must be 0 or more, got {FLAGS.num_workers}")
+        if FLAGS.chunk_tokens < 1:
+            raise UserError(f"--chunk_tokens must be positive, got {FLAGS.chunk_tokens}")
+        tokenizer = BertTokenizer(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
+        options = records.options_for(
+            tokenizer, max_seq_length=FLAGS.max_seq_length,
+            max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+            masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
+            dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
+            mask=not FLAGS.dynamic_masking)
+        stats = records.create_pretraining_records(
+            input_files, output_files, tokenizer, options, random_seed=FLAGS.random_seed,
+            num_workers=FLAGS.num_workers, chunk_tokens=FLAGS.chunk_tokens)
+    except USER_ERRORS as e:
+        sys.exit(f"create_pretraining_data.py: error: {e}")
     print(f"wrote {', '.join(output_files)}: {stats.summary()}")
 
 

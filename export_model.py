@@ -14,14 +14,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from tasks import export_run  # noqa: E402
+from bert_tf.errors import USER_ERRORS  # noqa: E402
+from tasks import export as export_run  # noqa: E402
 
 FLAGS = flags.FLAGS
 D = export_run.ExportSettings()
 flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google or Hugging "
                     "Face checkpoint directory.")
-flags.DEFINE_enum("task", D.task, list(export_run.TASKS), "What the model is: classifier, "
-                  "regression, encoder (embeddings) or pretrainer (masked-token prediction).")
+flags.DEFINE_enum("task", D.task, sorted(export_run.exporters()), "What the model is: "
+                  "classifier, regression, encoder (embeddings), pretrainer (masked-token "
+                  "prediction), or another task family's model.")
 flags.DEFINE_string("export_dir", None, "TF Serving's model directory; the export goes in "
                     "<export_dir>/<version>.")
 flags.DEFINE_integer("export_version", None, "Version number (default: the checkpoint's "
@@ -42,11 +44,9 @@ flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "core: onl
 
 def main(argv):
     del argv
-    from tasks.classifier_run import user_errors
-
     try:
         export_run.run(export_run.ExportSettings.from_flags(FLAGS))
-    except user_errors() as e:
+    except USER_ERRORS as e:
         sys.exit(f"export_model.py: error: {e}")
 
 

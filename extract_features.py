@@ -29,26 +29,31 @@ flags.DEFINE_integer("batch_size", 32, "Texts per batch.")
 
 def main(argv):
     del argv
-    from bert_tf import checkpoints, feature_extraction
-    from bert_tf.encoder import BertEncoder
-    from bert_tf.tokenization import BertTokenizer, resolve_casing
-    from tasks.classifier_run import user_errors
+    from bert_tf.errors import USER_ERRORS, UserError
+    from bert_tf.models.bert import BertEncoder
+    from bert_tf.models.bert.release import resolve_model_files
+    from bert_tf.serving import feature_extraction
 
     try:
-        release = checkpoints.resolve(FLAGS.init_checkpoint)
-        vocab_file = FLAGS.vocab_file or release.vocab_file
-        if not vocab_file:
-            raise FileNotFoundError(f"no vocab.txt in {FLAGS.init_checkpoint}: pass --vocab_file")
-        directory = (FLAGS.init_checkpoint if os.path.isdir(FLAGS.init_checkpoint)
-                     else os.path.dirname(FLAGS.init_checkpoint))
-        tokenizer = BertTokenizer(vocab_file, do_lower_case=resolve_casing(
-            directory, vocab_file, FLAGS.do_lower_case))
-        encoder = BertEncoder.from_pretrained(FLAGS.init_checkpoint)
-        layers = [int(x) for x in FLAGS.layers.split(",") if x]
+        files = resolve_model_files(FLAGS.init_checkpoint, FLAGS.vocab_file, None,
+                                    FLAGS.do_lower_case)
+        if not 3 <= FLAGS.max_seq_length <= files.config.max_position_embeddings:
+            raise UserError(f"--max_seq_length={FLAGS.max_seq_length} must be between 3 and "
+                            "the model's max_position_embeddings "
+                            f"{files.config.max_position_embeddings}")
+        if FLAGS.batch_size < 1:
+            raise UserError(f"--batch_size must be positive, got {FLAGS.batch_size}")
+        tokenizer = files.tokenizer(FLAGS.max_seq_length)
+        encoder = BertEncoder.from_pretrained(files.release)
+        try:
+            layers = [int(x) for x in FLAGS.layers.split(",") if x]
+        except ValueError:
+            raise UserError(f"--layers={FLAGS.layers!r} is not a comma-separated list of "
+                            "integers") from None
         count = feature_extraction.extract(encoder, tokenizer, FLAGS.input_file,
                                            FLAGS.output_file, layers, FLAGS.max_seq_length,
                                            FLAGS.batch_size)
-    except user_errors() + (ValueError,) as e:
+    except USER_ERRORS as e:
         sys.exit(f"extract_features.py: error: {e}")
     print(f"wrote features of {count} example(s) to {FLAGS.output_file}")
 

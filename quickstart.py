@@ -77,7 +77,7 @@ def cpu_has_bfloat16():
 
 def write_corpus(directory, max_bytes):
     """Train and eval text (one sentence per line, blank line between documents)."""
-    from bert_tf import docstring_corpus
+    from bert_tf.data import docstring_corpus
 
     os.makedirs(directory)
     paths = {name: os.path.join(directory, f"{name}.txt") for name in ("train", "eval")}
@@ -107,7 +107,7 @@ def write_library_task(directory, per_library, seed=0):
     import csv
     import random
 
-    from bert_tf import docstring_corpus
+    from bert_tf.data import docstring_corpus
 
     rng = random.Random(seed)
     sources = {"python": docstring_corpus.standard_library()}
@@ -139,10 +139,11 @@ def main(argv):
     del argv
     sys.stdout.reconfigure(line_buffering=True)  # progress shows at once in pipes and logs
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bert_tf import BertConfig, pretraining_records, vocab_learning
-    from bert_tf.pretraining_run import PretrainingRun, PretrainingSettings
-    from bert_tf.tokenization import BertTokenizer
-    from tasks import classifier_run
+    from bert_tf import BertConfig
+    from bert_tf.tokenization import BertTokenizer, vocab_learning
+    from tasks.classification import run as classifier_run
+    from tasks.pretraining import records as pretraining_records
+    from tasks.pretraining.run import PretrainingRun, PretrainingSettings
 
     started = time.perf_counter()
     work = FLAGS.output_dir
@@ -200,6 +201,7 @@ def main(argv):
     before = run.evaluate(write=False)
     run.train()
     after = run.evaluate()
+    run.close()
     print(f"\nHeld-out masked-LM accuracy: {before['masked_lm_accuracy']:.4f} before, "
           f"{after['masked_lm_accuracy']:.4f} after pretraining "
           f"(loss {before['masked_lm_loss']:.2f} -> {after['masked_lm_loss']:.2f}); "
@@ -229,6 +231,7 @@ def main(argv):
 
     banner("6/6 serve: export for TF Serving, then ask a fresh TensorFlow-only process")
     exported = job.export_serving()
+    job.close()
     print(f"SavedModel: {exported} (signatures serving_default: raw text; serve_ids: token ids)")
     print("Predictions of the loaded export (label, probability, text):", flush=True)
     client = subprocess.run([sys.executable, "-c", CLIENT, exported, json.dumps(QUESTIONS)],

@@ -15,13 +15,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from bert_tf import pretraining_run, run_settings  # noqa: E402
+from bert_tf.errors import USER_ERRORS  # noqa: E402
+from tasks import flags as common_flags  # noqa: E402
+from tasks.pretraining import run as pretraining_run  # noqa: E402
 
 FLAGS = flags.FLAGS
 DEFAULT = pretraining_run.PretrainingSettings()
 # google-research/bert's flags.
 flags.DEFINE_string("input_file", None, "Comma-separated TFRecord files or globs.")
-flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (default: the "
                     "one of --init_checkpoint).")
 flags.DEFINE_string("init_checkpoint", None, "Start from: a Google or Hugging Face release "
@@ -31,33 +32,30 @@ flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_input_file (default --in
 flags.DEFINE_integer("train_batch_size", DEFAULT.train_batch_size, "Global training batch size.")
 flags.DEFINE_integer("eval_batch_size", DEFAULT.eval_batch_size, "Global evaluation batch size.")
 flags.DEFINE_integer("max_seq_length", DEFAULT.max_seq_length, "Must match the records.")
-flags.DEFINE_integer("max_predictions_per_seq", DEFAULT.max_predictions_per_seq, "Must match the records.")
+flags.DEFINE_integer("max_predictions_per_seq", DEFAULT.max_predictions_per_seq,
+                     "Must match the records.")
 flags.DEFINE_integer("num_train_steps", DEFAULT.num_train_steps, "Optimizer steps.")
 flags.DEFINE_integer("num_warmup_steps", DEFAULT.num_warmup_steps, "Linear warmup steps.")
 flags.DEFINE_float("learning_rate", DEFAULT.learning_rate, "Peak learning rate.")
 flags.DEFINE_integer("max_eval_steps", DEFAULT.max_eval_steps, "Most evaluation batches.")
-flags.DEFINE_bool("use_tpu", False, "Same as --distribution_strategy=tpu.")
-flags.DEFINE_string("tpu_name", None, "The TPU to use (empty for a TPU VM).")
-# Ours.
-# The training loop's: --save_checkpoints_steps, --iterations_per_loop (as the original),
-# strategies, precision, optimizer, checkpoints kept, seed, --tokenizer_ops of the export.
-run_settings.define_training_flags()
+# Ours, and the training loop's (--save_checkpoints_steps and --iterations_per_loop as the
+# original; strategies, precision, optimizer, checkpoints kept, seed, export tokenizer ops).
+common_flags.define_training_flags(
+    DEFAULT, export_help="Also export a SavedModel predicting [MASK]ed tokens of raw text to "
+                         "<export_dir>/<global step> (needs --vocab_file).")
 flags.DEFINE_string("eval_input_file", None, "Evaluation records (default: --input_file).")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions every time a sequence "
                   "is read (needs --vocab_file).")
 flags.DEFINE_bool("do_whole_word_mask", False, "With --dynamic_masking, mask whole words.")
 flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynamic masking, "
                     "and copied next to the exported checkpoint.")
-flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_string("export_dir", None, "Also export a SavedModel predicting [MASK]ed tokens "
-                    "of raw text to <export_dir>/<global step> (needs --vocab_file).")
 
 
 def main(argv):
     del argv
     try:
         pretraining_run.run(pretraining_run.PretrainingSettings.from_flags(FLAGS))
-    except pretraining_run.user_errors() as e:
+    except USER_ERRORS as e:
         sys.exit(f"run_pretraining.py: error: {e}")
 
 

@@ -43,7 +43,7 @@ def synthetic_batch(config, b, t, seed=0):
 def ours(config, batch, precision, steps):
     import tensorflow as tf
 
-    from bert_tf import optimization
+    from bert_tf.training import optimization
     from bert_tf.training import Trainer, TrainingOptions
     from tasks.classification import BertClassifier, ClassificationTask
 

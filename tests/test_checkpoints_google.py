@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import BertEncoder
+from bert_tf import BertConfig, BertEncoder
 from bert_tf.checkpoints import CheckpointMismatchError, resolve
 from reference import forward, random_google_weights
 from testing import random_inputs, tiny_config
@@ -65,7 +65,7 @@ def assert_matches_reference(encoder, arrays, config=CONFIG):
 def test_google_release_loads_and_matches_reference(tmp_path):
     arrays = google_release(tmp_path / "release")
     release = resolve(str(tmp_path / "release"))
-    assert release.format == "google" and release.config == CONFIG
+    assert release.format == "google" and BertConfig.from_release(release) == CONFIG
     assert release.vocab_file.endswith("vocab.txt")
     encoder = BertEncoder.from_pretrained(str(tmp_path / "release"))
     assert_matches_reference(encoder, arrays)
@@ -151,7 +151,7 @@ def test_nothing_is_assigned_when_loading_fails(tmp_path):
     with pytest.raises(CheckpointMismatchError):
         load_into(encoder.named_weights(),
                   google.open_checkpoint(str(tmp_path / "release" / "bert_model.ckpt")),
-                  google.ENCODER_TABLE)
+                  encoder.checkpoint_names("google"))
     for b, w in zip(before, encoder.weights):
         np.testing.assert_array_equal(b, w.numpy())
 

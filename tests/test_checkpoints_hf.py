@@ -91,19 +91,27 @@ def test_float16_weights_are_widened(tmp_path):
                                   arrays["encoder.layer.1.intermediate.dense.weight"].T)
 
 
-def test_unknown_head_needs_strict_false(tmp_path):
+def test_other_heads_are_skipped_but_unknown_encoder_names_need_strict_false(tmp_path):
+    """A BertForQuestionAnswering checkpoint loads strictly as an encoder (its head is
+    another model's); a name inside the encoder that fits nothing is a config mismatch."""
     config = tiny_config()
     arrays = hf_release(tmp_path / "hf", config, prefix="bert.")
     arrays["qa_outputs.weight"] = np.zeros((2, 12), np.float32)
+    arrays["qa_outputs.bias"] = np.zeros((2,), np.float32)
     save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
-    with pytest.raises(CheckpointMismatchError, match="qa_outputs.weight"):
+    encoder = BertEncoder.from_pretrained(str(tmp_path / "hf"))
+    np.testing.assert_array_equal(encoder.embeddings.word_embeddings.numpy(),
+                                  arrays["bert.embeddings.word_embeddings.weight"])
+    arrays["bert.encoder.layer.0.attention.self.rotary.weight"] = np.zeros((3,), np.float32)
+    save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
+    with pytest.raises(CheckpointMismatchError, match="rotary.weight"):
         BertEncoder.from_pretrained(str(tmp_path / "hf"))
     BertEncoder.from_pretrained(str(tmp_path / "hf"), strict=False)
 
 
 def test_sequence_classification_checkpoint(tmp_path):
     """BertForSequenceClassification: the encoder skips the head, BertClassifier loads it."""
-    from tasks.classification import BertClassifier
+    from tasks.classification.model import BertClassifier
 
     config = tiny_config()
     arrays = hf_release(tmp_path / "hf", config, prefix="bert.")

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bert_tf import BertConfig, BertEncoder, ConfigError
-from bert_tf.config import PRESETS
+from bert_tf.models.bert.config import PRESETS
 
 # A bert_config.json exactly as Google's uncased BERT-Base release has it.
 GOOGLE_BASE = {

@@ -12,11 +12,14 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from bert_tf import export
-from bert_tf.encoder import BertEncoder
-from bert_tf.pretraining import BertPretrainer
+from bert_tf.serving import encoder as encoder_serving  # noqa: F401 (registers "encoder")
+from bert_tf.serving import export
+from tasks.classification import serving as classification_serving  # noqa: F401
+from tasks.pretraining import serving as pretraining_serving  # noqa: F401
+from bert_tf.models.bert import BertEncoder
+from bert_tf.models.bert import BertPretrainer
 from bert_tf.tokenization import BertTokenizer
-from tasks.classification import BertClassifier
+from tasks.classification.model import BertClassifier
 from testing import minilm_dir, tiny_config
 
 MAX_SEQ = 24

@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from tasks import metrics
-from tasks.glue import DataError, get_processor
+from tasks.classification import metrics
+from tasks.classification.data import DataError, get_processor
 
 
 def write(path, lines):

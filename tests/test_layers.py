@@ -15,7 +15,7 @@ def hidden_states(seed=0):
 
 def test_embeddings_config_round_trip_and_sum():
     kwargs = dict(vocab_size=29, hidden_size=HIDDEN, max_position_embeddings=9, type_vocab_size=3,
-                  initializer_range=0.5, layer_norm_eps=1e-5, dropout=0.3)
+                  initializer_range=0.5, layer_norm_eps=1e-5, hidden_dropout=0.3)
     inputs = random_inputs(tiny_config(vocab_size=29))
     layer, out = check_layer(
         BertEmbeddings, kwargs, lambda l: l(inputs["input_ids"], inputs["segment_ids"]))
@@ -54,7 +54,7 @@ def test_embeddings_reject_out_of_range_ids():
 def numpy_attention(layer, x, mask):
     w = {n: (getattr(layer, n).kernel.numpy(), getattr(layer, n).bias.numpy())
          for n in ("query", "key", "value", "output_dense")}
-    heads, size = layer.num_heads, HIDDEN // layer.num_heads
+    heads, size = layer.num_attention_heads, HIDDEN // layer.num_attention_heads
 
     def split(name):
         kernel, bias = w[name]
@@ -73,7 +73,7 @@ def test_attention_matches_numpy_and_masks_padding():
     x = hidden_states()
     mask = random_inputs(tiny_config())["input_mask"]
     layer, out = check_layer(MultiHeadSelfAttention,
-                             dict(num_heads=3, dropout=0.2, initializer_range=0.3),
+                             dict(num_attention_heads=3, attention_dropout=0.2, initializer_range=0.3),
                              lambda l: l(x, padding_mask=mask))
     np.testing.assert_allclose(out, numpy_attention(layer, x, mask), atol=1e-5)
     # Padded keys have exactly no influence.
@@ -83,8 +83,8 @@ def test_attention_matches_numpy_and_masks_padding():
 
 
 def test_attention_rejects_indivisible_heads():
-    with pytest.raises(ValueError, match="multiple of num_heads 5"):
-        MultiHeadSelfAttention(num_heads=5)(hidden_states())
+    with pytest.raises(ValueError, match="multiple of num_attention_heads 5"):
+        MultiHeadSelfAttention(num_attention_heads=5)(hidden_states())
 
 
 def test_encoder_block_round_trip_and_residual_structure():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bert_tf.optimization import (AdamWeightDecay, Lamb, WarmupPolynomialDecay,
+from bert_tf.training.optimization import (AdamWeightDecay, Lamb, WarmupPolynomialDecay,
                                   create_optimizer)
 
 

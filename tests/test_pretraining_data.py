@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import pretraining_data, pretraining_inputs, pretraining_records
+from tasks.pretraining import examples as pretraining_data
+from tasks.pretraining import inputs as pretraining_inputs
+from tasks.pretraining import records as pretraining_records
 from bert_tf.tokenization import BertTokenizer
 from testing import minilm_dir, write_corpus
 
@@ -331,7 +333,7 @@ def test_corrupt_file_is_named(records, tmp_path):
     with pytest.raises(tf.errors.DataLossError):
         list(pretraining_inputs.pretraining_dataset([str(corrupt)], 4, SEQ, PRED, is_training=False))
     spec = pretraining_inputs.feature_spec(SEQ, PRED)
-    with pytest.raises(pretraining_inputs.RecordError, match=r"corrupt.tfrecord: corrupted after"):
+    with pytest.raises(pretraining_inputs.RecordError, match=r"corrupt.tfrecord: truncated or corrupted after"):
         pretraining_inputs.find_bad_record([files[0], str(corrupt)], spec)
 
 

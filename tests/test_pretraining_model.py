@@ -11,7 +11,8 @@ from scipy.special import erf, log_softmax
 
 from bert_tf import checkpoints
 from bert_tf.checkpoints import CheckpointMismatchError
-from bert_tf.pretraining import BertPretrainer, PretrainingTask
+from bert_tf.models.bert import BertEncoder, BertPretrainer
+from tasks.pretraining.task import PretrainingTask
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_act="gelu_exact")
@@ -88,7 +89,7 @@ def test_google_names_of_the_heads(model, tmp_path):
     for key in ("mlm_logits", "nsp_logits"):
         np.testing.assert_array_equal(again(batch)[key], model(batch)[key])
     # The bare encoder loads the same release, skipping the heads.
-    encoder = checkpoints.load_encoder(str(tmp_path / "release"))
+    encoder = BertEncoder.from_pretrained(str(tmp_path / "release"))
     np.testing.assert_array_equal(encoder(batch)["pooled_output"],
                                   model.encoder(batch)["pooled_output"])
 
@@ -98,7 +99,7 @@ def test_hugging_face_heads(model, tmp_path):
     os.makedirs(tmp_path / "hf")
     arrays = {}
     for path, variable in model.named_weights().items():
-        name, transform = checkpoints.huggingface.PRETRAINER_TABLE.source_name(path)
+        name, transform = model.checkpoint_names("huggingface").source_name(path)
         value = variable.numpy()
         arrays["bert." + name if not name.startswith("cls.") else name] = (
             np.ascontiguousarray(value.T) if transform == "transpose" else value)
@@ -113,12 +114,21 @@ def test_hugging_face_heads(model, tmp_path):
     np.testing.assert_allclose(loaded(batch)["mlm_logits"], model(batch)["mlm_logits"], atol=1e-5)
 
 
-def test_encoder_only_release_needs_strict_false(model, tmp_path):
+def test_encoder_only_release_loads_with_fresh_heads_but_half_heads_fail(model, tmp_path):
+    """A release without heads starts them fresh (as fine-tuning from it would); a release
+    with only some of them is a mismatch, not a silent re-initialization."""
     model.encoder.save_pretrained(str(tmp_path / "encoder_only"))
-    with pytest.raises(CheckpointMismatchError, match="mlm/transform/kernel"):
-        BertPretrainer.from_pretrained(str(tmp_path / "encoder_only"))
-    fresh = BertPretrainer.from_pretrained(str(tmp_path / "encoder_only"), strict=False)
+    fresh = BertPretrainer.from_pretrained(str(tmp_path / "encoder_only"))
     np.testing.assert_array_equal(fresh.word_embeddings.numpy(), model.word_embeddings.numpy())
+    assert not np.array_equal(fresh.nsp.kernel.numpy(), model.nsp.kernel.numpy())
+    model.save_pretrained(str(tmp_path / "full"))
+    from bert_tf.checkpoints import google
+    reader = tf.train.load_checkpoint(str(tmp_path / "full" / "bert_model.ckpt"))
+    arrays = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+              if not name.startswith("cls/seq_relationship")}
+    google.write_checkpoint(str(tmp_path / "full" / "bert_model.ckpt"), arrays)
+    with pytest.raises(CheckpointMismatchError, match="nsp/kernel"):
+        BertPretrainer.from_pretrained(str(tmp_path / "full"))
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

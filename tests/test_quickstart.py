@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bert_tf.pretraining import BertPretrainer
+from bert_tf.models.bert import BertPretrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

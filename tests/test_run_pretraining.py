@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import pretraining_records, pretraining_run
-from bert_tf.pretraining import BertPretrainer
+from tasks.pretraining import records as pretraining_records
+from tasks.pretraining import run as pretraining_run
+from bert_tf.models.bert import BertPretrainer
 from bert_tf.tokenization import BertTokenizer
 from testing import minilm_dir, tiny_config, write_corpus
 
@@ -238,7 +239,7 @@ def test_precision_and_xla_variants_train(data, tmp_path, policy, jit):
     assert "nan" not in line.lower()
 
 
-def flag_namespace(data, tmp_path, **changes):
+def settings_for(data, tmp_path, **changes):
     flags = dict(input_file=data.masked, eval_input_file=None, output_dir=str(tmp_path),
                  bert_config_file=str(data.dir / "config.json"), init_checkpoint=None,
                  do_train=True, do_eval=False, train_batch_size=8, eval_batch_size=8,
@@ -247,7 +248,7 @@ def flag_namespace(data, tmp_path, **changes):
                  gradient_accumulation_steps=1, dynamic_masking=False, do_whole_word_mask=False,
                  vocab_file=None)
     flags.update(changes)
-    return types.SimpleNamespace(**flags)
+    return pretraining_run.PretrainingSettings(**flags)
 
 
 @pytest.mark.parametrize("changes,replicas,message", [
@@ -255,7 +256,13 @@ def flag_namespace(data, tmp_path, **changes):
     (dict(train_batch_size=9), 2, r"--train_batch_size=9 is not divisible by 2 replica\(s\)"),
     (dict(gradient_accumulation_steps=3), 1, r"--train_batch_size=8 is not divisible by 1 replica\(s\) x 3 accumulation"),
     (dict(do_train=False), 1, "nothing to do"),
-    (dict(num_warmup_steps=11), 1, "--num_warmup_steps exceeds --num_train_steps"),
+    (dict(num_warmup_steps=11), 1, r"--num_warmup_steps=11 must be in \[0, --num_train_steps=10\]"),
+    (dict(num_train_steps=0), 1, "--num_train_steps must be positive, got 0"),
+    (dict(learning_rate=-1.0), 1, "--learning_rate must be positive, got -1.0"),
+    (dict(iterations_per_loop=-2), 1, "--iterations_per_loop must be a positive integer, got -2"),
+    (dict(save_checkpoints_steps=0), 1, "--save_checkpoints_steps must be a positive integer"),
+    (dict(gradient_accumulation_steps=0), 1, "--gradient_accumulation_steps must be a positive integer"),
+    (dict(train_batch_size=0), 1, "--train_batch_size must be a positive integer, got 0"),
     (dict(input_file="/nowhere/*.tfrecord"), 1, "--input_file: no input file matches /nowhere"),
     (dict(input_file="PLAIN"), 1, "unmasked records: pass --dynamic_masking"),
     (dict(dynamic_masking=True), 1, "--dynamic_masking needs --vocab_file"),
@@ -264,10 +271,10 @@ def flag_namespace(data, tmp_path, **changes):
 def test_bad_flags(data, tmp_path, changes, replicas, message):
     if changes.get("input_file") == "PLAIN":
         changes["input_file"] = data.plain
-    flags = flag_namespace(data, tmp_path, **changes)
-    config = pretraining_run.resolve_config(flags)
+    settings = settings_for(data, tmp_path, **changes)
     with pytest.raises(pretraining_run.FlagError, match=message):
-        pretraining_run.validate(flags, config, replicas)
+        pretraining_run.PretrainingRun.checked(settings, replicas)
+    assert not os.path.exists(tmp_path / "bert_config.json")  # nothing was written
 
 
 def test_script_reports_bad_input_without_traceback(data, tmp_path):

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
-from bert_tf import text_normalization
+from bert_tf.tokenization import normalization as text_normalization
 from bert_tf.tokenization import BertTokenizer, VocabError, truncated_pair_lengths
-from bert_tf.vocab_learning import count_words, learn_vocab
+from bert_tf.tokenization.vocab_learning import count_words, learn_vocab
 from testing import minilm_dir
 from tokenizer_corpus import parity_corpus
 

@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bert_tf import optimization
-from bert_tf.pretraining import BertPretrainer, PretrainingTask
-from bert_tf.training import Trainer, TrainingOptions, results_from_sums
+from bert_tf.training import optimization
+from bert_tf.models.bert import BertPretrainer
+from tasks.pretraining.task import PretrainingTask
+from bert_tf.training.trainer import Trainer, TrainingOptions, results_from_sums
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

@@ -7,13 +7,15 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 from absl import logging
 
+from bert_tf.errors import UserError
+
 TRANSFORMS = {
     "none": lambda a: a,
     "transpose": np.transpose,  # Hugging Face/PyTorch linear weights are [out, in]
 }
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError):
     """A checkpoint that does not fit the model: unplaced, unfilled or mis-shaped weights."""
 
 
@@ -50,25 +52,42 @@ class NameTable:
     `skip` rules use regular expressions (they describe families of names);
     mapping rules use literal templates with `{i}`. `optional_prefix` is
     stripped from source names before matching (Hugging Face's "bert.").
+    `namespace` is a regular expression for the names the encoder family
+    owns: a name outside it that no rule maps belongs to a head of another
+    model (a classifier's, a span head's) and is skipped, while an unmapped
+    name inside it is an error (a config that does not fit the checkpoint).
     """
 
-    def __init__(self, rules: Sequence[Rule], skip: Sequence[Rule] = (), optional_prefix: str = ""):
+    def __init__(self, rules: Sequence[Rule], skip: Sequence[Rule] = (), optional_prefix: str = "",
+                 namespace: Optional[str] = None):
+        self._rule_list = list(rules)
+        self._skip_list = list(skip)
         self.rules = [(r, _template_regex(r.source, False), _template_regex(r.target, False))
                       for r in rules]
         self.skip = [(r, _template_regex(r.source, True)) for r in skip]
         self.optional_prefix = optional_prefix
+        self.namespace = namespace
+        self._namespace = re.compile(namespace) if namespace else None
+
+    def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = ()) -> "NameTable":
+        """This table with more rules (a head's names on top of an encoder's)."""
+        return NameTable(self._rule_list + list(rules), self._skip_list + list(skip),
+                         self.optional_prefix, self.namespace)
 
     def match(self, name: str):
         """-> (our path or None, transform, reason), or None for an unknown name."""
         for rule, pattern in self.skip:
             if pattern.fullmatch(name):
                 return None, "none", rule.reason
+        stripped = name
         if self.optional_prefix and name.startswith(self.optional_prefix):
-            name = name[len(self.optional_prefix):]
+            stripped = name[len(self.optional_prefix):]
         for rule, source, _ in self.rules:
-            m = source.fullmatch(name)
+            m = source.fullmatch(stripped)
             if m:
                 return rule.target.format(**m.groupdict()), rule.transform, ""
+        if self._namespace is not None and not self._namespace.fullmatch(name):
+            return None, "none", "variable(s) of other models' heads"
         return None
 
     def source_name(self, path: str):
@@ -153,8 +172,11 @@ def load_into(named: Mapping[str, object], source: Source, table: NameTable, str
     for reason, names in skipped.items():
         logging.info("%s: skipped %d %s", source.origin, len(names), reason)
 
-    for target, (name, transform) in placed.items():
+    # Every array is read before the first is assigned: a file that fails half-way
+    # (truncated, corrupted) leaves the model as it was.
+    values = {target: TRANSFORMS[transform](source.read(name))
+              for target, (name, transform) in placed.items()}
+    for target, value in values.items():
         variable = named[target]
-        value = TRANSFORMS[transform](source.read(name))
         variable.assign(np.asarray(value, dtype=variable.dtype))
     return list(placed)

@@ -1,0 +1,84 @@
+"""What a checkpoint directory holds: its format, config file, weights and vocab."""
+
+import dataclasses
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+from bert_tf.checkpoints import google, huggingface
+from bert_tf.errors import MissingFileError, UserError
+
+CONFIG_NAME = "bert_config.json"  # Google's releases and bert_tf run directories
+HF_CONFIG_NAME = "config.json"  # Hugging Face releases
+VOCAB_NAME = "vocab.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """A checkpoint directory, once its format is known.
+
+    `format` is "google", "huggingface", or "bert_tf" (a training run's
+    object-based checkpoint); `weights` are the checkpoint prefix (google,
+    bert_tf) or the safetensors files (huggingface).
+    """
+
+    format: str
+    directory: str
+    config_file: str
+    weights: tuple
+    vocab_file: Optional[str]  # vocab.txt beside the weights, if any
+
+    def open(self):
+        if self.format == "google":
+            return google.open_checkpoint(self.weights[0])
+        return huggingface.open_safetensors(list(self.weights))
+
+    def file(self, name) -> Optional[str]:
+        """directory/name if that file exists (label_list.txt, tokenizer_config.json, ...)."""
+        path = os.path.join(self.directory, name)
+        return path if os.path.isfile(path) else None
+
+
+def _is_object_based(prefix):
+    """Whether a checkpoint was written by tf.train.Checkpoint (ours) rather than a TF1 Saver."""
+    try:
+        names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as e:
+        message = getattr(e, "message", str(e)).splitlines()[0]
+        raise UserError(f"cannot read checkpoint {prefix}: {message} (is it truncated or "
+                        "corrupted?)") from None
+    return "_CHECKPOINTABLE_OBJECT_GRAPH" in names
+
+
+def resolve(path) -> Release:
+    """Detects the format of a checkpoint directory (or checkpoint prefix); a Release is returned as is."""
+    if isinstance(path, Release):
+        return path
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        directory = path
+        google_config = os.path.join(directory, CONFIG_NAME)
+        hf_config = os.path.join(directory, HF_CONFIG_NAME)
+        if os.path.isfile(google_config):
+            fmt, config_file = "google", google_config
+            weights = (google.find_checkpoint(directory),)
+        elif os.path.isfile(hf_config):
+            fmt, config_file = "huggingface", hf_config
+            weights = tuple(huggingface.find_weights(directory))
+        else:
+            raise MissingFileError(
+                f"{directory} is not a BERT checkpoint directory: it has neither "
+                f"{CONFIG_NAME} (Google format, or a bert_tf training run) nor {HF_CONFIG_NAME} "
+                "(Hugging Face format)")
+    elif os.path.isfile(path + ".index"):
+        directory = os.path.dirname(path) or "."
+        fmt, config_file, weights = "google", os.path.join(directory, CONFIG_NAME), (path,)
+        if not os.path.isfile(config_file):
+            raise MissingFileError(f"checkpoint {path} has no {CONFIG_NAME} beside it")
+    else:
+        raise MissingFileError(f"no checkpoint directory or checkpoint prefix at {path}")
+    if fmt == "google" and _is_object_based(weights[0]):
+        fmt = "bert_tf"
+    vocab = os.path.join(directory, VOCAB_NAME)
+    return Release(fmt, directory, config_file, weights, vocab if os.path.isfile(vocab) else None)

@@ -1,0 +1,139 @@
+"""Writing files so that a crash never leaves half a file under its final name; reading inputs by glob.
+
+Local paths are written to a temporary name in the same directory and
+renamed with `os.replace` (atomic on POSIX file systems); remote paths
+(`gs://...`) go through tf.io.gfile, whose rename is a copy then delete.
+"""
+
+import contextlib
+import os
+import shutil
+import uuid
+
+from bert_tf.errors import MissingFileError
+
+BOM = "\ufeff"
+
+
+def _is_remote(path):
+    return "://" in os.fspath(path)
+
+
+def temporary_name(path, tag):
+    """A hidden name beside `path`, unique to this process and call."""
+    directory, name = os.path.split(os.fspath(path))
+    return os.path.join(directory, f".{name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="w", encoding="utf-8"):
+    """A file object to write `path` through; it appears under `path` only when the block succeeds.
+
+    On an exception the temporary file is removed and `path` keeps what it
+    held before (or stays absent).
+    """
+    path = os.fspath(path)
+    temporary = temporary_name(path, "tmp")
+    binary = "b" in mode
+    if _is_remote(path):
+        import tensorflow as tf
+
+        f = tf.io.gfile.GFile(temporary, mode)
+    else:
+        f = open(temporary, mode, **({} if binary else {"encoding": encoding}))
+    try:
+        with f:
+            yield f
+            if not _is_remote(path):
+                f.flush()
+                os.fsync(f.fileno())
+        if _is_remote(path):
+            import tensorflow as tf
+
+            tf.io.gfile.rename(temporary, path, overwrite=True)
+        else:
+            os.replace(temporary, path)
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+
+
+def write_text(path, text):
+    """Writes a whole text file atomically."""
+    with atomic_write(path) as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """A staging directory to fill; it replaces `path` only when the block succeeds.
+
+    An existing `path` is moved aside, the staging directory renamed into
+    place, and the old one deleted, so at no time does `path` hold a
+    half-written directory.
+    """
+    path = os.fspath(path).rstrip("/")
+    staging = temporary_name(path, "incomplete")
+    if _is_remote(path):
+        import tensorflow as tf
+
+        tf.io.gfile.makedirs(staging)
+    else:
+        os.makedirs(staging)
+    try:
+        yield staging
+        if _is_remote(path):
+            import tensorflow as tf
+
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.rmtree(path)
+            tf.io.gfile.rename(staging, path)
+            return
+        old = None
+        if os.path.exists(path):
+            old = temporary_name(path, "old")
+            os.rename(path, old)
+        os.rename(staging, path)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        remove_quietly(staging)
+        raise
+
+
+def remove_quietly(path):
+    """Deletes a file or directory if it exists; errors are ignored (clean-up after a failure)."""
+    try:
+        if _is_remote(path):
+            import tensorflow as tf
+
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            elif tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.remove(path)
+    except OSError:
+        pass
+
+
+def strip_bom(text):
+    """Text without the byte-order mark spreadsheet programs put at the start of UTF-8 files."""
+    return text[1:] if text.startswith(BOM) else text
+
+
+def list_input_files(patterns):
+    """Expands comma-separated globs (or a list of them); an empty match names the pattern."""
+    import tensorflow as tf
+
+    files = []
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p]
+    for pattern in patterns:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            raise MissingFileError(f"no input file matches {pattern}")
+        files.extend(matched)
+    return files

@@ -1,0 +1,83 @@
+"""Multi-head self-attention with a padding mask, as in BERT."""
+
+# B=batch, T=query positions, S=key positions (T == S here), N=heads, D=head size, H=N*D
+
+import math
+
+import keras
+import tensorflow as tf
+
+# Added to the scores of padded keys: exp() of it underflows to exactly 0 in
+# float32, so padded positions cannot influence the others at all.
+_MASKED_SCORE = -1e9
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Scaled dot-product self-attention over N heads, with its output projection.
+
+    The query, key, value and output projections are `[H, H]` dense layers
+    (Google's checkpoint layout). Scores, mask and softmax are computed in
+    float32 whatever the dtype policy.
+
+    Call: `layer(x, padding_mask=None, training=None)`; x `[B, T, H]`,
+    padding_mask `[B, T]` (1 or True = real token) -> `[B, T, H]`.
+    """
+
+    def __init__(self, num_attention_heads, attention_dropout=0.1, initializer_range=0.02,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_attention_heads = num_attention_heads
+        self.attention_dropout = attention_dropout
+        self.initializer_range = initializer_range
+
+    def build(self, input_shape):
+        hidden_size = input_shape[-1]
+        if hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden size {hidden_size} is not a multiple of "
+                             f"num_attention_heads {self.num_attention_heads}")
+        self.hidden_size = hidden_size
+        self.head_size = hidden_size // self.num_attention_heads
+
+        def dense(name):
+            layer = keras.layers.Dense(
+                hidden_size, name=name, dtype=self.dtype_policy,
+                kernel_initializer=keras.initializers.TruncatedNormal(
+                    stddev=self.initializer_range))
+            layer.build(input_shape)
+            return layer
+
+        self.query = dense("query")
+        self.key = dense("key")
+        self.value = dense("value")
+        self.output_dense = dense("output")
+        self.dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy,
+                                            name="dropout")
+        self.built = True
+
+    def call(self, x, padding_mask=None, training=None):
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+
+        def heads(t):  # [B, T, H] -> [B, N, T, D]
+            t = tf.reshape(t, [batch, length, self.num_attention_heads, self.head_size])
+            return tf.transpose(t, [0, 2, 1, 3])
+
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, T, S]
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size))
+        if padding_mask is not None:
+            keep = tf.cast(padding_mask, tf.float32)[:, None, None, :]  # [B, 1, 1, S]
+            scores += (1.0 - keep) * _MASKED_SCORE
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)  # [B, N, T, S]
+        probs = self.dropout(probs, training=training)
+        context = tf.matmul(probs, v)  # [B, N, T, D]
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
+                             [batch, length, self.hidden_size])  # [B, T, H]
+        return self.output_dense(context)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_attention_heads=self.num_attention_heads,
+                      attention_dropout=self.attention_dropout,
+                      initializer_range=self.initializer_range)
+        return config

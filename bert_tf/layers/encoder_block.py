@@ -1,0 +1,77 @@
+"""One post-LayerNorm Transformer encoder block, as in BERT."""
+
+# B=batch, T=sequence, H=hidden size, I=intermediate size
+
+import keras
+
+from bert_tf.layers import activations
+from bert_tf.layers.attention import MultiHeadSelfAttention
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """Self-attention and feed-forward, each followed by dropout, residual and LayerNorm.
+
+    Call: `block(x, padding_mask=None, training=None)`; x `[B, T, H]`,
+    padding_mask `[B, T]` (1 = real token) -> `[B, T, H]`.
+    """
+
+    def __init__(self, num_attention_heads, intermediate_size, hidden_act="gelu",
+                 hidden_dropout=0.1, attention_dropout=0.1, layer_norm_eps=1e-12,
+                 initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.activation = activations.get(hidden_act)
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+
+    def build(self, input_shape):
+        hidden_size = input_shape[-1]
+        policy = self.dtype_policy
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        self.attention = MultiHeadSelfAttention(
+            self.num_attention_heads, attention_dropout=self.attention_dropout,
+            initializer_range=self.initializer_range, dtype=policy, name="attention")
+        self.attention.build(input_shape)
+        self.attention_output_dropout = keras.layers.Dropout(
+            self.hidden_dropout, dtype=policy, name="attention_output_dropout")
+        self.attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_eps, dtype=policy, name="attention_layer_norm")
+        self.attention_layer_norm.build(input_shape)
+        self.intermediate = keras.layers.Dense(
+            self.intermediate_size, kernel_initializer=init, dtype=policy, name="intermediate")
+        self.intermediate.build(input_shape)
+        self.output_dense = keras.layers.Dense(
+            hidden_size, kernel_initializer=init, dtype=policy, name="output")
+        self.output_dense.build((*input_shape[:-1], self.intermediate_size))
+        self.output_dropout = keras.layers.Dropout(self.hidden_dropout, dtype=policy,
+                                                   name="output_dropout")
+        self.output_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_eps, dtype=policy, name="output_layer_norm")
+        self.output_layer_norm.build(input_shape)
+        self.built = True
+
+    def call(self, x, padding_mask=None, training=None):
+        attended = self.attention(x, padding_mask=padding_mask, training=training)
+        attended = self.attention_output_dropout(attended, training=training)
+        x = self.attention_layer_norm(x + attended)  # [B, T, H]
+        h = self.activation(self.intermediate(x))  # [B, T, I]
+        h = self.output_dropout(self.output_dense(h), training=training)  # [B, T, H]
+        return self.output_layer_norm(x + h)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            hidden_dropout=self.hidden_dropout,
+            attention_dropout=self.attention_dropout,
+            layer_norm_eps=self.layer_norm_eps,
+            initializer_range=self.initializer_range,
+        )
+        return config

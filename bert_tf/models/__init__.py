@@ -1,0 +1,1 @@
+"""Encoder families, one folder each (BERT today)."""

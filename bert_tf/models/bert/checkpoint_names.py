@@ -1,0 +1,92 @@
+"""BERT's checkpoint names: where each weight of ours sits in Google's and Hugging Face's checkpoints.
+
+A model declares its names as a NameTable per format (`model.checkpoint_names(format)`):
+the encoder's table below, extended by each head with the head's own rules.
+"""
+
+from bert_tf.checkpoints import google, huggingface
+from bert_tf.checkpoints.table import NameTable, Rule
+
+FORMATS = ("google", "huggingface")
+
+_LAYER = "bert/encoder/layer_{i}"
+_GOOGLE_ENCODER = [
+    Rule("bert/embeddings/word_embeddings", "embeddings/word_embeddings"),
+    Rule("bert/embeddings/token_type_embeddings", "embeddings/token_type_embeddings"),
+    Rule("bert/embeddings/position_embeddings", "embeddings/position_embeddings"),
+    *google.layer_norm_rules("bert/embeddings/LayerNorm", "embeddings/layer_norm"),
+    *google.dense_rules(f"{_LAYER}/attention/self/query", "layer_{i}/attention/query"),
+    *google.dense_rules(f"{_LAYER}/attention/self/key", "layer_{i}/attention/key"),
+    *google.dense_rules(f"{_LAYER}/attention/self/value", "layer_{i}/attention/value"),
+    *google.dense_rules(f"{_LAYER}/attention/output/dense", "layer_{i}/attention/output"),
+    *google.layer_norm_rules(f"{_LAYER}/attention/output/LayerNorm",
+                             "layer_{i}/attention_layer_norm"),
+    *google.dense_rules(f"{_LAYER}/intermediate/dense", "layer_{i}/intermediate"),
+    *google.dense_rules(f"{_LAYER}/output/dense", "layer_{i}/output"),
+    *google.layer_norm_rules(f"{_LAYER}/output/LayerNorm", "layer_{i}/output_layer_norm"),
+    *google.dense_rules("bert/pooler/dense", "pooler"),
+]
+
+_HF_LAYER = "encoder.layer.{i}"
+_HF_ENCODER = [
+    Rule("embeddings.word_embeddings.weight", "embeddings/word_embeddings"),
+    Rule("embeddings.token_type_embeddings.weight", "embeddings/token_type_embeddings"),
+    Rule("embeddings.position_embeddings.weight", "embeddings/position_embeddings"),
+    *huggingface.layer_norm_rules("embeddings.LayerNorm", "embeddings/layer_norm"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.attention.self.query", "layer_{i}/attention/query"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.attention.self.key", "layer_{i}/attention/key"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.attention.self.value", "layer_{i}/attention/value"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.attention.output.dense",
+                              "layer_{i}/attention/output"),
+    *huggingface.layer_norm_rules(f"{_HF_LAYER}.attention.output.LayerNorm",
+                                  "layer_{i}/attention_layer_norm"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.intermediate.dense", "layer_{i}/intermediate"),
+    *huggingface.linear_rules(f"{_HF_LAYER}.output.dense", "layer_{i}/output"),
+    *huggingface.layer_norm_rules(f"{_HF_LAYER}.output.LayerNorm", "layer_{i}/output_layer_norm"),
+    *huggingface.linear_rules("pooler.dense", "pooler"),
+]
+_HF_BUFFERS = Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_ids buffer(s)")
+
+ENCODER = {
+    # Anything outside bert/ (cls/..., output_weights, ...) belongs to some head.
+    "google": NameTable(_GOOGLE_ENCODER, skip=[google.OPTIMIZER_SKIP], namespace=r"bert/.*"),
+    "huggingface": NameTable(_HF_ENCODER, skip=[_HF_BUFFERS], optional_prefix="bert.",
+                             namespace=r"(bert\.)?(embeddings|encoder|pooler)\..*"),
+}
+
+# The pretraining heads (BertForPreTraining): masked LM tied to the word embeddings, and NSP.
+PRETRAINING_HEADS = {
+    "google": [
+        *google.dense_rules("cls/predictions/transform/dense", "mlm/transform"),
+        *google.layer_norm_rules("cls/predictions/transform/LayerNorm", "mlm/layer_norm"),
+        Rule("cls/predictions/output_bias", "mlm/output_bias"),
+        # Google stores the next-sentence weights [2, H]; ours are a Dense kernel [H, 2].
+        Rule("cls/seq_relationship/output_weights", "nsp/kernel", "transpose"),
+        Rule("cls/seq_relationship/output_bias", "nsp/bias"),
+    ],
+    "huggingface": [
+        *huggingface.linear_rules("cls.predictions.transform.dense", "mlm/transform"),
+        *huggingface.layer_norm_rules("cls.predictions.transform.LayerNorm", "mlm/layer_norm"),
+        Rule("cls.predictions.bias", "mlm/output_bias"),
+        *huggingface.linear_rules("cls.seq_relationship", "nsp"),
+    ],
+}
+# The decoder is tied to the word embeddings, and its bias is cls.predictions.bias.
+PRETRAINING_SKIP = {
+    "google": [],
+    "huggingface": [Rule(r"cls\.predictions\.decoder\.(weight|bias)", None,
+                         reason="tied decoder variable(s) (the word embeddings and output bias)")],
+}
+
+
+def encoder_names(fmt: str) -> NameTable:
+    """The encoder's table for a checkpoint format ("google" or "huggingface")."""
+    if fmt not in ENCODER:
+        raise ValueError(f"unknown checkpoint format {fmt!r}; known: {FORMATS}")
+    return ENCODER[fmt]
+
+
+def head_names(fmt: str, google_rules, huggingface_rules, skip=None) -> NameTable:
+    """The encoder's table extended by a head's rules for each format."""
+    rules = {"google": google_rules, "huggingface": huggingface_rules}
+    return encoder_names(fmt).extended(rules[fmt], (skip or {}).get(fmt, []))

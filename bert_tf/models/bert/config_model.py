@@ -1,0 +1,121 @@
+"""BertConfigModel: the base of every model built from a BertConfig (the encoder, the pretrainer, task heads)."""
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from bert_tf.models.bert.config import BertConfig
+
+
+class BertConfigModel(keras.Model):
+    """A keras.Model whose architecture is a BertConfig (a dict is accepted too).
+
+    `get_config` returns the config in bert_config.json form, so `.keras`
+    files and `from_config` round-trip; subclasses add their own arguments.
+
+    Checkpoints: a subclass has an `encoder` (a BertEncoder) and declares
+    its head in `head_weights()` ({path: variable}) and `head_checkpoint_names`
+    ({"google": [Rule...], "huggingface": [Rule...]}); `from_pretrained` and
+    `save_pretrained` then read and write Google and Hugging Face releases
+    and bert_tf run directories strictly by those names.
+    """
+
+    head_checkpoint_names = {"google": (), "huggingface": ()}
+    head_checkpoint_skip = {}  # format -> [Rule]: the head's known names that are not weights
+
+    def __init__(self, config, **kwargs):
+        if not isinstance(config, BertConfig):
+            config = BertConfig.from_dict(config)
+        super().__init__(**kwargs)
+        self.config = config
+
+    # ------------------------------------------------------------ checkpoints
+
+    def head_weights(self):
+        """{path: variable} of the weights outside the encoder; see checkpoint_names."""
+        return {}
+
+    def named_weights(self):
+        """{stable path: variable} of every weight: the encoder's, then the head's."""
+        named = dict(self.encoder.named_weights())
+        named.update(self.head_weights())
+        return named
+
+    def checkpoint_names(self, fmt):
+        """The NameTable of this model in checkpoint format `fmt` ("google", "huggingface")."""
+        from bert_tf.models.bert import checkpoint_names
+
+        return checkpoint_names.encoder_names(fmt).extended(
+            self.head_checkpoint_names[fmt], self.head_checkpoint_skip.get(fmt, ()))
+
+    def checkpoint_objects(self):
+        """How this model sits in a bert_tf training checkpoint: the whole model is "model"."""
+        return {"model": self}
+
+    @classmethod
+    def from_pretrained(cls, path, *args, strict=True, dtype=None, **kwargs):
+        """Builds the model from a checkpoint directory's config and loads its weights.
+
+        `path` is a Google release (bert_config.json + bert_model.ckpt.*), a
+        checkpoint prefix inside one, a Hugging Face release (config.json +
+        model.safetensors) or a bert_tf run's output_dir. Extra arguments
+        go to the constructor (for example `num_labels`). With
+        `strict=False`, checkpoint weights this model has no place for are
+        skipped and weights the checkpoint lacks keep their initial values,
+        with warnings; shape mismatches are always errors
+        (CheckpointMismatchError).
+        """
+        from bert_tf import checkpoints
+
+        release = checkpoints.resolve(path)
+        model = cls(BertConfig.from_release(release), *args, dtype=dtype, **kwargs)
+        if model.head_weights() and not model.checkpoint_holds_head(release):
+            # A release of the encoder alone (or of another task): the head starts fresh,
+            # as for fine-tuning.
+            checkpoints.load_weights(model.encoder, release, strict=strict)
+            logging.warning("%s holds no %s head: the encoder is loaded, the head is newly "
+                            "initialized", release.directory, cls.__name__)
+        else:
+            checkpoints.load_weights(model, release, strict=strict)
+        return model
+
+    def checkpoint_holds_head(self, release):
+        """Whether a checkpoint has any weight of this model's head (see head_weights)."""
+        if release.format == "bert_tf":
+            names = [name for name, _ in tf.train.list_variables(release.weights[0])]
+            return any(name.startswith(prefix) for prefix in self._head_object_paths()
+                       for name in names)
+        table = self.checkpoint_names(release.format)
+        shapes = release.open().shapes
+        for path in self.head_weights():
+            name = table.source_name(path)[0]
+            if name in shapes or table.optional_prefix + name in shapes:
+                return True
+        return False
+
+    def _head_object_paths(self):
+        """Where the head's layers and variables sit in a training checkpoint ("model/<attr>/")."""
+        paths = []
+        for name, value in vars(self).items():
+            if name.startswith("_") or name == "encoder":
+                continue
+            if isinstance(value, keras.layers.Layer) and value.trainable_weights:
+                paths.append(f"model/{name}/")
+            elif isinstance(value, keras.Variable):
+                paths.append(f"model/{name}/")
+        return paths
+
+    def save_pretrained(self, directory, vocab_file=None):
+        """Writes a Google-format release: bert_config.json, bert_model.ckpt (and vocab.txt).
+
+        Every weight, head included, is written under its Google name; the
+        directory appears only once it is complete. Returns the checkpoint prefix.
+        """
+        from bert_tf import checkpoints
+
+        return checkpoints.save_google(self, directory, vocab_file=vocab_file)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable,
+                "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+                "config": self.config.to_dict()}

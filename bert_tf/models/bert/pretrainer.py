@@ -1,0 +1,77 @@
+"""BertPretrainer: the encoder with BERT's masked-LM and next-sentence heads."""
+
+# B=batch, T=sequence, K=masked positions, H=hidden size, V=vocab size
+
+import keras
+import tensorflow as tf
+
+from bert_tf.layers import activations
+from bert_tf.models.bert import checkpoint_names
+from bert_tf.models.bert.config_model import BertConfigModel
+from bert_tf.models.bert.encoder import BertEncoder
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertPretrainer(BertConfigModel):
+    """BertEncoder plus the masked-LM head (tied to the word embeddings) and the NSP head.
+
+    Call: `model(batch, training=None)` with int `[B, T]` input_ids,
+    input_mask, segment_ids and int `[B, K]` masked_lm_positions. Returns
+    float32 "mlm_logits" `[B, K, V]` and "nsp_logits" `[B, 2]`.
+    Google checkpoints name the heads cls/predictions/* and
+    cls/seq_relationship/*.
+    """
+
+    head_checkpoint_names = checkpoint_names.PRETRAINING_HEADS
+    head_checkpoint_skip = checkpoint_names.PRETRAINING_SKIP
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        config = self.config
+        policy = self.dtype_policy
+        init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+        self.encoder = BertEncoder(config, dtype=policy, name="encoder")
+        self.mlm_transform = keras.layers.Dense(
+            config.hidden_size, kernel_initializer=init, dtype=policy, name="mlm_transform")
+        self.mlm_activation = activations.get(config.hidden_act)
+        self.mlm_layer_norm = keras.layers.LayerNormalization(
+            epsilon=config.layer_norm_eps, dtype=policy, name="mlm_layer_norm")
+        self.nsp = keras.layers.Dense(2, kernel_initializer=init, dtype=policy, name="nsp")
+        self.build()
+
+    def build(self, input_shape=None):
+        h = self.config.hidden_size
+        self.mlm_transform.build((None, None, h))
+        self.mlm_layer_norm.build((None, None, h))
+        self.mlm_output_bias = self.add_weight(
+            name="output_bias", shape=(self.config.vocab_size,), initializer="zeros",
+            autocast=False)  # added to float32 logits
+        self.nsp.build((None, h))
+        self.built = True
+
+    @property
+    def word_embeddings(self):
+        """The one variable shared by the input embedding and the masked-LM output layer."""
+        return self.encoder.embeddings.word_embeddings
+
+    def call(self, inputs, training=None):
+        out = self.encoder(inputs, training=training)
+        hidden = tf.gather(out["sequence_output"], inputs["masked_lm_positions"],
+                           batch_dims=1)  # [B, K, H]
+        hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
+        embeddings = tf.cast(self.word_embeddings.value, hidden.dtype)  # [V, H]
+        mlm_logits = tf.matmul(hidden, embeddings, transpose_b=True)  # [B, K, V]
+        mlm_logits = tf.cast(mlm_logits, tf.float32) + self.mlm_output_bias
+        nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
+        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+
+    def head_weights(self):
+        return {
+            "mlm/transform/kernel": self.mlm_transform.kernel,
+            "mlm/transform/bias": self.mlm_transform.bias,
+            "mlm/layer_norm/gamma": self.mlm_layer_norm.gamma,
+            "mlm/layer_norm/beta": self.mlm_layer_norm.beta,
+            "mlm/output_bias": self.mlm_output_bias,
+            "nsp/kernel": self.nsp.kernel,
+            "nsp/bias": self.nsp.bias,
+        }

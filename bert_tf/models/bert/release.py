@@ -1,0 +1,93 @@
+"""What a BERT model needs beside its weights, resolved from flags and a release or run directory.
+
+Every script that reads a checkpoint directory (training, export, feature
+extraction) resolves it here: the config (bert_config.json or a Hugging
+Face config.json), the vocab, the casing, and for a bert_tf run directory
+its label list and run.json.
+"""
+
+import dataclasses
+import os
+from typing import Optional
+
+from absl import logging
+
+from bert_tf import checkpoints
+from bert_tf.errors import UserError
+from bert_tf.models.bert.config import BertConfig
+from bert_tf.tokenization import vocab as vocab_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFiles:
+    """A model's config, vocab and casing, and the checkpoint directory they came from."""
+
+    config: BertConfig
+    vocab_file: Optional[str]
+    do_lower_case: Optional[bool]  # None only when there is no vocab
+    strip_accents: Optional[bool]  # None: follows do_lower_case
+    release: Optional[checkpoints.Release]
+    labels: Optional[list]  # label_list.txt of a bert_tf run directory
+    run_info: dict  # run.json of a bert_tf run directory
+
+    def tokenizer(self, max_seq_length=128, wordpiece="text"):
+        from bert_tf.tokenization import BertTokenizer
+
+        if not self.vocab_file:
+            raise UserError("no vocab file: pass --vocab_file")
+        return BertTokenizer(self.vocab_file, do_lower_case=self.do_lower_case,
+                             strip_accents=self.strip_accents, max_seq_length=max_seq_length,
+                             wordpiece=wordpiece)
+
+
+def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
+                        do_lower_case=None, checkpoint_flag="init_checkpoint",
+                        require_vocab=True) -> ModelFiles:
+    """Flags and a checkpoint directory -> ModelFiles; flags win over the directory's files.
+
+    `do_lower_case` that contradicts what the checkpoint directory states
+    (its tokenizer_config.json or a Google release name such as
+    "uncased_L-12_H-768_A-12") is an error, as in google-research/bert: the
+    tokens would not be those the model learned.
+    """
+    from bert_tf.training.run_directory import LABELS_FILE, read_label_list, read_run_info
+
+    release = checkpoints.resolve(checkpoint) if checkpoint else None
+    vocab_file = vocab_file or (release.vocab_file if release else None)
+    if require_vocab and not vocab_file:
+        raise UserError(f"--vocab_file is required (or a --{checkpoint_flag} directory with a "
+                        "vocab.txt)")
+    if bert_config_file:
+        config = BertConfig.from_json_file(bert_config_file)
+    elif release:
+        config = BertConfig.from_release(release)
+    else:
+        raise UserError(f"--bert_config_file is required (or a --{checkpoint_flag})")
+    directory = release.directory if release else None
+    stated = vocab_lib.casing_from_directory(directory) if directory else None
+    if do_lower_case is not None and stated is not None and bool(do_lower_case) != stated:
+        raise UserError(
+            f"--do_lower_case={bool(do_lower_case)} but {checkpoint} is "
+            f"{'uncased' if stated else 'cased'}: its tokens would not match what the model "
+            f"learned. Pass --do_lower_case={stated} (or leave it out).")
+    lower = None
+    if vocab_file:
+        lower = vocab_lib.resolve_casing(directory, vocab_file, do_lower_case)
+    strip_accents = None
+    tokenizer_config = release.file("tokenizer_config.json") if release else None
+    if tokenizer_config:
+        strip = vocab_lib.read_tokenizer_config(tokenizer_config).get("strip_accents")
+        strip_accents = strip if isinstance(strip, bool) else None
+    labels = None
+    if release and release.file(LABELS_FILE):
+        labels = read_label_list(release.file(LABELS_FILE))
+    info = read_run_info(directory) if directory else {}
+    if release:
+        logging.info("resolved %s: %s format, vocab %s, do_lower_case=%s", checkpoint,
+                     release.format, vocab_file, lower)
+    return ModelFiles(config, vocab_file, lower, strip_accents, release, labels, info)
+
+
+def checkpoint_directory(path):
+    """The directory of a checkpoint directory or prefix."""
+    return path if os.path.isdir(path) else (os.path.dirname(path) or ".")

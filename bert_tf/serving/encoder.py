@@ -1,0 +1,19 @@
+"""The encoder served as it is: sentence embeddings and per-token states from raw text."""
+
+# B=batch, T=tokens, H=hidden size
+
+import tensorflow as tf
+
+from bert_tf.models.bert.encoder import mean_pool
+from bert_tf.serving import export
+
+
+def _encoder_outputs(module, features):
+    out = module.model(features, training=False)
+    sequence = tf.cast(out["sequence_output"], tf.float32)  # [B, T, H]
+    return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
+            "embedding": mean_pool(sequence, features["input_mask"]),
+            "sequence_output": sequence}
+
+
+ENCODER = export.register(export.ServingTask("encoder", _encoder_outputs))

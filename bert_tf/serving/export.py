@@ -1,0 +1,223 @@
+"""SavedModel export for TF Serving: raw strings in, tokenized in the graph, task outputs out.
+
+Layout: export_dir/<version>/saved_model.pb, variables/, assets/vocab.txt and
+assets.extra/tf_serving_warmup_requests. Signatures:
+
+- serving_default: UTF-8 strings (`text` [B], and whatever else the task
+  takes) -> the task's outputs, plus `truncated` [B] where text was cut to
+  max_seq_length;
+- serve_ids: int32 `input_ids`, `input_mask`, `segment_ids` [B, T] -> the
+  task's outputs (for clients that tokenize themselves);
+- and any others the task adds.
+
+This module knows no task: each one describes how it is served in a
+ServingTask and registers it (`register`); tasks/<family>/serving.py do.
+"""
+
+# B=batch, T=tokens
+
+import dataclasses
+import os
+import time
+from typing import Callable, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from bert_tf.data import files
+from bert_tf.errors import UserError
+
+
+class ExportError(UserError):
+    """An export that cannot be written as asked (an existing version, a missing label list)."""
+
+
+def encode_text(module, text, text_pair=None):
+    """[CLS] text [SEP] (text_pair [SEP]), padded to the batch's longest, with `truncated`.
+
+    At least two positions wide, so an empty batch still has a [CLS] column.
+    """
+    features = module.tokenizer.encode(text, text_pair, module.max_seq_length,
+                                       pad_to_max_length=False, return_truncated=True)
+    return at_least_two_positions(features)
+
+
+def at_least_two_positions(features):
+    """Pads [B, T] model inputs to T >= 2: an empty batch densifies to [0, 0], and the
+    encoder reads position 0 (the pooler's [CLS])."""
+    width = tf.shape(features["input_ids"])[1]
+    pad = [[0, 0], [0, tf.maximum(0, 2 - width)]]
+    for name in ("input_ids", "input_mask", "segment_ids"):
+        features[name] = tf.pad(features[name], pad)
+    return features
+
+
+def serve_encoded(module, **texts):
+    """serving_default of a task whose model reads one encoded example per input row."""
+    features = encode_text(module, *(texts[name] for name in module.task.text_inputs))
+    truncated = features.pop("truncated")
+    outputs = module.task.outputs(module, features)
+    outputs["truncated"] = truncated
+    return outputs
+
+
+def default_warmup(task, texts):
+    """serving_default inputs for the warmup requests: the texts, and reversed for a second input."""
+    example = {task.text_inputs[0]: list(texts)}
+    for name in task.text_inputs[1:]:
+        example[name] = list(reversed(texts))
+    return [example]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingTask:
+    """How one kind of model is served.
+
+    `outputs(module, features)` maps the model's inputs (int32 [B, T]
+    input_ids, input_mask, segment_ids) to the served outputs: serve_ids
+    uses it, and so does serving_default unless the task gives its own
+    `serve_text(module, **strings)`. `text_inputs` names serving_default's
+    [B] string inputs. `extra_signatures(module)` returns more
+    {name: concrete function}. `needs_labels`: the export must be given the
+    label list (module.labels, a string tensor). `warmup(task, texts)` gives
+    the warmup requests' inputs.
+    """
+
+    name: str
+    outputs: Callable
+    text_inputs: Tuple[str, ...] = ("text",)
+    serve_text: Callable = serve_encoded
+    needs_labels: bool = False
+    warmup: Callable = default_warmup
+    extra_signatures: Optional[Callable] = None
+
+
+_REGISTRY = {}
+
+
+def register(task: ServingTask) -> ServingTask:
+    """Makes a ServingTask exportable by name (export_model.py --task)."""
+    _REGISTRY[task.name] = task
+    return task
+
+
+def registered(name) -> ServingTask:
+    if name not in _REGISTRY:
+        raise ExportError(f"unknown serving task {name!r}; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+class ServingModule(tf.Module):
+    """The model, its tokenizer and the task's outputs, as a saveable module.
+
+    `constants` become attributes (tf constants) the task's functions read.
+    """
+
+    def __init__(self, model, task: ServingTask, tokenizer, max_seq_length, labels=None,
+                 vocab_file=None, **constants):
+        super().__init__(name="bert_tf_serving")
+        if task.needs_labels and not labels:
+            raise ExportError(f"a {task.name} export needs its label list")
+        self.task = task
+        self.model = model
+        self.tokenizer = tokenizer
+        self.wordpiece = tokenizer._wordpiece  # tracked here so its tables are saved
+        self.max_seq_length = int(max_seq_length)
+        self.labels = tf.constant(list(labels)) if labels else None
+        self.vocab_asset = tf.saved_model.Asset(vocab_file) if vocab_file else None
+        for name, value in constants.items():
+            setattr(self, name, value)
+
+    def serve_ids(self, input_ids, input_mask, segment_ids):
+        # Signature shapes are not enforced when a signature is called: check what matters.
+        input_ids, input_mask, segment_ids = (
+            tf.ensure_shape(t, [None, None], name=name) for t, name in
+            ((input_ids, "input_ids"), (input_mask, "input_mask"), (segment_ids, "segment_ids")))
+        same = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(tf.shape(input_ids), tf.shape(input_mask)))
+            & tf.reduce_all(tf.equal(tf.shape(input_ids), tf.shape(segment_ids))),
+            ["input_ids, input_mask and segment_ids must have the same shape; got",
+             tf.shape(input_ids), tf.shape(input_mask), tf.shape(segment_ids)])
+        with tf.control_dependencies([same]):
+            input_ids = tf.identity(input_ids)
+        return self.task.outputs(self, at_least_two_positions(
+            {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}))
+
+    def serve_strings(self, *strings):
+        # A signature call does not check ranks against its TensorSpecs, and every
+        # rank test traced here would be folded to the declared rank: EnsureShape
+        # checks the tensor that actually arrives.
+        texts = {name: tf.ensure_shape(value, [None], name=name)
+                 for name, value in zip(self.task.text_inputs, strings)}
+        return self.task.serve_text(self, **texts)
+
+    def signatures(self):
+        text_sig = tf.function(self.serve_strings).get_concrete_function(
+            *(tf.TensorSpec([None], tf.string, name=name) for name in self.task.text_inputs))
+        ids_sig = tf.function(self.serve_ids).get_concrete_function(
+            input_ids=tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+            input_mask=tf.TensorSpec([None, None], tf.int32, name="input_mask"),
+            segment_ids=tf.TensorSpec([None, None], tf.int32, name="segment_ids"))
+        found = {"serving_default": text_sig, "serve_ids": ids_sig}
+        if self.task.extra_signatures:
+            found.update(self.task.extra_signatures(self))
+        return found
+
+
+def write_warmup(version_dir, model_name, examples: Sequence[dict]):
+    """TF Serving's assets.extra/tf_serving_warmup_requests: PredictionLog records.
+
+    `examples` are {input name: list of values} for serving_default.
+    """
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    directory = os.path.join(version_dir, "assets.extra")
+    tf.io.gfile.makedirs(directory)
+    path = os.path.join(directory, "tf_serving_warmup_requests")
+    with tf.io.TFRecordWriter(path) as writer:
+        for example in examples:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name,
+                                               signature_name="serving_default"))
+            for name, values in example.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path
+
+
+WARMUP_TEXTS = ("A first example.", "Ein zweites Beispiel, mit Umlauten.", "")
+
+
+def export(model, task, tokenizer, export_dir, max_seq_length=128, labels=None,
+           vocab_file=None, version: Optional[int] = None, warmup_texts=None, **constants):
+    """Writes export_dir/<version>/ for TF Serving and returns its path.
+
+    `task` is a ServingTask or a registered name. `version` defaults to the
+    current time in seconds; an existing version is never overwritten
+    (ExportError). The export is written beside the final directory and
+    renamed into place, so a polling server never sees half of it.
+    """
+    if isinstance(task, str):
+        task = registered(task)
+    version = int(version) if version is not None else int(time.time())
+    if version <= 0:
+        raise ExportError(f"the export version must be a positive integer, got {version}")
+    final = os.path.join(export_dir, str(version))
+    if tf.io.gfile.exists(final):
+        raise ExportError(f"{final} exists already; pass another version")
+    module = ServingModule(model, task, tokenizer, max_seq_length, labels, vocab_file,
+                           **constants)
+    tf.io.gfile.makedirs(export_dir)
+    staging = files.temporary_name(final, "incomplete")
+    try:
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        examples = task.warmup(task, list(warmup_texts or WARMUP_TEXTS))
+        write_warmup(staging, os.path.basename(os.path.normpath(export_dir)), examples)
+        try:
+            os.rename(staging, final)  # fails if another export took the version meanwhile
+        except OSError:
+            raise ExportError(f"{final} exists already; pass another version") from None
+    finally:
+        files.remove_quietly(staging)
+    return final

@@ -1,0 +1,284 @@
+"""BertTokenizer: BERT's WordPiece tokenization inside the TensorFlow graph."""
+
+# B=batch, W=words, P=wordpieces, T=max_seq_length
+
+import os
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+from absl import logging
+
+from bert_tf.errors import MissingFileError
+from bert_tf.tokenization.core_wordpiece import CoreWordpiece
+from bert_tf.tokenization.normalization import Normalizer
+from bert_tf.tokenization.vocab import (MAX_CHARS_PER_WORD, SPECIAL_TOKENS, check_vocab,
+                                        load_vocab, read_tokenizer_config, resolve_casing,
+                                        vocab_is_cased)
+
+_SUFFIX = "##"
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BertTokenizer(keras.layers.Layer):
+    """WordPiece tokenizer matching BERT's reference tokenizer, as TensorFlow ops.
+
+    `vocabulary` is a vocab.txt path or a list of tokens. `do_lower_case`
+    lower-cases and strips accents (uncased models); `strip_accents` may
+    override the second as in Hugging Face configs. `wordpiece` picks the
+    WordPiece implementation: "text" (tensorflow-text's FastWordpieceTokenizer,
+    a custom op) or "core" (core TensorFlow ops only, for exports that must
+    load without tensorflow-text); both give the same ids.
+
+    Calling the layer on `[B]` strings (and optionally `[B]` second segments)
+    returns `encode(...)` with this layer's `max_seq_length`.
+    """
+
+    def __init__(self, vocabulary, do_lower_case=True, strip_accents=None, max_seq_length=128,
+                 wordpiece="text", **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        if isinstance(vocabulary, (str, os.PathLike)):
+            self.vocab_file = os.fspath(vocabulary)
+            tokens = load_vocab(vocabulary)
+        else:
+            self.vocab_file = None
+            tokens = list(vocabulary)
+            check_vocab(tokens)
+        self.vocab = tokens
+        self.do_lower_case = bool(do_lower_case)
+        self.strip_accents = self.do_lower_case if strip_accents is None else bool(strip_accents)
+        self.max_seq_length = int(max_seq_length)
+        if max_seq_length < 2:
+            raise ValueError(f"max_seq_length must be at least 2, got {max_seq_length}")
+        self._token_to_id = {t: i for i, t in enumerate(tokens)}
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            self._token_to_id[t] for t in SPECIAL_TOKENS)
+        self._warn_on_casing_mismatch()
+
+        self._normalizer = Normalizer(self.do_lower_case, self.strip_accents)
+        if wordpiece == "text":
+            self._wordpiece = tf_text.FastWordpieceTokenizer(
+                vocab=tokens, suffix_indicator=_SUFFIX, unknown_token="[UNK]",
+                max_bytes_per_word=4 * MAX_CHARS_PER_WORD + 4, no_pretokenization=True,
+                token_out_type=tf.int32)
+        elif wordpiece == "core":
+            self._wordpiece = CoreWordpiece(tokens)
+        else:
+            raise ValueError(f"wordpiece must be 'text' or 'core', got {wordpiece!r}")
+        self.wordpiece = wordpiece
+        self._tokens = tf.constant(tokens)
+        # Characters each piece covers in its word, for offsets ([UNK] covers the word).
+        self._piece_chars = tf.constant(
+            [len(t[len(_SUFFIX):]) if t.startswith(_SUFFIX) else len(t) for t in tokens], tf.int64)
+
+    # ----------------------------------------------------------------- setup
+
+    @classmethod
+    def from_pretrained(cls, directory, do_lower_case=None, **kwargs):
+        """Reads vocab.txt from a checkpoint directory, and its casing.
+
+        Casing comes from `do_lower_case` if given, else the directory's
+        tokenizer_config.json, else its name (Google's "uncased_L-12..."),
+        else the vocabulary itself.
+        """
+        vocab_file = os.path.join(os.fspath(directory), "vocab.txt")
+        if not os.path.isfile(vocab_file):
+            raise MissingFileError(f"{directory} has no vocab.txt")
+        do_lower_case = resolve_casing(directory, vocab_file, do_lower_case)
+        config = os.path.join(os.fspath(directory), "tokenizer_config.json")
+        if "strip_accents" not in kwargs and os.path.isfile(config):
+            strip = read_tokenizer_config(config).get("strip_accents")
+            if isinstance(strip, bool):
+                kwargs["strip_accents"] = strip
+        return cls(vocab_file, do_lower_case=do_lower_case, **kwargs)
+
+    def _warn_on_casing_mismatch(self):
+        cased = vocab_is_cased(self.vocab)
+        if cased == self.do_lower_case:
+            source = self.vocab_file or "the vocabulary"
+            logging.warning(
+                "do_lower_case=%s but %s looks %s: inputs will be tokenized %s and many words "
+                "will not match the vocabulary. Pass do_lower_case=%s unless you are sure.",
+                self.do_lower_case, source, "cased" if cased else "uncased",
+                "lower-cased" if self.do_lower_case else "with their case",
+                not self.do_lower_case)
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def token_to_id(self, token: str) -> int:
+        return self._token_to_id[token]
+
+    def id_to_token(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
+    # ------------------------------------------------------------- tokenizing
+
+    @staticmethod
+    def _as_batch(texts):
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank == 0:
+            return texts[None], True
+        if texts.shape.rank != 1:
+            raise ValueError(f"texts must be a string or a [B] vector of strings, got shape {texts.shape}")
+        return texts, False
+
+    def _pieces(self, words):
+        """Word code points [B, (W), (C)] -> ragged wordpiece ids [B, (W), (P)]."""
+        flat_words = words.values  # [W, (C)]
+        strings = tf.strings.unicode_encode(flat_words, "UTF-8")  # [W]
+        too_long = flat_words.row_lengths() > MAX_CHARS_PER_WORD
+        # A too-long word becomes the text "[UNK]", which is one vocab entry.
+        strings = tf.where(too_long, "[UNK]", strings)
+        pieces = self._wordpiece.tokenize(strings)  # [W, (P)]
+        return words.with_values(pieces)
+
+    def tokenize(self, texts):
+        """Wordpiece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
+        texts, scalar = self._as_batch(texts)
+        words, _ = self._normalizer.words(texts)
+        ids = self._pieces(words).merge_dims(1, 2)
+        return ids[0] if scalar else ids
+
+    def tokenize_with_offsets(self, texts):
+        """Wordpiece ids and character offsets into the original texts.
+
+        Returns (ids, starts, ends), each ragged `[B, (P)]`: piece p of text b
+        came from `texts[b][starts[b, p]:ends[b, p]]` (indices count Unicode
+        characters, as Python `str` does). Pieces of one character that
+        normalization split (for example a Hangul syllable) share its span.
+        """
+        texts, scalar = self._as_batch(texts)
+        words, sources = self._normalizer.words(texts)
+        pieces = self._pieces(words)  # [B, (W), (P)]
+        flat_pieces = pieces.values  # [W, (P)]
+        ids = flat_pieces.values  # [P]
+        word_of_piece = flat_pieces.value_rowids()  # [P]
+        word_length = words.values.row_lengths()  # [W]
+        length = tf.where(tf.equal(ids, self.unk_id), tf.gather(word_length, word_of_piece),
+                          tf.gather(self._piece_chars, ids))  # [P] characters covered
+        # Start of each piece inside its word: a cumulative sum restarted per word.
+        total = tf.cumsum(length, exclusive=True)
+        start_in_word = total - tf.gather(total, tf.gather(flat_pieces.row_starts(), word_of_piece))
+        first = tf.gather(words.values.row_starts(), word_of_piece) + start_in_word
+        source_chars = sources.values.values  # [C] source character of each normalized one
+        starts = tf.gather(source_chars, first)
+        ends = tf.gather(source_chars, first + tf.maximum(length, 1) - 1) + 1
+
+        def like_ids(values):
+            return pieces.with_flat_values(values).merge_dims(1, 2)
+
+        result = (like_ids(ids), like_ids(starts), like_ids(ends))
+        return tuple(r[0] for r in result) if scalar else result
+
+    def detokenize(self, ids):
+        """Ids back to text: pieces joined with spaces, "##" continuations glued on.
+
+        `ids` is `[B, (P)]` (ragged or dense; [PAD] is dropped) or `[(P)]`.
+        """
+        ids = tf.convert_to_tensor(ids) if not isinstance(ids, tf.RaggedTensor) else ids
+        scalar = ids.shape.rank == 1
+        if scalar:
+            ids = ids[None]
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        ids = tf.ragged.boolean_mask(ids, tf.not_equal(ids, self.pad_id))
+        tokens = tf.gather(self._tokens, ids)
+        text = tf.strings.regex_replace(tf.strings.reduce_join(tokens, axis=-1, separator=" "),
+                                        " ##", "")
+        return text[0] if scalar else text
+
+    def convert_ids_to_tokens(self, ids):
+        """Token strings for ids, same shape (ragged or dense)."""
+        if isinstance(ids, tf.RaggedTensor):
+            return tf.ragged.map_flat_values(tf.gather, self._tokens, ids)
+        return tf.gather(self._tokens, ids)
+
+    # --------------------------------------------------------------- encoding
+
+    def encode_ragged(self, texts, text_pairs=None, max_seq_length=None):
+        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, unpadded.
+
+        Pairs that do not fit are truncated as google-research/bert does:
+        one token at a time from the end of the longer segment (the second
+        one on ties). Returns int32 ragged `[B, (T)]` "input_ids" and
+        "segment_ids", and bool `[B]` "truncated" (an example lost tokens).
+        """
+        max_seq_length = int(max_seq_length or self.max_seq_length)
+        a = self.tokenize(self._as_batch(texts)[0])  # [B, (Pa)]
+        budget = max_seq_length - (2 if text_pairs is None else 3)
+        if budget < 1:
+            raise ValueError(f"max_seq_length {max_seq_length} leaves no room for tokens")
+        if text_pairs is None:
+            segments = [a[:, :budget]]
+            truncated = a.row_lengths() > budget
+        else:
+            b = self.tokenize(self._as_batch(text_pairs)[0])
+            keep_a, keep_b = truncated_pair_lengths(a.row_lengths(), b.row_lengths(), budget)
+            segments = [_keep_first(a, keep_a), _keep_first(b, keep_b)]
+            truncated = a.row_lengths() + b.row_lengths() > budget
+        batch = a.nrows()
+        cls = tf.fill([batch, 1], self.cls_id)
+        sep = tf.fill([batch, 1], self.sep_id)
+        pieces, segment_ids = [cls], [tf.zeros([batch, 1], tf.int32)]
+        for index, segment in enumerate(segments):
+            pieces += [segment, sep]
+            segment_ids += [tf.ones_like(segment) * index, tf.fill([batch, 1], index)]
+        return {"input_ids": tf.concat(pieces, axis=1),
+                "segment_ids": tf.concat(segment_ids, axis=1), "truncated": truncated}
+
+    def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
+               return_truncated=False):
+        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, padded (see encode_ragged).
+
+        Returns int32 `[B, T]` `input_ids`, `input_mask` and `segment_ids`;
+        T is max_seq_length, or with `pad_to_max_length=False` the longest
+        example of the batch. `return_truncated` adds a bool `[B]`
+        "truncated": whether an example lost tokens.
+        """
+        max_seq_length = int(max_seq_length or self.max_seq_length)
+        ragged = self.encode_ragged(texts, text_pairs, max_seq_length)
+        ids = ragged["input_ids"]
+        shape = [None, max_seq_length] if pad_to_max_length else None
+        features = {
+            "input_ids": ids.to_tensor(self.pad_id, shape=shape),
+            "input_mask": tf.ones_like(ids).to_tensor(0, shape=shape),
+            "segment_ids": ragged["segment_ids"].to_tensor(0, shape=shape),
+        }
+        if return_truncated:
+            features["truncated"] = ragged["truncated"]
+        return features
+
+    def call(self, texts, text_pairs=None):
+        return self.encode(texts, text_pairs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary=self.vocab, do_lower_case=self.do_lower_case,
+                      strip_accents=self.strip_accents, max_seq_length=self.max_seq_length,
+                      wordpiece=self.wordpiece)
+        return config
+
+
+def truncated_pair_lengths(length_a, length_b, budget):
+    """Lengths google-research/bert's `_truncate_seq_pair` leaves for two segments.
+
+    It removes one token at a time from the longer segment (the second on
+    ties) until both fit in `budget`; in closed form the second keeps
+    min(b, max(budget // 2, budget - a)) and the first the rest.
+    """
+    length_a = tf.cast(length_a, tf.int64)
+    length_b = tf.cast(length_b, tf.int64)
+    budget = tf.cast(budget, tf.int64)
+    keep_b = tf.minimum(length_b, tf.maximum(budget // 2, budget - length_a))
+    keep_a = tf.minimum(length_a, budget - keep_b)
+    return keep_a, keep_b
+
+
+def _keep_first(ragged, lengths):
+    positions = tf.ragged.range(ragged.row_lengths())
+    return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(lengths, 1))

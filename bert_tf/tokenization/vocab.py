@@ -1,0 +1,98 @@
+"""vocab.txt: reading and checking a BERT vocabulary, and the casing a checkpoint directory states."""
+
+import json
+import os
+import re
+
+from bert_tf.errors import MissingFileError, UserError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MAX_CHARS_PER_WORD = 100  # longer words become [UNK], as in the reference
+
+
+class VocabError(UserError):
+    """A vocab.txt that cannot serve as a BERT vocabulary."""
+
+
+def load_vocab(vocab_file):
+    """Reads a vocab.txt (one token per line, id = line number) into a list."""
+    vocab_file = os.fspath(vocab_file)
+    if not os.path.isfile(vocab_file):
+        raise MissingFileError(f"vocab file not found: {vocab_file}")
+    with open(vocab_file, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise VocabError(f"{vocab_file}:{line}: not UTF-8") from None
+    if text.startswith("\ufeff"):  # a byte-order mark, as some editors write
+        text = text[1:]
+    tokens = text.split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    tokens = [t.rstrip("\r") for t in tokens]
+    check_vocab(tokens, vocab_file)
+    return tokens
+
+
+def check_vocab(tokens, origin="vocabulary"):
+    if not tokens:
+        raise VocabError(f"{origin} is empty")
+    seen = {}
+    for line, token in enumerate(tokens, start=1):
+        if not token.strip():
+            raise VocabError(f"{origin}:{line}: empty token")
+        if token in seen:
+            raise VocabError(f"{origin}:{line}: token {token!r} repeats line {seen[token]}")
+        seen[token] = line
+    missing = [t for t in SPECIAL_TOKENS if t not in seen]
+    if missing:
+        raise VocabError(f"{origin} lacks the special token(s) {missing}")
+
+
+def vocab_is_cased(tokens) -> bool:
+    """Whether a vocabulary holds upper-case word pieces (an uncased one has none)."""
+    words = [t for t in tokens if not (t.startswith("[") and t.endswith("]"))]
+    upper = sum(1 for t in words if t != t.lower())
+    return upper > max(10, len(words) // 200)
+
+
+def casing_from_directory(directory):
+    """do_lower_case as a checkpoint directory states it: tokenizer_config.json, else its name.
+
+    Returns None when the directory says nothing.
+    """
+    config = os.path.join(directory, "tokenizer_config.json")
+    if os.path.isfile(config):
+        value = read_tokenizer_config(config).get("do_lower_case")
+        if isinstance(value, bool):
+            return value
+    name = os.path.basename(os.path.normpath(directory)).lower()
+    if re.search(r"(^|[^a-z])uncased", name):
+        return True
+    if re.search(r"(^|[^a-z])cased", name):
+        return False
+    return None
+
+
+def resolve_casing(directory, vocab_file, do_lower_case=None):
+    """do_lower_case: as given, else as the checkpoint directory states, else as the vocab implies."""
+    if do_lower_case is not None:
+        return bool(do_lower_case)
+    stated = casing_from_directory(directory) if directory else None
+    if stated is not None:
+        return stated
+    return not vocab_is_cased(load_vocab(vocab_file))
+
+
+def read_tokenizer_config(path):
+    """A tokenizer_config.json as a dict (Hugging Face's, or a bert_tf run's)."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            values = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return values

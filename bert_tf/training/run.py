@@ -1,0 +1,482 @@
+"""The run skeleton every training script shares: settings and their checks, the run directory, the Trainer.
+
+A script's flags become a settings dataclass (field names = flag names).
+`Run` then does, in this order: check the settings alone (one-line
+FlagErrors naming the flag), set up the process and the tf.distribute
+strategy, let the task read and check its inputs (`prepare`), check batch
+sizes against replicas and accumulation, take the output directory (lock,
+compare with a trained run already there, write the run files), build the
+Trainer, and restore the latest checkpoint or initialize from
+`init_checkpoint`. Nothing is written before every check has passed.
+
+`FineTuningRun` adds google-research/bert's fine-tuning flags and actions
+(train, evaluate, predict, export); a task family subclasses it and fills
+in its hooks: read the data, build the model and its task, encode examples,
+compute metrics, write predictions, and say how it is served.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Callable, Dict, List, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bert_tf import checkpoints
+from bert_tf.data import files
+from bert_tf.errors import UserError
+from bert_tf.training import batching, distribution, optimization, run_directory, trainer
+
+
+class FlagError(UserError):
+    """Inconsistent or impossible flags; the message names the flag."""
+
+
+def write_eval_results(path, results):
+    """google-research/bert's eval_results.txt: sorted `key = value` lines, written atomically."""
+    files.write_text(path, "".join(f"{key} = {results[key]}\n" for key in sorted(results)))
+
+
+def format_results(results):
+    """One log line of results: sorted, floats to 4 decimals."""
+    return ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
+                     for k, v in sorted(results.items()))
+
+
+class FlagSettings:
+    """Mixin for a settings dataclass whose field names are the script's flag names."""
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        """The fields that are flags take the flags' values; the others keep their defaults."""
+        return cls(**{f.name: getattr(flag_values, f.name) for f in dataclasses.fields(cls)
+                      if f.name in flag_values})
+
+
+def require(condition, message):
+    if not condition:
+        raise FlagError(message)
+
+
+STRATEGIES = distribution.STRATEGIES
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+OPTIMIZERS = tuple(optimization.OPTIMIZERS)
+TOKENIZER_OPS = ("core", "text")
+
+
+@dataclasses.dataclass
+class TrainingSettings(FlagSettings):
+    """The options of the one training loop, the same for every script that trains."""
+
+    output_dir: str = ""
+    save_checkpoints_steps: int = 1000
+    iterations_per_loop: int = 100
+    keep_checkpoint_max: int = 5
+    distribution_strategy: str = "one_device"
+    use_tpu: bool = False
+    tpu_name: Optional[str] = None
+    mixed_precision: str = "float32"
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    adam_bias_correction: bool = False
+    gradient_accumulation_steps: int = 1
+    jit_compile: bool = False
+    seed: int = 12345
+    deterministic: bool = False
+    num_cpu_devices: int = 0
+    export_dir: Optional[str] = None
+    tokenizer_ops: str = "core"
+    log: Callable[[str], None] = trainer.log_line
+
+    @property
+    def strategy_name(self):
+        return "tpu" if self.use_tpu else self.distribution_strategy
+
+    def check(self):
+        """Every training flag on its own; FlagError naming the first bad one."""
+        require(bool(self.output_dir), "--output_dir is required")
+        for name in ("save_checkpoints_steps", "iterations_per_loop", "keep_checkpoint_max",
+                     "gradient_accumulation_steps"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and value >= 1,
+                    f"--{name} must be a positive integer, got {value}")
+        require(self.num_cpu_devices >= 0,
+                f"--num_cpu_devices must be 0 or more, got {self.num_cpu_devices}")
+        require(self.weight_decay >= 0, f"--weight_decay must be 0 or more, got "
+                f"{self.weight_decay}")
+        for name, allowed in (("distribution_strategy", STRATEGIES),
+                              ("mixed_precision", PRECISIONS), ("optimizer", OPTIMIZERS),
+                              ("tokenizer_ops", TOKENIZER_OPS)):
+            require(getattr(self, name) in allowed,
+                    f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+    def check_batch_size(self, name, replicas, accumulation=1):
+        """A batch-size flag must be positive and split evenly over replicas (and micro-batches)."""
+        size = getattr(self, name)
+        require(isinstance(size, int) and size >= 1,
+                f"--{name} must be a positive integer, got {size}")
+        step = replicas * accumulation
+        require(size % step == 0,
+                f"--{name}={size} is not divisible by {replicas} replica(s)"
+                + (f" x {accumulation} accumulation steps" if accumulation > 1 else ""))
+
+    def training_options(self, num_train_steps):
+        """The Trainer's options for a run of `num_train_steps` into output_dir."""
+        return trainer.TrainingOptions(
+            output_dir=self.output_dir, num_train_steps=num_train_steps,
+            steps_per_loop=self.iterations_per_loop,
+            save_checkpoints_steps=self.save_checkpoints_steps,
+            max_checkpoints=self.keep_checkpoint_max,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            loss_scaling=self.mixed_precision == "mixed_float16",
+            jit_compile=self.jit_compile, log=self.log)
+
+    def create_optimizer(self, learning_rate, num_train_steps, num_warmup_steps):
+        """The --optimizer with the warmup + linear decay schedule of the original."""
+        return optimization.create_optimizer(
+            self.optimizer, learning_rate, num_train_steps, num_warmup_steps,
+            weight_decay=self.weight_decay, bias_correction=self.adam_bias_correction)
+
+    def prepare_process(self):
+        """Before any model: virtual CPU devices, every random seed, optional op determinism."""
+        distribution.split_cpu(self.num_cpu_devices)
+        keras.utils.set_random_seed(self.seed)
+        if self.deterministic:
+            tf.config.experimental.enable_op_determinism()
+
+
+class Run:
+    """The skeleton of a training script's run; subclasses fill in the hooks below."""
+
+    task_name = ""  # recorded in run.json
+
+    def __init__(self, settings: TrainingSettings):
+        self.settings = s = settings
+        s.check()
+        self.check_settings()
+        s.prepare_process()
+        self.strategy = distribution.create_strategy(s.strategy_name, s.tpu_name)
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.is_chief = distribution.is_chief()
+        self._check_inputs()
+        self.directory = run_directory.RunDirectory(s.output_dir)
+        if self.is_chief:
+            self.directory.claim(self.run_files())
+        self.trainer = trainer.Trainer(
+            self.strategy, self.build_task(), build_model=self.build_model,
+            build_optimizer=self.build_optimizer,
+            options=s.training_options(self.num_train_steps))
+        if tf.train.latest_checkpoint(s.output_dir):
+            self.trainer.restore_or_initialize()
+        else:
+            self.initialize(self.trainer.model)
+
+    def _check_inputs(self):
+        self.prepare()
+        self.check_batch_sizes()
+        self.num_train_steps = self.planned_steps()
+
+    @classmethod
+    def checked(cls, settings, replicas=1):
+        """Every check a run makes before it starts, building and writing nothing.
+
+        Returns the run, prepared but without a strategy, directory or
+        Trainer (for tests and dry runs); raises the FlagError or DataError
+        the real run would.
+        """
+        run = cls.__new__(cls)
+        run.settings, run.replicas, run.is_chief = settings, replicas, True
+        settings.check()
+        run.check_settings()
+        run._check_inputs()
+        return run
+
+    # ---------------------------------------------------------------- hooks
+
+    def check_settings(self):
+        """Flags of the script that need nothing built (FlagError)."""
+
+    def prepare(self):
+        """Resolves the model files and reads and checks the data; writes nothing."""
+        raise NotImplementedError
+
+    def check_batch_sizes(self):
+        raise NotImplementedError
+
+    def planned_steps(self) -> int:
+        """Optimizer steps of the whole run (1 when not training: the schedule needs one)."""
+        raise NotImplementedError
+
+    def run_files(self) -> Dict[str, object]:
+        """{file name: content} the run keeps in output_dir (compared on reruns)."""
+        raise NotImplementedError
+
+    def build_model(self):
+        raise NotImplementedError
+
+    def build_task(self):
+        raise NotImplementedError
+
+    def build_optimizer(self):
+        raise NotImplementedError
+
+    def initialize(self, model):
+        """A new run's weights, before training (from init_checkpoint, or left random)."""
+
+    # ---------------------------------------------------------- shared parts
+
+    @property
+    def global_step(self):
+        return int(self.trainer.global_step.numpy())
+
+    def save_release(self, name, vocab_file):
+        """The model in Google's format under output_dir/name (chief only; atomic)."""
+        path = os.path.join(self.settings.output_dir, name)
+        if self.is_chief:
+            self.trainer.model.save_pretrained(path, vocab_file=vocab_file)
+        return path
+
+    def close(self):
+        self.directory.release()
+
+
+@dataclasses.dataclass
+class FineTuningSettings(TrainingSettings):
+    """google-research/bert's fine-tuning flags, shared by every task family."""
+
+    vocab_file: Optional[str] = None
+    bert_config_file: Optional[str] = None
+    init_checkpoint: Optional[str] = None
+    do_lower_case: Optional[bool] = None
+    max_seq_length: int = 128
+    do_train: bool = False
+    do_eval: bool = False
+    do_predict: bool = False
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    predict_batch_size: int = 8
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    pad_to_max_length: bool = False
+
+    def check(self):
+        super().check()
+        require(self.do_train or self.do_eval or self.do_predict,
+                "nothing to do: pass --do_train, --do_eval and/or --do_predict")
+        require(self.max_seq_length >= 3,
+                f"--max_seq_length must be at least 3, got {self.max_seq_length}")
+        if self.do_train:
+            require(self.learning_rate > 0,
+                    f"--learning_rate must be positive, got {self.learning_rate}")
+            require(self.num_train_epochs > 0,
+                    f"--num_train_epochs must be positive, got {self.num_train_epochs}")
+        require(0 <= self.warmup_proportion < 1,
+                f"--warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+
+
+class FineTuningRun(Run):
+    """Fine-tuning a task model from a BERT checkpoint: train, evaluate, predict, export.
+
+    A task family provides:
+      - `read_data()`: check the splits that will be used (DataErrors
+        naming file and line) and set `self.num_train_examples`;
+      - `build_model()` and `build_task()`;
+      - `encode(split, which)` -> batching.EncodedExamples of a split;
+      - `eval_sets()` / `predict_sets()`: names of the evaluation/prediction
+        sets ("" for the main one);
+      - `metrics(which, outputs)` -> {name: value} from the model's outputs
+        in example order; `write_predictions(which, outputs)` -> paths;
+      - `task_info()` (extra run.json entries), `extra_run_files()`;
+      - `serving_task()` and `serving_kwargs()` for the SavedModel export.
+    """
+
+    settings: FineTuningSettings
+    num_train_examples = 0
+
+    def prepare(self):
+        from bert_tf.models.bert.release import resolve_model_files
+
+        s = self.settings
+        self.files = resolve_model_files(s.init_checkpoint, s.vocab_file, s.bert_config_file,
+                                         s.do_lower_case)
+        self.config = self.files.config
+        require(s.max_seq_length <= self.config.max_position_embeddings,
+                f"--max_seq_length={s.max_seq_length} exceeds the model's "
+                f"max_position_embeddings {self.config.max_position_embeddings}")
+        self.tokenizer = self.files.tokenizer(s.max_seq_length)
+        self.read_data()
+        if s.do_train and self.num_train_examples == 0:
+            raise UserError("the training data holds no examples")
+
+    def check_batch_sizes(self):
+        s = self.settings
+        if s.do_train:
+            s.check_batch_size("train_batch_size", self.replicas, s.gradient_accumulation_steps)
+        s.check_batch_size("eval_batch_size", self.replicas)
+        s.check_batch_size("predict_batch_size", self.replicas)
+
+    def planned_steps(self):
+        s = self.settings
+        if not s.do_train:
+            return 1
+        return max(1, int(self.num_train_examples / s.train_batch_size * s.num_train_epochs))
+
+    def run_files(self):
+        s = self.settings
+        vocab = open(self.files.vocab_file, "rb").read()
+        found = {
+            checkpoints.CONFIG_NAME: self.config.to_json(),
+            "vocab.txt": vocab,
+            "tokenizer_config.json": json.dumps(
+                {"do_lower_case": self.tokenizer.do_lower_case,
+                 "strip_accents": self.tokenizer.strip_accents}, sort_keys=True) + "\n",
+            run_directory.RUN_INFO: run_directory.run_info(
+                task=self.task_name, max_seq_length=s.max_seq_length, **self.task_info()),
+        }
+        found.update(self.extra_run_files())
+        return found
+
+    def build_optimizer(self):
+        s = self.settings
+        warmup = int(self.num_train_steps * s.warmup_proportion)
+        return s.create_optimizer(s.learning_rate, self.num_train_steps, warmup)
+
+    def initialize(self, model):
+        s = self.settings
+        if self.files.release is not None:
+            release = checkpoints.load_weights(model.encoder, self.files.release)
+            s.log(f"Initialized the encoder from {release.format} checkpoint "
+                  f"{s.init_checkpoint}")
+        elif s.do_train:
+            logging.warning("no --init_checkpoint: fine-tuning a randomly initialized BERT")
+
+    # ------------------------------------------------------------ task hooks
+
+    def read_data(self):
+        raise NotImplementedError
+
+    def encode(self, split, which="") -> batching.EncodedExamples:
+        raise NotImplementedError
+
+    def eval_sets(self) -> List[str]:
+        return [""]
+
+    def predict_sets(self) -> List[str]:
+        return [""]
+
+    def metrics(self, which, outputs) -> dict:
+        raise NotImplementedError
+
+    def write_predictions(self, which, outputs) -> List[str]:
+        raise NotImplementedError
+
+    def task_info(self) -> dict:
+        return {}
+
+    def extra_run_files(self) -> Dict[str, object]:
+        return {}
+
+    def serving_task(self):
+        raise NotImplementedError
+
+    def serving_kwargs(self) -> dict:
+        return {}
+
+    # --------------------------------------------------------------- actions
+
+    def dataset_fn(self, examples, batch_size, training=False):
+        s = self.settings
+        return batching.dataset_fn(
+            examples, batch_size, s.max_seq_length, training=training,
+            num_steps=self.num_train_steps if training else None, seed=s.seed,
+            pad_to_max_length=s.pad_to_max_length or s.strategy_name == "tpu")
+
+    def train(self):
+        s = self.settings
+        examples = self.encode("train")
+        s.log(f"Fine-tuning on {len(examples)} examples: {self.num_train_steps} steps of "
+              f"{s.train_batch_size} ({s.num_train_epochs:g} epochs)")
+        self.trainer.train(self.dataset_fn(examples, s.train_batch_size, training=True),
+                           s.train_batch_size)
+
+    def predict_outputs(self, split, which, batch_size):
+        """The model's outputs on a split, as numpy, in example order."""
+        examples = self.encode(split, which)
+        if len(examples) == 0:
+            raise UserError(f"the {split} data holds no examples")
+        outputs = self.trainer.predict(self.dataset_fn(examples, batch_size))
+        return batching.restore_order(outputs, len(examples))
+
+    def evaluate(self):
+        """The task's metrics on each evaluation set, written to eval_results.txt."""
+        s = self.settings
+        results = {"global_step": self.global_step}
+        for which in self.eval_sets():
+            outputs = self.predict_outputs("dev", which, s.eval_batch_size)
+            prefix = f"eval_{which}_" if which else "eval_"
+            for name, value in self.metrics(which, outputs).items():
+                results[prefix + name] = value
+        if "eval_loss" in results:
+            results["loss"] = results["eval_loss"]
+        if self.is_chief:
+            write_eval_results(os.path.join(s.output_dir, "eval_results.txt"), results)
+        return results
+
+    def predict(self):
+        paths = []
+        for which in self.predict_sets():
+            outputs = self.predict_outputs("test", which, self.settings.predict_batch_size)
+            if self.is_chief:
+                paths += self.write_predictions(which, outputs)
+        return paths
+
+    def export_pretrained(self):
+        """The fine-tuned model in Google's format in output_dir/finetuned."""
+        return self.save_release("finetuned", self.files.vocab_file)
+
+    def export_serving(self):
+        """A SavedModel for TF Serving in export_dir/<global step>."""
+        from bert_tf.serving import export
+
+        s = self.settings
+        tokenizer = self.files.tokenizer(s.max_seq_length, wordpiece=s.tokenizer_ops)
+        path = export.export(self.trainer.model, self.serving_task(), tokenizer, s.export_dir,
+                             max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
+                             version=self.global_step or None, **self.serving_kwargs())
+        s.log(f"Exported {self.serving_task().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
+        return path
+
+    def run(self):
+        """What the script's flags ask for, in order: train, evaluate, predict, export."""
+        s = self.settings
+        try:
+            if s.do_train:
+                self.train()
+                path = self.export_pretrained()
+                s.log(f"Saved the fine-tuned model in Google's format to {path}")
+            if s.do_eval:
+                results = self.evaluate()
+                s.log(f"Evaluation: {format_results(results)}")
+            if s.do_predict:
+                for path in self.predict():
+                    s.log(f"Wrote predictions to {path}")
+            if s.export_dir and self.is_chief:
+                self.export_serving()
+        finally:
+            self.close()
+        return self
+
+
+def log_softmax(logits):
+    """Log-probabilities of float logits along the last axis, in float64 (numpy)."""
+    logits = np.asarray(logits, np.float64)
+    return logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+
+
+def softmax(logits):
+    """Probabilities of float logits along the last axis, in float64 (numpy)."""
+    return np.exp(log_softmax(logits))

@@ -1,0 +1,393 @@
+"""One training loop for every tf.distribute strategy (Keras' fit cannot run multi-worker).
+
+Each optimizer step, on every replica: the replica's batch is split into
+`gradient_accumulation_steps` micro-batches whose gradients are summed; the
+loss is normalized by counts summed over the *global* batch (so any split
+over replicas and micro-batches gives the gradient of the same loss); the
+gradients are all-reduced, unscaled (float16 loss scaling), checked for
+NaN/Inf and clipped by global norm; then, in cross-replica context, either
+applied or, if not finite, skipped (and counted). Several steps run per
+`tf.function` call (`steps_per_loop`).
+
+Checkpoints (tf.train.CheckpointManager in output_dir) hold the model, the
+optimizer, the step and the loss scale. The input position is the step: the
+input pipelines are deterministic for a seed, and a resumed run asks them to
+skip the batches already consumed, so a restarted command continues where the
+last checkpoint left it, with the same data, on any strategy. In a multi-worker cluster the chief writes output_dir, the others
+write scratch copies (deleted), and all restore from output_dir.
+"""
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf.training import distribution
+
+
+def log_line(text):
+    """Prints a progress line at once, even when stdout is a file or a pipe."""
+    print(text, flush=True)
+
+
+@dataclasses.dataclass
+class TrainingOptions:
+    output_dir: str
+    num_train_steps: int
+    steps_per_loop: int = 100
+    save_checkpoints_steps: int = 1000
+    max_checkpoints: int = 5
+    gradient_accumulation_steps: int = 1
+    clip_norm: Optional[float] = 1.0
+    loss_scaling: bool = False  # dynamic loss scaling, for mixed_float16
+    initial_loss_scale: float = 2.0 ** 15
+    loss_scale_growth_steps: int = 2000
+    jit_compile: bool = False
+    log: Callable[[str], None] = log_line
+
+
+def _format_eta(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+def results_from_sums(totals, task):
+    """Task metrics (ratios of summed values) plus "loss", the sum of the task's losses."""
+    out = {name: float(totals[num]) / max(float(totals[den]), 1e-12)
+           for name, (num, den) in task.metrics.items()}
+    out["loss"] = sum(float(totals[num]) / max(float(totals[den]), 1e-12)
+                      for num, den in task.losses.values())
+    return out
+
+
+def _scalar_metadata():
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+    ).SerializeToString()
+
+
+def write_scalar(name, value, step):
+    """A TensorBoard scalar, written with core TensorFlow (tf.summary.scalar needs the
+    tensorboard package, which TensorFlow 2.21 no longer installs)."""
+    tf.summary.write(name, tf.constant(value, tf.float32), step=step, metadata=_scalar_metadata())
+
+
+def weights_checksum(model):
+    """A short hash of every weight's bytes, to compare replicas, workers and runs."""
+    digest = hashlib.sha1()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class Trainer:
+    """Trains `task` with `build_model()` and `build_optimizer()` under `strategy`.
+
+    A task provides `counts(batch)` and `sums(batch, outputs)` (dicts of
+    float32 scalars; `sum_names` lists the keys of the latter), `losses`
+    ({name: (sum, count)}: loss = sum / count over the global batch),
+    `metrics` (the same form, for reporting) and optionally
+    `passthrough_keys`, the batch keys `predict` returns beside the model's
+    outputs (labels, example indices).
+
+    Weights the loss does not reach (a pooler under a token-level head) and
+    frozen weights are left as they are: the first get zero gradients, the
+    second are not trainable variables at all.
+    """
+
+    def __init__(self, strategy, task, build_model, build_optimizer, options: TrainingOptions):
+        self.strategy = strategy
+        self.task = task
+        self.options = options
+        self.is_chief = distribution.is_chief()
+        with strategy.scope():
+            self.model = build_model()
+            self.optimizer = build_optimizer()
+            self.optimizer.build(self.model.trainable_variables)
+            counter = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self.global_step = tf.Variable(0, dtype=tf.int64, name="global_step", **counter)
+            self.skipped_steps = tf.Variable(0, dtype=tf.int64, name="skipped_steps", **counter)
+            self.good_steps = tf.Variable(0, dtype=tf.int64, name="good_steps", **counter)
+            self.loss_scale = tf.Variable(
+                options.initial_loss_scale if options.loss_scaling else 1.0, dtype=tf.float32,
+                name="loss_scale", **counter)
+            # The task's sums over the current loop of steps.
+            self._sums = {name: tf.Variable(0.0, name=f"sum_{name}", **counter)
+                          for name in task.sum_names}
+            self._grad_norm = tf.Variable(0.0, name="grad_norm_sum", **counter)
+        self._restored = False  # restore_or_initialize ran: the model is the latest checkpoint
+        self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
+        self._train_loop = tf.function(self._train_loop_fn)
+        self._eval_step = tf.function(self._eval_step_fn)
+        self._predict_step = tf.function(self._predict_step_fn)
+
+    # ------------------------------------------------------------- one step
+
+    def _micro_step(self, batch, counts, scale):
+        """Gradients and sums of one micro-batch on one replica (the part XLA may compile)."""
+        with tf.GradientTape() as tape:
+            outputs = self.model(batch, training=True)
+            sums = self.task.sums(batch, outputs)
+            loss = tf.add_n([tf.math.divide_no_nan(sums[num], counts[den])
+                             for num, den in self.task.losses.values()])
+            scaled = loss * scale
+        variables = self.model.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        # A weight the loss does not reach has no gradient: zero, so that summing,
+        # all-reducing and clipping treat every variable alike.
+        return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                for g, v in zip(grads, variables)], sums
+
+    def _replica_step(self, batch):
+        ctx = tf.distribute.get_replica_context()
+        counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, self.task.counts(batch))
+        scale = tf.identity(self.loss_scale)
+        k = self.options.gradient_accumulation_steps
+        if k == 1:
+            grads, sums = self._step_fn(batch, counts, scale)
+        else:
+            # Dynamic shapes: sequence lengths vary from batch to batch.
+            micro = {key: tf.reshape(value, tf.concat([[k, -1], tf.shape(value)[1:]], 0))
+                     for key, value in batch.items()}
+            grads = [tf.zeros_like(v) for v in self.model.trainable_variables]
+            sums = None
+            for i in tf.range(k):
+                g, s = self._step_fn({key: value[i] for key, value in micro.items()}, counts,
+                                     scale)
+                grads = [a + b for a, b in zip(grads, g)]
+                sums = s if sums is None else {n: sums[n] + s[n] for n in s}
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads = [g / scale for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        if self.options.clip_norm:
+            grads, norm = tf.clip_by_global_norm(grads, self.options.clip_norm)
+        else:
+            norm = tf.linalg.global_norm(grads)
+        return grads, finite, norm, sums
+
+    def _apply(self, grads):
+        self.optimizer.apply(grads, self.model.trainable_variables)
+
+    def _update_loss_scale(self, finite):
+        if not self.options.loss_scaling:
+            return
+        grow = finite & (self.good_steps + 1 >= self.options.loss_scale_growth_steps)
+        self.loss_scale.assign(tf.where(grow, self.loss_scale * 2.0, tf.where(
+            finite, self.loss_scale, self.loss_scale / 2.0)))
+        self.good_steps.assign(tf.where(finite & ~grow, self.good_steps + 1, 0))
+
+    def _train_loop_fn(self, iterator, steps):
+        for _ in tf.range(steps):
+            self._one_step(next(iterator))
+
+    def _one_step(self, batch):
+        strategy = self.strategy
+        grads, finite, norm, sums = strategy.run(self._replica_step, args=(batch,))
+        # Every replica computed the same value from the same all-reduced gradients.
+        finite = strategy.experimental_local_results(finite)[0]
+
+        def apply():
+            strategy.run(self._apply, args=(grads,))
+            return tf.constant(True)
+
+        tf.cond(finite, apply, lambda: tf.constant(False))
+        self._update_loss_scale(finite)
+        self.skipped_steps.assign_add(tf.cast(~finite, tf.int64))
+        self._grad_norm.assign_add(strategy.experimental_local_results(norm)[0])
+        for name, value in sums.items():
+            self._sums[name].assign_add(strategy.reduce(tf.distribute.ReduceOp.SUM, value,
+                                                        axis=None))
+        self.global_step.assign_add(1)
+
+    # ---------------------------------------------------------- checkpoints
+
+    def _write_dir(self):
+        if self.is_chief:
+            return self.options.output_dir
+        _, task_id = distribution.task_info()
+        return os.path.join(self.options.output_dir, f".worker_{task_id}_scratch")
+
+    def _checkpoint(self):
+        # Dropout's random state lives in Keras seed generators, which a
+        # checkpoint of the model does not reach: save them too, so that a
+        # resumed run draws the same dropout masks as an uninterrupted one.
+        rng = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        return tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, global_step=self.global_step,
+            skipped_steps=self.skipped_steps, good_steps=self.good_steps,
+            loss_scale=self.loss_scale, dropout_rng=rng)
+
+    def _save(self, manager):
+        path = manager.save(checkpoint_number=int(self.global_step.numpy()))
+        if not self.is_chief:
+            shutil.rmtree(self._write_dir(), ignore_errors=True)
+        return path
+
+    # ---------------------------------------------------------------- train
+
+    def restore_or_initialize(self):
+        """Restores the latest checkpoint in output_dir; returns its step (0 if none)."""
+        latest = tf.train.latest_checkpoint(self.options.output_dir)
+        if latest:
+            self._checkpoint().restore(latest).assert_existing_objects_matched()
+            self.options.log(f"Resumed from {latest} at step {int(self.global_step.numpy())}")
+        self._restored = True
+        return int(self.global_step.numpy())
+
+    def train(self, dataset_fn, global_batch_size, summary_dir=None):
+        """Trains until options.num_train_steps; returns the metrics of the last loop.
+
+        `dataset_fn(input_context, skip_batches)` builds each input pipeline's
+        dataset of per-replica batches (see tf.distribute's
+        distribute_datasets_from_function), without its first `skip_batches`.
+        """
+        opts = self.options
+        manager = tf.train.CheckpointManager(self._checkpoint(), self._write_dir(),
+                                             max_to_keep=opts.max_checkpoints)
+        # A trainer that restored already (runs do, before evaluating) reads the checkpoint once.
+        start_step = int(self.global_step.numpy()) if self._restored else self.restore_or_initialize()
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda context: dataset_fn(context, start_step))
+        iterator = iter(dataset)
+        writer = (tf.summary.create_file_writer(summary_dir or os.path.join(opts.output_dir,
+                                                                             "train"))
+                  if self.is_chief else tf.summary.create_noop_writer())
+        step, last = start_step, {}
+        started = time.perf_counter()
+        with writer.as_default():
+            while step < opts.num_train_steps:
+                next_save = (step // opts.save_checkpoints_steps + 1) * opts.save_checkpoints_steps
+                steps = min(opts.steps_per_loop, opts.num_train_steps - step, next_save - step)
+                skipped_before = int(self.skipped_steps.numpy())
+                loop_start = time.perf_counter()
+                try:
+                    self._train_loop(iterator, tf.constant(steps))
+                except (tf.errors.UnavailableError, tf.errors.InternalError,
+                        tf.errors.DeadlineExceededError, tf.errors.CancelledError):
+                    # Typically a worker of the cluster died; collectives fail everywhere.
+                    latest = tf.train.latest_checkpoint(opts.output_dir)
+                    opts.log(f"Training stopped at step ~{step}: a collective operation failed "
+                             "(has a worker died?). Start the same command again on every "
+                             f"worker to resume from {latest or 'the beginning'}.")
+                    raise
+                seconds = time.perf_counter() - loop_start
+                step = int(self.global_step.numpy())
+                totals = {n: float(v.numpy()) for n, v in self._sums.items()}
+                last = results_from_sums(totals, self.task)
+                last["learning_rate"] = float(self._learning_rate())
+                last["gradient_norm"] = float(self._grad_norm.numpy()) / steps
+                last["examples_per_second"] = global_batch_size * steps / seconds
+                if opts.loss_scaling:
+                    last["loss_scale"] = float(self.loss_scale.numpy())
+                for v in list(self._sums.values()) + [self._grad_norm]:
+                    v.assign(tf.zeros_like(v))
+                for name, value in last.items():
+                    write_scalar(name, value, step)
+                skipped = int(self.skipped_steps.numpy()) - skipped_before
+                self._log_progress(step, last, started, start_step, skipped)
+                if step % opts.save_checkpoints_steps == 0 or step >= opts.num_train_steps:
+                    path = self._save(manager)
+                    if self.is_chief:
+                        opts.log(f"Saved checkpoint {path}")
+        writer.flush()
+        elapsed = time.perf_counter() - started
+        done = step - start_step
+        opts.log(f"Finished {step} steps ({done} in this run, {elapsed:.1f} s, "
+                 f"{global_batch_size * done / max(elapsed, 1e-9):.1f} examples/s; "
+                 f"{int(self.skipped_steps.numpy())} skipped as non-finite); "
+                 f"weights checksum {weights_checksum(self.model)}")
+        return last
+
+    def _learning_rate(self):
+        lr = self.optimizer.learning_rate
+        return lr.numpy() if hasattr(lr, "numpy") else lr
+
+    def _log_progress(self, step, metrics, started, start_step, skipped):
+        total = self.options.num_train_steps
+        rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
+        eta = (total - step) / rate if rate > 0 else 0
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                           if k not in ("learning_rate", "examples_per_second", "loss_scale"))
+        line = (f"step {step}/{total} | {shown} | lr {metrics['learning_rate']:.3g} | "
+                f"{metrics['examples_per_second']:.1f} examples/s | ETA {_format_eta(eta)}")
+        if skipped:
+            line += (f" | skipped {skipped} step(s) with non-finite gradients"
+                     + (f", loss scale now {metrics.get('loss_scale', 1.0):g}"
+                        if self.options.loss_scaling else ""))
+        if self.is_chief:
+            self.options.log(line)
+
+    # ----------------------------------------------------------------- eval
+
+    def _eval_step_fn(self, batch):
+        def replica(batch):
+            return self.task.sums(batch, self.model(batch, training=False))
+
+        sums = self.strategy.run(replica, args=(batch,))
+        return {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for n, v in sums.items()}
+
+    def evaluate(self, dataset_fn, max_steps=None):
+        """Task metrics and "loss" over a dataset (or its first `max_steps` batches)."""
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        totals = {}
+        for i, batch in enumerate(dataset):
+            if max_steps is not None and i >= max_steps:
+                break
+            for name, value in self._eval_step(batch).items():
+                totals[name] = totals.get(name, 0.0) + float(value.numpy())
+        if not totals:
+            raise ValueError("the evaluation data is empty")
+        return results_from_sums(totals, self.task)
+
+    def _predict_step_fn(self, batch):
+        def replica(batch):
+            outputs = dict(self.model(batch, training=False))
+            # example_index: batches sorted by length are put back in example order.
+            for key in tuple(getattr(self.task, "passthrough_keys", ())) + ("example_index",):
+                if key in batch:
+                    outputs[key] = batch[key]
+            return outputs
+
+        return self.strategy.run(replica, args=(batch,))
+
+    def predict(self, dataset_fn):
+        """The model's outputs (and the task's passthrough keys) over a dataset, in order, as numpy.
+
+        `dataset_fn(input_context)` should give every input pipeline the whole
+        dataset: in a multi-worker cluster each worker then computes all
+        predictions (the chief writes them).
+        """
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        parts = {}
+        for batch in dataset:
+            for name, value in self._predict_step(batch).items():
+                for local in self.strategy.experimental_local_results(value):
+                    parts.setdefault(name, []).append(local.numpy())
+        if not parts:
+            raise ValueError("the prediction data is empty")
+        return {name: concat_padded(values) for name, values in parts.items()}
+
+
+def concat_padded(arrays, fill=0):
+    """Concatenates arrays along axis 0, padding the other axes to the largest with `fill`.
+
+    Batches padded to their own sequence length give per-token outputs of
+    different widths; stacked, each row keeps its values at the same positions.
+    """
+    rank = arrays[0].ndim
+    if rank <= 1 or all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
+        return np.concatenate(arrays)
+    widest = [max(a.shape[axis] for a in arrays) for axis in range(1, rank)]
+    padded = [np.pad(a, [(0, 0)] + [(0, w - n) for w, n in zip(widest, a.shape[1:])],
+                     constant_values=fill) for a in arrays]
+    return np.concatenate(padded)
+

@@ -1,0 +1,43 @@
+"""Losses and metrics of classification and regression, as sums the training loop normalizes globally."""
+
+# B=batch, L=labels
+
+import tensorflow as tf
+
+
+class ClassificationTask:
+    """Softmax cross-entropy, averaged over the global batch; accuracy."""
+
+    losses = {"loss": ("loss_sum", "examples")}
+    metrics = {"accuracy": ("correct", "examples")}
+    passthrough_keys = ("label_ids",)
+    sum_names = ("loss_sum", "correct", "examples")
+
+    def counts(self, batch):
+        return {"examples": tf.cast(tf.shape(batch["label_ids"])[0], tf.float32)}
+
+    def sums(self, batch, outputs):
+        labels = batch["label_ids"]
+        logits = outputs["logits"]
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+        return {"loss_sum": tf.reduce_sum(loss),
+                "correct": tf.reduce_sum(tf.cast(correct, tf.float32)),
+                "examples": tf.cast(tf.shape(labels)[0], tf.float32)}
+
+
+class RegressionTask:
+    """Mean squared error over the global batch."""
+
+    losses = {"loss": ("squared_error_sum", "examples")}
+    metrics = {"mean_squared_error": ("squared_error_sum", "examples")}
+    passthrough_keys = ("label_ids",)
+    sum_names = ("squared_error_sum", "examples")
+
+    def counts(self, batch):
+        return {"examples": tf.cast(tf.shape(batch["label_ids"])[0], tf.float32)}
+
+    def sums(self, batch, outputs):
+        error = outputs["score"] - tf.cast(batch["label_ids"], tf.float32)
+        return {"squared_error_sum": tf.reduce_sum(error * error),
+                "examples": tf.cast(tf.shape(error)[0], tf.float32)}

@@ -1,0 +1,76 @@
+"""The absl flags the training scripts share, defined once; defaults come from the settings dataclasses."""
+
+from absl import flags
+
+from bert_tf.training import run as run_lib
+
+
+def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
+    """The training loop's flags (every script that trains), and --export_dir with its help."""
+    d = defaults
+    flags.DEFINE_string("output_dir", None, "Checkpoints, summaries and results go here.")
+    flags.DEFINE_integer("save_checkpoints_steps", d.save_checkpoints_steps,
+                         "Steps between checkpoints.")
+    flags.DEFINE_integer("iterations_per_loop", d.iterations_per_loop, "Steps per tf.function "
+                         "call (and per progress line).")
+    flags.DEFINE_alias("steps_per_loop", "iterations_per_loop")
+    flags.DEFINE_integer("keep_checkpoint_max", d.keep_checkpoint_max, "Checkpoints to keep.")
+    flags.DEFINE_enum("distribution_strategy", d.distribution_strategy,
+                      list(run_lib.STRATEGIES), "How to spread training over devices and hosts.")
+    flags.DEFINE_bool("use_tpu", d.use_tpu, "Same as --distribution_strategy=tpu.")
+    flags.DEFINE_string("tpu_name", d.tpu_name, "The TPU to use (empty for a TPU VM).")
+    flags.DEFINE_enum("mixed_precision", d.mixed_precision, list(run_lib.PRECISIONS),
+                      "Keras dtype policy; mixed_float16 adds dynamic loss scaling.")
+    flags.DEFINE_enum("optimizer", d.optimizer, list(run_lib.OPTIMIZERS), "AdamW as in the "
+                      "original, or LAMB for large batches.")
+    flags.DEFINE_float("weight_decay", d.weight_decay, "Weight decay (not on LayerNorm and "
+                       "biases).")
+    flags.DEFINE_bool("adam_bias_correction", d.adam_bias_correction, "Bias-correct AdamW's "
+                      "moments (the original does not; short runs at high learning rates need "
+                      "it).")
+    flags.DEFINE_integer("gradient_accumulation_steps", d.gradient_accumulation_steps,
+                         "Micro-batches per optimizer step.")
+    flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the training step (forward, "
+                      "backward) with XLA.")
+    flags.DEFINE_integer("seed", d.seed, "Seed for initialization, shuffling, dropout, masking: "
+                         "the same seed gives the same results.")
+    flags.DEFINE_bool("deterministic", d.deterministic, "Use deterministic TensorFlow ops "
+                      "(slower), so that a resumed run reproduces an uninterrupted one "
+                      "exactly.")
+    flags.DEFINE_integer("num_cpu_devices", d.num_cpu_devices, "Split the CPU into this many "
+                         "logical devices (to try --distribution_strategy=mirrored without "
+                         "GPUs).")
+    flags.DEFINE_enum("tokenizer_ops", d.tokenizer_ops, list(run_lib.TOKENIZER_OPS),
+                      "Tokenizer ops of the export: core TensorFlow ops, or tensorflow-text's "
+                      "(see README).")
+    flags.DEFINE_string("export_dir", None, export_help)
+
+
+def define_finetuning_flags(defaults: run_lib.FineTuningSettings, export_help, predict_help,
+                            eval_help="Evaluate on the dev set; writes eval_results.txt."):
+    """google-research/bert's fine-tuning flags plus the training loop's."""
+    d = defaults
+    flags.DEFINE_string("vocab_file", None, "vocab.txt of the model (default: the one in "
+                        "--init_checkpoint).")
+    flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (default: the "
+                        "checkpoint's).")
+    flags.DEFINE_string("init_checkpoint", None, "A Google or Hugging Face release directory, "
+                        "a checkpoint prefix, or a bert_tf run's output_dir.")
+    flags.DEFINE_bool("do_lower_case", None, "Lower-case the input (default: what the "
+                      "checkpoint says, else what its vocab implies).")
+    flags.DEFINE_integer("max_seq_length", d.max_seq_length, "Tokens per example after "
+                         "WordPiece, [CLS] and [SEP]s included; longer inputs are truncated.")
+    flags.DEFINE_bool("do_train", False, "Fine-tune on the training data.")
+    flags.DEFINE_bool("do_eval", False, eval_help)
+    flags.DEFINE_bool("do_predict", False, predict_help)
+    flags.DEFINE_integer("train_batch_size", d.train_batch_size, "Global training batch size.")
+    flags.DEFINE_integer("eval_batch_size", d.eval_batch_size, "Evaluation batch size.")
+    flags.DEFINE_integer("predict_batch_size", d.predict_batch_size, "Prediction batch size.")
+    flags.DEFINE_float("learning_rate", d.learning_rate, "Peak learning rate.")
+    flags.DEFINE_float("num_train_epochs", d.num_train_epochs, "Epochs of fine-tuning.")
+    flags.DEFINE_float("warmup_proportion", d.warmup_proportion, "Fraction of steps to warm "
+                       "up.")
+    flags.DEFINE_bool("pad_to_max_length", d.pad_to_max_length, "Pad every batch to "
+                      "--max_seq_length (static shapes, for TPUs); by default a batch is padded "
+                      "to its longest example and similar lengths are batched together.")
+    define_training_flags(d, export_help)

@@ -1,0 +1,372 @@
+"""Pretraining examples (masked LM + next sentence) from tokenized documents, as in BERT.
+
+This module is pure Python and numpy, so worker processes can import it
+without TensorFlow. It follows google-research/bert's create_pretraining_data
+semantics:
+
+- sentences of a document are packed into segment A and B up to a target
+  length (`max_seq_length - 3`, or with probability `short_seq_prob` a random
+  shorter one);
+- B is the true continuation half the time, otherwise text from a random
+  other document (next_sentence_label 1), and the unused sentences are
+  returned to the pool;
+- pairs that are too long are trimmed one token at a time from the longer
+  segment, at its front or back at random;
+- `min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob)))`
+  positions are masked, never [CLS] or [SEP]; each becomes [MASK] with
+  probability 0.8, a uniformly random vocabulary id with 0.1, and stays with
+  0.1. With whole-word masking, all pieces of a word are chosen together.
+
+Records use exactly google-research/bert's feature names and types.
+"""
+
+# N=instances, T=max_seq_length, K=max_predictions_per_seq
+
+import dataclasses
+
+import numpy as np
+
+from bert_tf.errors import UserError
+
+# Feature name -> (dtype, length key) in google-research/bert's records.
+FEATURES = (
+    ("input_ids", "int64", "seq"),
+    ("input_mask", "int64", "seq"),
+    ("segment_ids", "int64", "seq"),
+    ("masked_lm_positions", "int64", "pred"),
+    ("masked_lm_ids", "int64", "pred"),
+    ("masked_lm_weights", "float", "pred"),
+    ("next_sentence_labels", "int64", "one"),
+)
+UNMASKED_FEATURES = ("input_ids", "input_mask", "segment_ids", "next_sentence_labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What create_pretraining_data's flags decide, plus the vocab facts masking needs."""
+
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    dupe_factor: int = 10
+    do_whole_word_mask: bool = False
+    mask: bool = True  # False: write unmasked records for dynamic masking
+    vocab_size: int = 0
+    cls_id: int = 0
+    sep_id: int = 0
+    mask_id: int = 0
+    continuation_ids: tuple = ()  # ids of "##" pieces, for whole-word masking
+
+    def __post_init__(self):
+        if self.max_seq_length < 5:
+            raise UserError(f"--max_seq_length must be at least 5, got {self.max_seq_length}")
+        if not 0 < self.masked_lm_prob < 1:
+            raise UserError(f"--masked_lm_prob must be in (0, 1), got {self.masked_lm_prob}")
+        if self.max_predictions_per_seq < 1:
+            raise UserError("--max_predictions_per_seq must be positive")
+        if not 0 <= self.short_seq_prob <= 1:
+            raise UserError(f"--short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
+        if self.dupe_factor < 1:
+            raise UserError(f"--dupe_factor must be positive, got {self.dupe_factor}")
+
+
+@dataclasses.dataclass
+class Chunk:
+    """Documents as flat arrays (cheap to send to a worker process).
+
+    Sentence s holds tokens[sentence_splits[s]:sentence_splits[s + 1]];
+    document d holds sentences document_splits[d] to document_splits[d + 1].
+    """
+
+    tokens: np.ndarray
+    sentence_splits: np.ndarray
+    document_splits: np.ndarray
+
+    @classmethod
+    def from_documents(cls, documents):
+        """From a list of documents, each a list of int token arrays (empty ones dropped)."""
+        documents = [d for d in documents if len(d)]
+        sentences = [s for d in documents for s in d]
+        lengths = np.fromiter((len(s) for s in sentences), np.int64, len(sentences))
+        return cls(
+            tokens=(np.concatenate(sentences).astype(np.int32) if sentences
+                    else np.zeros(0, np.int32)),
+            sentence_splits=np.concatenate([[0], np.cumsum(lengths)]),
+            document_splits=np.concatenate([[0], np.cumsum([len(d) for d in documents])]),
+        )
+
+    @property
+    def num_documents(self):
+        return len(self.document_splits) - 1
+
+
+def instances_from_document(chunk, d, options, rng):
+    """What google-research/bert's create_instances_from_document makes of document d.
+
+    Sentences of a document are contiguous in `chunk.tokens`, so every
+    segment is one slice of it. Returns rows of (a_start, a_end, b_start,
+    b_end, is_random_next), token offsets before trimming.
+    """
+    splits = chunk.sentence_splits
+    first, last = int(chunk.document_splits[d]), int(chunk.document_splits[d + 1])
+    max_tokens = options.max_seq_length - 3
+    target = max_tokens
+    if rng.random() < options.short_seq_prob:
+        target = int(rng.integers(2, max_tokens + 1))
+    rows = []
+    group_start, length = first, 0  # the sentences gathered so far: group_start..i
+    i = first
+    while i < last:
+        length += splits[i + 1] - splits[i]
+        if i == last - 1 or length >= target:
+            n = i - group_start + 1
+            a_end = group_start + (int(rng.integers(1, n)) if n >= 2 else 1)  # sentence index
+            a = (splits[group_start], splits[a_end])
+            if n == 1 or rng.random() < 0.5:
+                other = d
+                for _ in range(10):  # a document other than this one, if there is any
+                    other = int(rng.integers(0, chunk.num_documents))
+                    if other != d:
+                        break
+                o_first, o_last = chunk.document_splits[other], chunk.document_splits[other + 1]
+                start = int(rng.integers(o_first, o_last))
+                # Sentences from `start` until they reach the length A leaves (at least one).
+                wanted = splits[start] + target - (a[1] - a[0])
+                end = int(np.searchsorted(splits, wanted, side="left"))
+                end = min(max(end, start + 1), o_last)
+                rows.append((a[0], a[1], splits[start], splits[end], True))
+                i = a_end - 1  # the unused sentences go back to the pool
+            else:
+                rows.append((a[0], a[1], splits[a_end], splits[i + 1], False))
+            group_start, length = i + 1, 0
+        i += 1
+    return rows
+
+
+def assemble(chunk, rows, options, rng):
+    """Trims pairs and lays out `[CLS] A [SEP] B [SEP]`, vectorized over a batch.
+
+    rows: int `[N, 5]` from instances_from_document. Too-long pairs lose
+    tokens from the longer segment (the second on ties) until they fit, each
+    from the front or the back at random. Returns (tokens `[N, T]`,
+    segment_ids `[N, T]`, lengths `[N]`).
+    """
+    rows = np.asarray(rows, np.int64).reshape(-1, 5)
+    m = options.max_seq_length - 3
+    la, lb = rows[:, 1] - rows[:, 0], rows[:, 3] - rows[:, 2]
+    keep_b = np.minimum(lb, np.maximum(m // 2, m - la))
+    keep_a = np.minimum(la, m - keep_b)
+    a0 = rows[:, 0] + rng.binomial(la - keep_a, 0.5)
+    b0 = rows[:, 2] + rng.binomial(lb - keep_b, 0.5)
+    lengths = keep_a + keep_b + 3
+    pos = np.arange(options.max_seq_length)[None, :]
+    ka, kb = keep_a[:, None], keep_b[:, None]
+    in_a = (pos >= 1) & (pos < 1 + ka)
+    in_b = (pos >= 2 + ka) & (pos < 2 + ka + kb)
+    index = np.where(in_a, a0[:, None] + pos - 1, np.where(in_b, b0[:, None] + pos - 2 - ka, 0))
+    tokens = np.where(in_a | in_b, chunk.tokens[index], 0).astype(np.int64)
+    tokens[:, 0] = options.cls_id
+    tokens[(pos == 1 + ka) | (pos == lengths[:, None] - 1)] = options.sep_id
+    segments = ((pos >= 2 + ka) & (pos < lengths[:, None])).astype(np.int64)
+    return tokens, segments, lengths
+
+
+def num_to_predict(lengths, options):
+    """Masked positions per example: min(max_predictions, max(1, round(length * prob)))."""
+    rounded = np.round(np.asarray(lengths) * options.masked_lm_prob).astype(np.int64)
+    return np.minimum(options.max_predictions_per_seq, np.maximum(1, rounded))
+
+
+def _word_groups(tokens, candidates, continuation):
+    """Candidate positions grouped into whole words ("##" pieces join the piece before)."""
+    groups = []
+    for p in candidates:
+        if groups and continuation[tokens[p]] and groups[-1][-1] == p - 1:
+            groups[-1].append(int(p))
+        else:
+            groups.append([int(p)])
+    return groups
+
+
+def _choose_whole_words(tokens, candidates, budget, rng, continuation):
+    groups = _word_groups(tokens, candidates, continuation)
+    chosen = []
+    for g in rng.permutation(len(groups)):
+        if len(chosen) >= budget:
+            break
+        if len(chosen) + len(groups[g]) > budget:
+            continue  # a word that does not fit; a shorter one later may
+        chosen.extend(groups[g])
+    return chosen
+
+
+def mask_batch(tokens, lengths, options, rng, continuation=None):
+    """Masks a batch of examples.
+
+    tokens: int `[N, T]` padded examples; lengths: `[N]`. Returns (masked
+    tokens `[N, T]`, positions `[N, K]`, original ids `[N, K]`, weights `[N, K]`),
+    positions sorted and zero-padded. Without whole-word masking the chosen
+    positions are the candidates with the smallest random keys, which is a
+    uniformly random subset, as shuffling the candidates is.
+    """
+    n, t = tokens.shape
+    k_max = options.max_predictions_per_seq
+    in_example = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
+    candidate = in_example & (tokens != options.cls_id) & (tokens != options.sep_id)
+    budget = np.minimum(num_to_predict(lengths, options), candidate.sum(1))
+    if options.do_whole_word_mask:
+        chosen = np.zeros((n, t), bool)
+        for row in range(n):
+            picked = _choose_whole_words(tokens[row], np.flatnonzero(candidate[row]),
+                                         budget[row], rng, continuation)
+            chosen[row, picked] = True
+    else:
+        keys = np.where(candidate, rng.random((n, t)), np.inf)
+        by_key = np.argsort(keys, axis=1)  # candidates first, in random order
+        take = np.arange(t)[None, :] < budget[:, None]
+        chosen = np.zeros((n, t), bool)
+        np.put_along_axis(chosen, by_key, take, axis=1)
+    count = chosen.sum(1)
+    # Positions of the chosen tokens in increasing order, padded with zeros to K.
+    weights = np.arange(k_max)[None, :] < count[:, None]
+    marked = np.where(chosen, np.arange(t)[None, :], t)
+    positions = np.sort(marked, axis=1)[:, :k_max]
+    if positions.shape[1] < k_max:
+        positions = np.pad(positions, ((0, 0), (0, k_max - positions.shape[1])))
+    positions = np.where(weights, positions, 0)
+    labels = np.where(weights, np.take_along_axis(tokens, positions, 1), 0)
+    draw = rng.random((n, k_max))
+    replacement = np.where(draw < 0.8, options.mask_id, labels)
+    random_ids = rng.integers(0, options.vocab_size, (n, k_max))
+    replacement = np.where(draw >= 0.9, random_ids, replacement)  # 0.8-0.9 keeps the token
+    masked = tokens.copy()
+    rows = np.repeat(np.arange(n), k_max)[weights.reshape(-1)]
+    masked[rows, positions[weights]] = replacement[weights]
+    return masked, positions, labels, weights.astype(np.float32)
+
+
+def process_chunk(chunk, seed, options, batch_size=1024):
+    """All serialized tf.train.Examples for one chunk of documents, shuffled.
+
+    A pure function of its arguments: the same chunk, seed and options give
+    the same bytes in any process.
+    """
+    rng = np.random.default_rng(seed)
+    continuation = np.zeros(max(options.vocab_size, 1), bool)
+    continuation[list(options.continuation_ids)] = True
+    rows = []
+    for _ in range(options.dupe_factor):
+        for d in range(chunk.num_documents):
+            rows.extend(instances_from_document(chunk, d, options, rng))
+    rows = np.asarray(rows, np.int64).reshape(-1, 5)[rng.permutation(len(rows))]
+    out = []
+    for first in range(0, len(rows), batch_size):
+        batch = rows[first:first + batch_size]
+        tokens, segments, lengths = assemble(chunk, batch, options, rng)
+        features = {
+            "input_mask": np.arange(options.max_seq_length)[None, :] < lengths[:, None],
+            "segment_ids": segments,
+            "next_sentence_labels": batch[:, 4:5],
+        }
+        if options.mask:
+            (features["input_ids"], features["masked_lm_positions"], features["masked_lm_ids"],
+             features["masked_lm_weights"]) = mask_batch(tokens, lengths, options, rng,
+                                                         continuation)
+        else:
+            features["input_ids"] = tokens
+        out.extend(serialize_batch(features))
+    return out
+
+
+# ------------------------------------------------------------ serialization
+# tf.train.Example written directly in protobuf wire format, so workers need
+# no TensorFlow. Example{features: Features{feature: map<string, Feature>}},
+# Feature{float_list=2 | int64_list=3}, lists packed in their field 1.
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        low = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _varint_rows(values):
+    """Packed varints of each row of non-negative ints `[N, L]`: (flat uint8, bytes per row)."""
+    largest = int(np.max(values, initial=0))
+    v = np.asarray(values).astype(np.uint32 if largest < 2 ** 32 else np.uint64)
+    width = max(1, (largest.bit_length() + 6) // 7)  # bytes of the largest value
+    groups = (v[..., None] >> (np.arange(width, dtype=v.dtype) * 7).astype(v.dtype)) & 0x7F
+    count = np.ones(v.shape, np.int64)
+    for k in range(1, width):
+        count += v >= (1 << (7 * k))
+    index = np.arange(width)
+    more = index < (count - 1)[..., None]  # continuation bit on all but a value's last byte
+    data = groups.astype(np.uint8) | (more.astype(np.uint8) << 7)
+    return data[index < count[..., None]], count.sum(axis=-1)
+
+
+def _field(number, payload):
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _entry_prefix(name, dtype, payload_length):
+    """Bytes of a map entry {name: Feature{list{packed}}} that come before the packed values."""
+    list_header = _varint(1 << 3 | 2) + _varint(payload_length)
+    kind = 2 if dtype == "float" else 3
+    list_length = len(list_header) + payload_length
+    feature_header = _varint(kind << 3 | 2) + _varint(list_length)
+    key = _field(1, name.encode())
+    body_length = len(key) + 1 + len(_varint(len(feature_header) + list_length)) + len(
+        feature_header) + list_length
+    return (_varint(1 << 3 | 2) + _varint(body_length) + key + _varint(2 << 3 | 2)
+            + _varint(len(feature_header) + list_length) + feature_header + list_header)
+
+
+def _table(make, keys):
+    """Byte strings make(k) for each distinct key: (buffer, start and length per key)."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    parts = [make(int(k)) for k in unique]
+    lengths = np.array([len(p) for p in parts], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.frombuffer(b"".join(parts), np.uint8), starts[inverse], lengths[inverse]
+
+
+def serialize_batch(features):
+    """tf.train.Examples for a batch: {name: `[N, L]` array} -> N serialized bytes.
+
+    Features are written in google-research/bert's order; int64 values as
+    packed varints, floats as packed little-endian float32. Each example is
+    a sequence of byte segments (headers that depend only on a length, and
+    the packed values), gathered for the whole batch at once.
+    """
+    segments = []  # (buffer, start per row, length per row), in output order
+    for name, dtype, _ in FEATURES:
+        if name not in features:
+            continue
+        values = np.asarray(features[name])
+        if dtype == "float":
+            payload = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
+            sizes = np.full(len(values), values.shape[1] * 4, np.int64)
+        else:
+            payload, sizes = _varint_rows(values)
+        segments.append(_table(lambda size: _entry_prefix(name, dtype, size), sizes))
+        segments.append((payload, np.cumsum(sizes) - sizes, sizes))
+    body = sum(length for _, _, length in segments)
+    segments.insert(0, _table(lambda size: b"\x0a" + _varint(size), body))
+
+    bases = np.cumsum([0] + [len(buffer) for buffer, _, _ in segments[:-1]])
+    source = np.concatenate([buffer for buffer, _, _ in segments])
+    starts = np.stack([base + start for base, (_, start, _) in zip(bases, segments)], 1).ravel()
+    lengths = np.stack([length for _, _, length in segments], 1).ravel()
+    out_starts = np.cumsum(lengths) - lengths
+    index = np.repeat(starts - out_starts, lengths) + np.arange(lengths.sum())
+    data = source[index].tobytes()
+    ends = np.cumsum(lengths.reshape(len(body), -1).sum(1)).tolist()
+    return [data[a:b] for a, b in zip([0] + ends[:-1], ends)]

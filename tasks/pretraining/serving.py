@@ -1,0 +1,77 @@
+"""The pretrained model served as a masked-token predictor: raw text with literal [MASK]s in."""
+
+# B=batch, T=tokens, M=masks in a text, S=parts of a text between masks, P=pieces, V=vocab size
+
+import tensorflow as tf
+
+from bert_tf.serving import export
+
+MASK_MARKER = "[MASK]"
+
+
+def _masked_lm(module, features):
+    """Top prediction for every [MASK] of each text, padded to the most masks in the batch."""
+    ids = features["input_ids"]
+    mask_id = module.tokenizer.mask_id
+    is_mask = tf.equal(ids, mask_id) & tf.cast(features["input_mask"], tf.bool)
+    positions = tf.ragged.boolean_mask(
+        tf.broadcast_to(tf.range(tf.shape(ids)[1]), tf.shape(ids)), is_mask)  # [B, (M)]
+    valid = tf.ones_like(positions, dtype=tf.bool).to_tensor(False)  # [B, M]
+    dense_positions = positions.to_tensor(0)
+    out = module.model(dict(features, masked_lm_positions=dense_positions), training=False)
+    probs = tf.nn.softmax(out["mlm_logits"], axis=-1)  # [B, M, V]
+    best = tf.argmax(probs, axis=-1, output_type=tf.int32)  # [B, M]
+    return {"mask_positions": tf.where(valid, dense_positions, -1),
+            "predicted_ids": tf.where(valid, best, -1),
+            "predicted_tokens": tf.where(valid, module.tokenizer.convert_ids_to_tokens(best), ""),
+            "probabilities": tf.where(valid, tf.reduce_max(probs, axis=-1), 0.0)}
+
+
+def _encode_masked(module, text):
+    """[CLS] text [SEP], where each literal "[MASK]" in the text is the mask token."""
+    tokenizer = module.tokenizer
+    parts = tf.strings.split(text, MASK_MARKER)  # [B, (S)]
+    pieces = tokenizer.tokenize(parts.flat_values)  # [S, (P)]
+    # A mask id after every part but each text's last.
+    last = tf.equal(tf.range(tf.size(parts.flat_values, out_type=tf.int64)),
+                    tf.gather(parts.row_limits(), parts.value_rowids()) - 1)
+    marker = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(~last, tf.int32))], tokenizer.mask_id),
+        tf.cast(~last, tf.int64))
+    with_marks = tf.concat([pieces, marker], axis=1)  # [S, (P+1)]
+    ids = parts.with_flat_values(with_marks).merge_dims(1, 2)  # [B, (P)]
+    budget = module.max_seq_length - 2
+    truncated = ids.row_lengths() > budget
+    ids = ids[:, :budget]
+    batch = ids.nrows()
+    ids = tf.concat([tf.fill([batch, 1], tokenizer.cls_id), ids,
+                     tf.fill([batch, 1], tokenizer.sep_id)], axis=1)
+    return export.at_least_two_positions({"input_ids": ids.to_tensor(tokenizer.pad_id),
+                                          "input_mask": tf.ones_like(ids).to_tensor(0),
+                                          "segment_ids": tf.zeros_like(ids).to_tensor(0),
+                                          "truncated": truncated})
+
+
+def _serve_masked_text(module, text):
+    features = _encode_masked(module, text)
+    truncated = features.pop("truncated")
+    outputs = _masked_lm(module, features)
+    outputs["truncated"] = truncated
+    return outputs
+
+
+def _warmup(task, texts):
+    return [{"text": [t + " " + MASK_MARKER for t in texts]}]
+
+
+PRETRAINER = export.register(export.ServingTask(
+    "pretrainer", _masked_lm, serve_text=_serve_masked_text, warmup=_warmup))
+
+
+def _export(settings, files):
+    from bert_tf.models.bert import BertPretrainer
+
+    return BertPretrainer.from_pretrained(files.release), PRETRAINER, {}
+
+
+EXPORTS = {"pretrainer": _export}

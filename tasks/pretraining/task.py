@@ -1,0 +1,52 @@
+"""BERT pretraining's losses and metrics (masked LM + next sentence), as sums the training loop normalizes globally."""
+
+# B=batch, K=masked positions, V=vocab size
+
+import tensorflow as tf
+
+
+class PretrainingTask:
+    """Losses and metrics of BERT pretraining, as sums the training loop can normalize globally.
+
+    The masked-LM loss is the cross-entropy at the masked positions weighted
+    by masked_lm_weights, divided by the total weight of the global batch;
+    the next-sentence loss is the mean cross-entropy over the global batch;
+    the training loss is their sum (google-research/bert's total_loss).
+    """
+
+    # loss name -> (sum, count): loss = sum over the global batch / count over it.
+    losses = {"masked_lm_loss": ("mlm_loss_sum", "mlm_weight"),
+              "next_sentence_loss": ("nsp_loss_sum", "examples")}
+    # reported metric -> (sum, count)
+    metrics = {"masked_lm_accuracy": ("mlm_correct", "mlm_weight"),
+               "masked_lm_loss": ("mlm_loss_sum", "mlm_weight"),
+               "next_sentence_accuracy": ("nsp_correct", "examples"),
+               "next_sentence_loss": ("nsp_loss_sum", "examples")}
+
+    sum_names = ("mlm_loss_sum", "mlm_correct", "mlm_weight", "nsp_loss_sum", "nsp_correct",
+                 "examples")
+
+    def counts(self, batch):
+        """The denominators, from the inputs alone (so they can be summed up front)."""
+        return {"mlm_weight": tf.reduce_sum(batch["masked_lm_weights"]),
+                "examples": tf.cast(tf.shape(batch["input_ids"])[0], tf.float32)}
+
+    def sums(self, batch, outputs):
+        """Per-batch sums of losses and correct predictions (float32 scalars)."""
+        weights = batch["masked_lm_weights"]  # [B, K]
+        mlm_logits = outputs["mlm_logits"]  # [B, K, V]
+        mlm_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=batch["masked_lm_ids"], logits=mlm_logits)  # [B, K]
+        mlm_correct = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=tf.int32),
+                                       batch["masked_lm_ids"]), tf.float32)
+        labels = tf.reshape(batch["next_sentence_labels"], [-1])
+        nsp_logits = outputs["nsp_logits"]
+        nsp_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
+        nsp_correct = tf.cast(tf.equal(tf.argmax(nsp_logits, -1, output_type=tf.int32), labels),
+                              tf.float32)
+        return {"mlm_loss_sum": tf.reduce_sum(mlm_loss * weights),
+                "mlm_correct": tf.reduce_sum(mlm_correct * weights),
+                "mlm_weight": tf.reduce_sum(weights),
+                "nsp_loss_sum": tf.reduce_sum(nsp_loss),
+                "nsp_correct": tf.reduce_sum(nsp_correct),
+                "examples": tf.cast(tf.shape(labels)[0], tf.float32)}
