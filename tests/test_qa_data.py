@@ -253,12 +253,15 @@ def test_postprocess_matches_brute_force(eval_windows):
         # Padding columns get large logits: they must never count.
         start_logits = rng.normal(size=(len(f), longest + 6)).astype(np.float32)
         end_logits = rng.normal(size=(len(f), longest + 6)).astype(np.float32)
-        for w in range(len(f)):
-            start_logits[w, len(f.input_ids[w]):] = 50
-            end_logits[w, len(f.input_ids[w]):] = 50
-        # Non-context tokens ([CLS], question, [SEP]) get the best logits of their rows.
+        # Non-context tokens ([CLS], question, both [SEP]) get the best logits of their rows.
         start_logits[:, :3] += 4
         end_logits[:, :3] += 4
+        for w in range(len(f)):
+            length = len(f.input_ids[w])
+            start_logits[w, length - 1] += 4
+            end_logits[w, length - 1] += 4
+            start_logits[w, length:] = 50
+            end_logits[w, length:] = 50
         max_answer_length = 1 + 2 * trial
         result = postprocess(examples, f, start_logits, end_logits, n_best_size=longest,
                              max_answer_length=max_answer_length)
