@@ -216,6 +216,10 @@ def test_bad_window_settings(tokenizer):
         make_features([], tokenizer, max_seq_length=10, max_query_length=7)
     with pytest.raises(ValueError, match="doc_stride"):
         make_features([], tokenizer, max_seq_length=30, doc_stride=0, max_query_length=7)
+    unanswered = Example("u", "q", "a b", (), False, "test:3")
+    with pytest.raises(ValueError, match="test:3 \\(id 'u'\\): an answerable training"):
+        make_features([unanswered], tokenizer, max_seq_length=30, for_training=True,
+                      max_query_length=7)
 
 
 # -------------------------------------------------------------------------- postprocess

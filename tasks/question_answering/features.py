@@ -90,6 +90,9 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
         best_window = max_context_windows(spans, len(ids))  # [P]
         answer = None
         if for_training and not example.is_impossible:
+            if not example.answers:
+                raise ValueError(f"{example.where} (id {example.qas_id!r}): an answerable "
+                                 "training example has no answer (read with for_training=True)")
             text, start = example.answers[0]
             answer = answer_pieces(starts, ends, start, start + len(text))
             if answer is None:

@@ -46,11 +46,15 @@ def postprocess(examples, features, start_logits, end_logits, n_best_size=20,
                 null_score_diff_threshold=0.0, output_dir=None) -> Predictions:
     """Answers for `examples` (squad.Example) from the model's logits over `features`.
 
+    `features` is make_features(examples, ...) for this same list.
     start_logits, end_logits: float [N, L], row n for features window n; a
     row may be padded past its window's length (the padding is ignored).
     Candidates per window: the top n_best_size start and end tokens of the
     window, start <= end, both in the context, the start token scored in
-    this window (is_max_context), at most max_answer_length tokens. For
+    this window (is_max_context), at most max_answer_length tokens. Unlike
+    run_squad, the top tokens are picked among the window's own tokens, so
+    padding never crowds real tokens out. Candidates are ranked by start +
+    end logit, one per distinct answer text. For
     2.0 the answer is "" when the null score (the smallest [CLS] start+end
     over the example's windows) beats the best span by more than
     null_score_diff_threshold. With output_dir, writes the JSON files there.
@@ -67,18 +71,19 @@ def postprocess(examples, features, start_logits, end_logits, n_best_size=20,
 
     answers, nbest, null_odds, char_spans = {}, {}, {}, {}
     for example, windows in zip(examples, windows_of):
-        spans, null = [], None
+        candidates, null = [], None
         for n in windows:
             length = len(features.input_ids[n])
             if start_logits.shape[1] < length:
                 raise ValueError(f"logits have {start_logits.shape[1]} columns, window {n} has "
                                  f"{length} tokens")
-            spans.append(_window_spans(features, n, start_logits[n, :length],
-                                       end_logits[n, :length], n_best_size, max_answer_length))
+            candidates.append(_window_candidates(features, n, start_logits[n, :length],
+                                                 end_logits[n, :length], n_best_size,
+                                                 max_answer_length))
             null_score = start_logits[n, 0] + end_logits[n, 0]
             if null is None or null_score < null[0]:
                 null = (null_score, start_logits[n, 0], end_logits[n, 0])
-        entries = _nbest(example.context, spans, null if version_2_with_negative else None,
+        entries = _nbest(example.context, candidates, null if version_2_with_negative else None,
                          n_best_size)
         qas_id = example.qas_id
         nbest[qas_id] = _nbest_json(entries)
@@ -111,11 +116,13 @@ def write_predictions(predictions: Predictions, output_dir):
         _write_json(os.path.join(output_dir, "null_odds.json"), predictions.null_odds)
 
 
-def _window_spans(features, n, start_logits, end_logits, n_best_size, max_answer_length):
-    """Valid (start_logit, end_logit, start_token, end_token) of window n, in run_squad's order.
+def _window_candidates(features, n, start_logits, end_logits, n_best_size, max_answer_length):
+    """The valid (start, end) token pairs of window n, in run_squad's order.
 
-    start_logits, end_logits: [T]. Returns four arrays of the valid pairs,
-    starts in order of their logit then ends likewise (run_squad's loops).
+    start_logits, end_logits: [T]. Returns four arrays over the pairs:
+    start logit, end logit, and the answer's first and end character in the
+    context; pairs by decreasing start logit, then decreasing end logit (the
+    order of run_squad's two loops).
     """
     # Stable sort of the negated logits: ties keep the lower index, as Python's sorted does.
     top_start = np.argsort(-start_logits, kind="stable")[:n_best_size]  # [K]
@@ -130,14 +137,14 @@ def _window_spans(features, n, start_logits, end_logits, n_best_size, max_answer
             features.char_end[n][end])
 
 
-def _nbest(context, spans, null, n_best_size):
+def _nbest(context, candidates, null, n_best_size):
     """The n-best candidates of one example, best first, one per distinct text.
 
-    spans: per window, the arrays of _window_spans; null: (score, start
+    candidates: per window, the arrays of _window_candidates; null: (score, start
     logit, end logit) of the example's null answer, or None (1.1).
     """
     start_logit, end_logit, char_start, char_end = (
-        np.concatenate([s[i] for s in spans]) if spans else np.zeros([0])
+        np.concatenate([c[i] for c in candidates]) if candidates else np.zeros([0], np.int64)
         for i in range(4))
     if null is not None:
         # run_squad ranks the null answer after the spans that tie with it.
