@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bert_tf.errors import DataError, MissingFileError
 from bert_tf.tokenization import BertTokenizer
@@ -207,6 +208,8 @@ def test_features_to_tensors(tokenizer):
             assert row == expected.tolist()
     np.testing.assert_array_equal(tensors["start_positions"].numpy(), f.start_position)
     np.testing.assert_array_equal(tensors["end_positions"].numpy(), f.end_position)
+    first = next(iter(tf.data.Dataset.from_tensor_slices(tensors)))
+    assert first["input_ids"].numpy().tolist() == f.input_ids[0].tolist()
     eval_tensors = features_to_tensors(make_features(examples, tokenizer, 19, 3, 4))
     assert set(eval_tensors) == {"input_ids", "segment_ids"}
 
