@@ -81,7 +81,7 @@ def _parsed(tags, scheme, where):
             prefix, kind = None, None
         if prefix is None or (prefix != OUTSIDE and prefix not in _PREFIXES[scheme]):
             allowed = ", ".join(p + "-" for p in _PREFIXES[scheme])
-            raise DataError(f"{_place(where, index)}: tag {tag!r} is not a {scheme} tag "
+            raise DataError(f"{_place(where, index)}: tag {tag!r} is not valid in {scheme} "
                             f"(O, or {allowed} followed by a type)")
         parsed.append((prefix, kind))
     return parsed
