@@ -9,6 +9,7 @@ import tensorflow as tf
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from bert_tf.tokenization import BertTokenizer
+from tasks.tagging import windows
 from tasks.tagging.word_pieces import select_words, tokenize_words, word_layout
 from tokenizer_corpus import parity_corpus
 
@@ -148,3 +149,28 @@ def test_select_words(tokenizer):
     assert chosen.to_list() == [listed[s][a:b] for s, a, b in zip(sentence, start, stop)]
     with pytest.raises(tf.errors.InvalidArgumentError, match="past its sentence"):
         select_words(pieces, [1], [0], [2])
+
+
+def test_windows_of_a_long_sentence_fit_and_cover_every_word(tokenizer):
+    """tokenize_words -> windows.split -> select_words -> word_layout: no row too long, no word lost."""
+    rng = np.random.default_rng(4)
+    vocabulary = ["Unaffable", "x", "中文", "!!!", "", "tokenization", "Zürich", "a" * 30 + "b" * 30]
+    long_sentence = [str(w) for w in rng.choice(vocabulary, size=301)]
+    sentences = [long_sentence, ["short", "one"], long_sentence[:17]]
+    pieces = tokenize_words(tokenizer, ragged_words(sentences))
+    counts = [[len(w) for w in s] for s in pieces.to_list()]
+    max_seq_length = 23
+    found = windows.split(counts, max_seq_length, stride=7)
+    chosen = select_words(pieces, [w.sentence for w in found], [w.start for w in found],
+                          [w.stop for w in found])
+    layout = word_layout(tokenizer, chosen, max_seq_length=max_seq_length)
+    assert max(layout["input_ids"].row_lengths().numpy()) == max_seq_length
+    starts = layout["word_start"].to_list()
+    # Every word a window owns keeps its first piece, even the 60-letter word cut to 21 pieces.
+    assert max(max(c) for c in counts) > max_seq_length - 2
+    for window, row in zip(found, starts):
+        assert all(row[w - window.start] > 0 for w in range(window.owned_start, window.owned_stop))
+    predicted = [[(window.sentence, window.start + i) for i in range(len(row))]
+                 for window, row in zip(found, starts)]
+    assert windows.stitch(found, predicted, [len(s) for s in sentences]) == [
+        [(i, w) for w in range(len(s))] for i, s in enumerate(sentences)]
