@@ -99,7 +99,7 @@ def test_read_jsonl(tmp_path):
     assert [(s.words, s.tags, s.line) for s in sentences] == [
         (("Peter", "Blackburn"), ("B-PER", "I-PER"), 1), ((), (), 2),
         (("中文", "", " "), ("S-LOC", "O", "O"), 4)]
-    assert sentences[2].word_where(2) == f"{path}:4" and sentences[0].file_format == conll.JSONL
+    assert sentences[2].word_where(2) == f"{path}:4: word 3" and sentences[0].file_format == conll.JSONL
     unlabeled = conll.read_sentences(write(tmp_path, "p.jsonl", '{"tokens": ["a"]}\n'), labeled=False)
     assert unlabeled[0].tags is None
 
@@ -169,6 +169,9 @@ def test_tags_converted_to_iob2_or_an_error_at_the_word(tmp_path):
     assert "read it as IOB1" in str(error.value)
     with pytest.raises(DataError, match=r"iob1.txt:6: tag 'I-PER' does not continue a PER entity at the start"):
         conll.with_iob2_tags(sentences[1:], "IOBES")
+    jsonl = conll.read_jsonl(write(tmp_path, "a.jsonl", '{"tokens": ["a", "b"], "tags": ["O", "I-X"]}\n'))
+    with pytest.raises(DataError, match=r"a.jsonl:1: word 2: tag 'I-X' starts an entity after 'O'"):
+        conll.with_iob2_tags(jsonl, "BIO")
 
 
 # ----------------------------------------------------------------- writer
@@ -197,6 +200,10 @@ def test_write_conll_predictions(tmp_path):
     assert [s.words for s in again] == [s.words for s in sentences]
     assert [s.preamble for s in again] == [s.preamble for s in sentences]
     assert [s.columns[0][3] for s in again] == [tags[0] for _, tags, _, _, _ in expected]
+    for bad in ("B X", "B\tX", "", "B-X\r"):
+        with pytest.raises(ValueError, match="is not one column"):
+            conll.write_predictions(output, sentences[:1], [[bad] * len(sentences[0].words)])
+    assert conll.read_conll(output)[0].tags == tuple(predicted[0])  # the failed writes left it
 
 
 def test_write_jsonl_predictions_and_failures_leave_the_old_file(tmp_path):
@@ -210,7 +217,7 @@ def test_write_jsonl_predictions_and_failures_leave_the_old_file(tmp_path):
     assert "Ωmega" in open(output, encoding="utf-8").read()  # kept as written, not \u-escaped
     before = open(output, encoding="utf-8").read()
     for predictions, message in [([["O"], ["O"]], "1 predicted tags for 2 words"),
-                                 ([["O", "B X"], ["O"]], "is not one column"), ([["O", "O"]], "1 predictions")]:
+                                 ([["O", "O"]], "1 predictions for 2 sentences")]:
         with pytest.raises(ValueError, match=message):
             conll.write_predictions(output, sentences, predictions)
         assert open(output, encoding="utf-8").read() == before

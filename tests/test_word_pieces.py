@@ -50,6 +50,8 @@ def test_awkward_words_keep_their_place(tokenizer):
                  ["\x00"]]
     pieces = tokenize_words(tokenizer, ragged_words(sentences))
     assert pieces.dtype == tf.int32 and pieces.shape.rank == 3
+    int32_splits = ragged_words(sentences).with_row_splits_dtype(tf.int32)
+    assert tokenize_words(tokenizer, int32_splits).to_list() == pieces.to_list()
     assert tokens(tokenizer, pieces) == [
         [["una", "##ffa", "##ble"], ["[UNK]"], ["cr", "##eme"], ["br", "##ule", "##e"], ["!", "!", "!"],
          ["don", "'", "t"]],

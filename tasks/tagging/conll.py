@@ -46,8 +46,10 @@ class Sentence:
         return f"{self.path}:{self.line}"
 
     def word_where(self, index: int) -> str:
-        """"file:line" of word `index`: its own line in CoNLL, the object's line in JSON lines."""
-        return f"{self.path}:{self.line + index if self.file_format == CONLL else self.line}"
+        """Where word `index` is: "file:line" of its own line in CoNLL, "file:line: word N" in JSON lines."""
+        if self.file_format == CONLL:
+            return f"{self.path}:{self.line + index}"
+        return f"{self.where}: word {index + 1}"
 
     @property
     def columns(self) -> Tuple[Tuple[str, ...], ...]:
@@ -188,7 +190,7 @@ def with_iob2_tags(sentences: Sequence[Sentence], scheme: str) -> List[Sentence]
     out = []
     for sentence in sentences:
         where = [sentence.word_where(i) for i in range(len(sentence.words))]
-        tags = schemes.to_iob2(_tags(sentence), scheme, where)
+        tags = schemes.to_iob2(_tags(sentence), scheme, where)  # DataError naming the word's place
         out.append(dataclasses.replace(sentence, tags=tuple(tags)))
     return out
 
@@ -248,10 +250,10 @@ def write_predictions(path, sentences: Sequence[Sentence], predictions: Sequence
         if len(tags) != len(sentence.words):
             raise ValueError(f"{sentence.where}: {len(tags)} predicted tags for "
                              f"{len(sentence.words)} words")
-        for tag in tags:
-            if not isinstance(tag, str) or not tag or _COLUMN_SEPARATOR.search(tag) or "\n" in tag:
-                raise ValueError(f"{sentence.where}: predicted tag {tag!r} is not one column")
         if sentence.file_format == CONLL:
+            for tag in tags:
+                if not isinstance(tag, str) or _split_columns(tag) != [tag] or any(c in tag for c in "\r\n"):
+                    raise ValueError(f"{sentence.where}: predicted tag {tag!r} is not one column")
             chunks += [line + "\n\n" for line in sentence.preamble]
             chunks += [line.rstrip(" \t") + f" {tag}\n" for line, tag in zip(sentence.lines, tags)]
             chunks.append("\n")

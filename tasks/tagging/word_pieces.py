@@ -33,13 +33,14 @@ def tokenize_words(tokenizer, words):
     pieces = tokenizer.tokenize(flat_words)  # [N, (P)], one call for the whole batch
     # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
     # survives only where the word had nothing else.
-    unk = tf.fill([tf.shape(flat_words, out_type=tf.int64)[0], 1], tf.constant(tokenizer.unk_id, pieces.dtype))
+    unk = tf.fill([tf.shape(flat_words)[0], 1], tf.constant(tokenizer.unk_id, pieces.dtype))  # [N, 1]
     with_unk = tf.concat(
         [pieces, tf.RaggedTensor.from_tensor(unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
     keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
     position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
     fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], no empty rows
-    return words.with_values(fixed)
+    # with_values needs both levels to index rows with the same integer type.
+    return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
 
 
 def word_layout(tokenizer, word_pieces, max_seq_length=None):
