@@ -232,7 +232,8 @@ def write_predictions(path, sentences: Sequence[Sentence], predictions: Sequence
     """Writes each sentence as its input file had it, with its predicted tags added.
 
     CoNLL: each original word line, a space and the word's predicted tag;
-    "-DOCSTART-" lines as they were; a blank line after each sentence.
+    "-DOCSTART-" lines as they were (one with no sentence after it is
+    dropped); a blank line after each sentence.
     JSON lines: each original object with a "predicted_tags" list added.
     `predictions[i]` holds one tag per word of `sentences[i]`, in the
     scheme to write (`schemes.from_iob2`). The file is written to a
