@@ -1,0 +1,128 @@
+"""Word-aligned WordPiece for tagging: each pre-split word's pieces, and which word every model position holds.
+
+Tagging data comes already split into words, each with a label. The model
+sees wordpieces, so the pipeline must know, for every piece, the word it came
+from; the label goes on a word's first piece. Tokenizing each word on its own
+with the tokenizer's own normalization and WordPiece keeps that mapping exact
+(a word like "don't" still becomes the pieces "don", "'", "t" of that one
+word). All functions are TensorFlow ops on ragged tensors and run inside
+`tf.function` and `tf.data`.
+"""
+
+# B=batch (sentences), W=words per sentence, P=pieces per word, N=words in the batch,
+# T=model positions per sentence ([CLS], pieces, [SEP]), K=windows
+
+import tensorflow as tf
+
+
+def tokenize_words(tokenizer, words):
+    """Wordpiece ids of pre-split words, one row of pieces per word.
+
+    `tokenizer` is a `bert_tf.tokenization.BertTokenizer`; `words` a string
+    `tf.RaggedTensor` `[B, (W)]`. Returns an int32 `tf.RaggedTensor`
+    `[B, (W), (P)]` where `result[b, w]` equals `tokenizer.tokenize(words[b, w])`,
+    except that a word giving no piece at all (an empty string, only
+    whitespace, control or zero-width characters) becomes one `[UNK]`: every
+    word keeps a position, so labels and predictions stay aligned with words.
+    """
+    if not isinstance(words, tf.RaggedTensor) or words.shape.rank != 2 or words.ragged_rank != 1:
+        raise TypeError(f"words must be a string RaggedTensor [B, (W)], got {words!r}")
+    if words.dtype != tf.string:
+        raise TypeError(f"words must be strings, got {words.dtype.name}")
+    flat_words = words.values  # [N]
+    pieces = tokenizer.tokenize(flat_words)  # [N, (P)], one call for the whole batch
+    # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
+    # survives only where the word had nothing else.
+    unk = tf.fill([tf.shape(flat_words)[0], 1], tf.constant(tokenizer.unk_id, pieces.dtype))  # [N, 1]
+    with_unk = tf.concat(
+        [pieces, tf.RaggedTensor.from_tensor(unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
+    keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
+    position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
+    fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], no empty rows
+    # with_values needs both levels to index rows with the same integer type.
+    return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
+
+
+def word_layout(tokenizer, word_pieces, max_seq_length=None):
+    """The model's `[CLS] pieces... [SEP]` row of each sentence, and the word at each position.
+
+    `word_pieces` is int32 `[B, (W), (P)]` from `tokenize_words`. Returns a
+    dict of ragged tensors:
+
+    - "input_ids": int32 `[B, (T)]`: [CLS], every word's pieces in order, [SEP].
+    - "word_index": int32 `[B, (T)]`: the index in its sentence of the word
+      each position belongs to; -1 for [CLS] and [SEP].
+    - "first_piece": bool `[B, (T)]`: True at the first piece of each word,
+      the position whose output predicts the word's label.
+    - "word_start": int32 `[B, (W)]`: the position of each word's first piece
+      (gather the encoder output there for one vector per word); -1 for a
+      word that `max_seq_length` cut off.
+
+    With `max_seq_length`, only the first `max_seq_length - 2` pieces are
+    kept, so T <= max_seq_length. Long sentences should be split into windows
+    first (`tasks.tagging.windows`); then this cut only shortens a single word
+    longer than a whole window, which keeps its first piece. For padded
+    tensors use `.to_tensor()` with `tokenizer.pad_id`, -1 and False.
+    """
+    if max_seq_length is not None and max_seq_length < 3:
+        raise ValueError(f"max_seq_length must leave room for [CLS], a piece and [SEP], got {max_seq_length}")
+    flat_pieces = word_pieces.values  # [N, (P)] every word of the batch
+    # Index of each word inside its sentence, then copied to each of its pieces.
+    sentence_of_word = word_pieces.value_rowids()  # [N]
+    word_in_sentence = (tf.range(tf.shape(sentence_of_word, out_type=tf.int64)[0])
+                        - tf.gather(word_pieces.row_starts(), sentence_of_word))  # [N]
+    word_of_piece = flat_pieces.value_rowids()  # [sum P] index into N
+    piece_word = tf.cast(tf.gather(word_in_sentence, word_of_piece), tf.int32)  # [sum P]
+    piece_in_word = tf.ragged.range(flat_pieces.row_lengths()).flat_values  # [sum P]
+
+    def per_sentence(values):  # [sum P] -> [B, (sum over the sentence's words of P)]
+        return word_pieces.with_flat_values(values).merge_dims(1, 2)
+
+    ids = per_sentence(flat_pieces.flat_values)
+    word_index = per_sentence(piece_word)
+    first_piece = per_sentence(tf.equal(piece_in_word, 0))
+    if max_seq_length is not None:
+        budget = max_seq_length - 2
+        ids, word_index, first_piece = ids[:, :budget], word_index[:, :budget], first_piece[:, :budget]
+
+    batch = word_pieces.nrows()
+
+    def framed(ragged, cls, sep):  # [B, (P)] -> [B, (T)] with a column before and after
+        column = tf.fill([batch, 1], tf.constant(cls, ragged.dtype))
+        return tf.concat([column, ragged, tf.fill([batch, 1], tf.constant(sep, ragged.dtype))], axis=1)
+
+    ids = framed(ids, tokenizer.cls_id, tokenizer.sep_id)
+    word_index = framed(word_index, -1, -1)
+    first_piece = framed(first_piece, False, False)
+
+    # Position of each word's first piece: the first pieces appear in word order,
+    # so the k-th True of a row is word k; words past the cut get -1.
+    positions = tf.ragged.range(tf.cast(ids.row_lengths(), tf.int32),
+                                row_splits_dtype=tf.int64)  # [B, (T)]
+    starts = tf.ragged.boolean_mask(positions, first_piece)  # [B, (W kept)]
+    words = word_pieces.row_lengths()
+    missing = words - starts.row_lengths()  # [B] words cut off
+    filler = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(missing)], -1), missing)
+    word_start = tf.concat([starts, filler], axis=1)  # [B, (W)]
+    return {"input_ids": ids, "word_index": word_index, "first_piece": first_piece,
+            "word_start": word_start}
+
+
+def select_words(word_pieces, sentence, start, stop):
+    """Words `[start, stop)` of the given sentences: the pieces of each window of `windows.split`.
+
+    `word_pieces` is `[B, (W), (P)]`; `sentence`, `start` and `stop` are int
+    vectors `[K]` (sentence index, first word, one past the last word).
+    Returns `[K, (stop - start), (P)]`, the same dtype as `word_pieces`.
+    """
+    sentence = tf.cast(sentence, tf.int64)
+    start = tf.cast(start, tf.int64)
+    stop = tf.cast(stop, tf.int64)
+    lengths = tf.gather(word_pieces.row_lengths(), sentence)  # [K]
+    checks = [tf.debugging.assert_less_equal(stop, lengths, "a window ends past its sentence"),
+              tf.debugging.assert_less_equal(start, stop, "a window starts after it ends"),
+              tf.debugging.assert_non_negative(start, "a window starts before its sentence")]
+    with tf.control_dependencies(checks):
+        first = tf.gather(word_pieces.row_starts(), sentence)  # [K] batch index of word 0
+    flat_word = tf.ragged.range(first + start, first + stop)  # [K, (W)] into the batch's words
+    return tf.gather(word_pieces.values, flat_word)
