@@ -144,6 +144,35 @@ class BertTokenizer(keras.layers.Layer):
         ids = self._pieces(words).merge_dims(1, 2)
         return ids[0] if scalar else ids
 
+    def tokenize_words(self, words):
+        """Wordpiece ids of pre-split words (for tagging), one row of pieces per word.
+
+        `words` is a string `tf.RaggedTensor` `[B, (W)]`. Returns an int32
+        `tf.RaggedTensor` `[B, (W), (P)]` where `result[b, w]` equals
+        `self.tokenize(words[b, w])`,
+        except that a word giving no piece at all (an empty string, only
+        whitespace, control or zero-width characters) becomes one `[UNK]`: every
+        word keeps a position, so labels and predictions stay aligned with words.
+        """
+        if (not isinstance(words, tf.RaggedTensor) or words.shape.rank != 2
+                or words.ragged_rank != 1):
+            raise TypeError(f"words must be a string RaggedTensor [B, (W)], got {words!r}")
+        if words.dtype != tf.string:
+            raise TypeError(f"words must be strings, got {words.dtype.name}")
+        flat_words = words.values  # [N]
+        pieces = self.tokenize(flat_words)  # [N, (P)], one call for the whole batch
+        # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
+        # survives only where the word had nothing else.
+        unk = tf.fill([tf.shape(flat_words)[0], 1],
+                      tf.constant(self.unk_id, pieces.dtype))  # [N, 1]
+        with_unk = tf.concat([pieces, tf.RaggedTensor.from_tensor(
+            unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
+        keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
+        position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
+        fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], none empty
+        # with_values needs both levels to index rows with the same integer type.
+        return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
+
     def tokenize_with_offsets(self, texts):
         """Wordpiece ids and character offsets into the original texts.
 

@@ -16,31 +16,8 @@ import tensorflow as tf
 
 
 def tokenize_words(tokenizer, words):
-    """Wordpiece ids of pre-split words, one row of pieces per word.
-
-    `tokenizer` is a `bert_tf.tokenization.BertTokenizer`; `words` a string
-    `tf.RaggedTensor` `[B, (W)]`. Returns an int32 `tf.RaggedTensor`
-    `[B, (W), (P)]` where `result[b, w]` equals `tokenizer.tokenize(words[b, w])`,
-    except that a word giving no piece at all (an empty string, only
-    whitespace, control or zero-width characters) becomes one `[UNK]`: every
-    word keeps a position, so labels and predictions stay aligned with words.
-    """
-    if not isinstance(words, tf.RaggedTensor) or words.shape.rank != 2 or words.ragged_rank != 1:
-        raise TypeError(f"words must be a string RaggedTensor [B, (W)], got {words!r}")
-    if words.dtype != tf.string:
-        raise TypeError(f"words must be strings, got {words.dtype.name}")
-    flat_words = words.values  # [N]
-    pieces = tokenizer.tokenize(flat_words)  # [N, (P)], one call for the whole batch
-    # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
-    # survives only where the word had nothing else.
-    unk = tf.fill([tf.shape(flat_words)[0], 1], tf.constant(tokenizer.unk_id, pieces.dtype))  # [N, 1]
-    with_unk = tf.concat(
-        [pieces, tf.RaggedTensor.from_tensor(unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
-    keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
-    position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
-    fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], no empty rows
-    # with_values needs both levels to index rows with the same integer type.
-    return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
+    """`tokenizer.tokenize_words(words)`: int32 `[B, (W), (P)]`, one row of pieces per word."""
+    return tokenizer.tokenize_words(words)
 
 
 def word_layout(tokenizer, word_pieces, max_seq_length=None):
