@@ -118,9 +118,21 @@ def test_sequence_classification_checkpoint(tmp_path):
     head = np.random.default_rng(5).standard_normal((3, 12)).astype(np.float32)
     arrays["classifier.weight"], arrays["classifier.bias"] = head, np.ones(3, np.float32)
     save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
-    BertEncoder.from_pretrained(str(tmp_path / "hf"))
+    encoder = BertEncoder.from_pretrained(str(tmp_path / "hf"))
     classifier = BertClassifier.from_pretrained(str(tmp_path / "hf"), num_labels=3)
     np.testing.assert_array_equal(classifier.classifier.kernel.numpy(), head.T)
+    np.testing.assert_array_equal(classifier.classifier.bias.numpy(), np.ones(3))
+    for path, variable in encoder.named_weights().items():  # the same encoder in both
+        np.testing.assert_array_equal(classifier.encoder.named_weights()[path].numpy(),
+                                      variable.numpy(), err_msg=path)
+    layer = arrays["bert.encoder.layer.1.attention.self.key.weight"]
+    np.testing.assert_array_equal(encoder.blocks[1].attention.key.kernel.numpy(), layer.T)
+    # Without its head, a classifier takes the encoder and starts its head fresh (fine-tuning).
+    del arrays["classifier.weight"], arrays["classifier.bias"]
+    save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
+    fresh = BertClassifier.from_pretrained(str(tmp_path / "hf"), num_labels=3)
+    assert not np.array_equal(fresh.classifier.kernel.numpy(), head.T)
+    np.testing.assert_array_equal(fresh.encoder.blocks[1].attention.key.kernel.numpy(), layer.T)
 
 
 def test_torch_only_release_is_a_clear_error(tmp_path):

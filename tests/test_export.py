@@ -62,7 +62,7 @@ def build(task):
     config = tiny_config(vocab_size=30522, max_position_embeddings=64, initializer_range=0.2)
     if task == "pair_classifier":
         return BertClassifier(config, len(LABELS))
-    if task == "regression":
+    if task in ("regression", "pair_regression"):
         return BertClassifier(config, 1, regression=True)
     if task == "encoder":
         return BertEncoder(config)
@@ -70,7 +70,8 @@ def build(task):
 
 
 EXPORTS = [("pair_classifier", "core"), ("pair_classifier", "text"), ("regression", "core"),
-           ("encoder", "core"), ("encoder", "text"), ("pretrainer", "core")]
+           ("pair_regression", "core"), ("encoder", "core"), ("encoder", "text"),
+           ("pretrainer", "core")]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def exported(tmp_path_factory):
 def text_inputs(task):
     if task == "pretrainer":
         return {"text": MASKED}
-    if task == "pair_classifier":
+    if task in ("pair_classifier", "pair_regression"):
         return {"text": TEXTS, "text_pair": PAIRS}
     return {"text": TEXTS}
 
@@ -123,7 +124,7 @@ def expected_outputs(task, model, inputs):
     out = model(features)
     if task == "pair_classifier":
         result = {"probabilities": tf.nn.softmax(out["logits"]).numpy()}
-    elif task == "regression":
+    elif task in ("regression", "pair_regression"):
         result = {"score": out["score"].numpy()}
     else:
         seq = out["sequence_output"].numpy()
@@ -145,7 +146,7 @@ def test_layout_and_signatures_per_saved_model_cli(exported):
         default = shown.split("signature_def['serving_default']")[1]
         ids = shown.split("signature_def['serve_ids']")[1].split("signature_def[")[0]
         assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in default
-        assert ("inputs['text_pair']" in default) == (task == "pair_classifier")
+        assert ("inputs['text_pair']" in default) == task.startswith("pair_")
         for name in ("input_ids", "input_mask", "segment_ids"):
             assert f"inputs['{name}'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1, -1)" in ids
         assert "outputs['truncated'] tensor_info:\n        dtype: DT_BOOL\n        shape: (-1)" in default
@@ -158,7 +159,7 @@ def test_layout_and_signatures_per_saved_model_cli(exported):
                         "outputs['sequence_output'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, -1, 12)"],
             "pretrainer": ["outputs['predicted_tokens'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1, -1)",
                            "outputs['mask_positions'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1, -1)"],
-        }[task]
+        }[task.removeprefix("pair_") if task == "pair_regression" else task]
         for output in outputs:
             assert output in default and output in ids.replace("truncated", ""), (task, output)
 
@@ -343,7 +344,15 @@ def test_run_classifier_export_dir_and_export_model(tmp_path):
     loaded_model = tf.saved_model.load(str(serving / "4"))
     answer = loaded_model.signatures["serving_default"](text=tf.constant(["a b"]),
                                                         text_pair=tf.constant(["c"]))
-    assert answer["label"].numpy()[0] in (b"0", b"1")
+    # The served label is the most probable class's name, and the probabilities are the
+    # fine-tuned model's on the same pair.
+    labels = open(run_dir / "label_list.txt").read().split()
+    probabilities = answer["probabilities"].numpy()[0]
+    assert answer["label"].numpy()[0].decode() == labels[int(probabilities.argmax())]
+    finetuned = BertClassifier.from_pretrained(str(run_dir / "finetuned"), num_labels=2)
+    features = BertTokenizer(vocab_file()).encode(["a b"], ["c"], 24)
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(finetuned(features)["logits"])[0],
+                               atol=1e-5)
     # export_model.py from the run directory, with the other tokenizer backend.
     out = script("export_model.py", f"--checkpoint={run_dir}", "--task=classifier",
                  "--text_pair", f"--export_dir={tmp_path / 'again'}", "--tokenizer_ops=text",

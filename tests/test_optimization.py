@@ -88,3 +88,34 @@ def test_create_optimizer():
     assert isinstance(create_optimizer("lamb", 1e-3, 10, 0), Lamb)
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         create_optimizer("sgd", 1e-4, 10, 0)
+
+
+def test_lamb_trust_ratio_is_one_where_a_norm_is_zero():
+    """A zero weight (fresh bias-like kernel) or a zero update must not give 0/0."""
+    zero = keras.Variable(np.zeros((3, 5), np.float32), name="kernel")
+    optimizer = Lamb(learning_rate=0.1, weight_decay=0.1)
+    optimizer.apply([np.ones((3, 5), np.float32)], [zero])
+    # Adam's first step is g / |g| = 1 (bias-corrected); with ||w|| = 0 the ratio is 1.
+    np.testing.assert_allclose(zero.numpy(), -0.1, rtol=1e-5)
+    still = keras.Variable(np.full((2,), 3.0, np.float32), name="kernel")
+    optimizer = Lamb(learning_rate=0.1, weight_decay=0.0)
+    optimizer.apply([np.zeros((2,), np.float32)], [still])
+    np.testing.assert_array_equal(still.numpy(), [3.0, 3.0])  # zero update, ratio 1, no NaN
+
+
+def test_optimizer_and_schedule_configs_round_trip():
+    schedule = WarmupPolynomialDecay(3e-4, decay_steps=77, warmup_steps=7, end_learning_rate=1e-6,
+                                     power=1.5)
+    again = WarmupPolynomialDecay.from_config(schedule.get_config())
+    assert [float(again(s)) for s in (0, 3, 40, 90)] == [float(schedule(s)) for s in (0, 3, 40, 90)]
+    for optimizer in (AdamWeightDecay(learning_rate=schedule, weight_decay=0.02, beta_1=0.8,
+                                      bias_correction=True),
+                      Lamb(learning_rate=2e-3, weight_decay=0.03, beta_2=0.99, epsilon=1e-5)):
+        clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+        assert type(clone) is type(optimizer)
+        for key in ("weight_decay", "beta_1", "beta_2", "epsilon", "bias_correction"):
+            assert clone.get_config().get(key) == optimizer.get_config().get(key), key
+        start, grads, got = run(optimizer)
+        _, _, again_got = run(clone)
+        for name in got:
+            np.testing.assert_array_equal(again_got[name], got[name])

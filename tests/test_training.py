@@ -127,3 +127,97 @@ def test_progress_summaries_and_evaluation(tmp_path):
     expected = results_from_sums(totals, task)
     for key, value in expected.items():
         assert results[key] == np.float64(value) or abs(results[key] - value) < 1e-5
+
+
+class TokenTagger(keras.Model):
+    """A token-level head as the tagging and span tasks have: the loss never reaches the pooler."""
+
+    def __init__(self):
+        super().__init__()
+        from bert_tf.models.bert import BertEncoder
+
+        self.encoder = BertEncoder(CONFIG)
+        self.head = keras.layers.Dense(3, name="head")
+        self.head.build((None, None, CONFIG.hidden_size))
+
+    def call(self, batch, training=None):
+        return {"logits": self.head(self.encoder(batch, training=training)["sequence_output"])}
+
+
+class TokenTask:
+    losses = {"loss": ("loss_sum", "tokens")}
+    metrics = {}
+    sum_names = ("loss_sum", "tokens")
+
+    def counts(self, batch):
+        return {"tokens": tf.reduce_sum(tf.cast(batch["input_mask"], tf.float32))}
+
+    def sums(self, batch, outputs):
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=batch["input_ids"] % 3, logits=outputs["logits"])
+        weights = tf.cast(batch["input_mask"], tf.float32)
+        return {"loss_sum": tf.reduce_sum(loss * weights), "tokens": tf.reduce_sum(weights)}
+
+
+def test_a_loss_that_misses_weights_and_frozen_layers_train(tmp_path):
+    """The pooler gets no gradient from a token-level loss, and a frozen block none at all:
+    both stay exactly as they were while everything else trains."""
+    keras.utils.set_random_seed(4)
+
+    def build():
+        model = TokenTagger()
+        model.encoder.layer_0.trainable = False
+        return model
+
+    trainer = Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"), TokenTask(), build,
+                      lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
+                      TrainingOptions(output_dir=str(tmp_path), num_train_steps=3,
+                                      steps_per_loop=3, gradient_accumulation_steps=3,
+                                      log=lambda line: None))
+    model = trainer.model
+    pooler = [v.numpy().copy() for v in model.encoder.pooler.weights]
+    frozen = [v.numpy().copy() for v in model.encoder.layer_0.weights]
+    moving = {v.path: v.numpy().copy() for v in model.trainable_variables
+              if "pooler" not in v.path}
+    batch = random_pretraining_batch(CONFIG, batch=6)
+    trainer.train(dataset_of([{k: batch[k] for k in ("input_ids", "input_mask",
+                                                     "segment_ids")}]), global_batch_size=6)
+    assert int(trainer.skipped_steps.numpy()) == 0
+    for before, v in zip(pooler, model.encoder.pooler.weights):
+        np.testing.assert_array_equal(v.numpy(), before)
+    for before, v in zip(frozen, model.encoder.layer_0.weights):
+        np.testing.assert_array_equal(v.numpy(), before)
+    for v in model.trainable_variables:
+        if v.path in moving:
+            assert not np.array_equal(v.numpy(), moving[v.path]), v.path
+
+
+def test_predict_returns_passthrough_keys_and_pads_per_token_outputs():
+    from bert_tf.training.trainer import concat_padded
+
+    joined = concat_padded([np.ones((2, 3)), np.full((1, 5), 2.0)], fill=-1)
+    np.testing.assert_array_equal(joined, [[1, 1, 1, -1, -1], [1, 1, 1, -1, -1],
+                                           [2, 2, 2, 2, 2]])
+    np.testing.assert_array_equal(concat_padded([np.arange(2), np.arange(3)]), [0, 1, 0, 1, 2])
+
+
+def test_chief_is_the_chief_task_or_worker_zero(monkeypatch):
+    from bert_tf.training import distribution
+
+    def config(cluster, task_type, index):
+        monkeypatch.setenv("TF_CONFIG", __import__("json").dumps(
+            {"cluster": cluster, "task": {"type": task_type, "index": index}}))
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribution.is_chief()  # no cluster: this process
+    workers = {"worker": ["a:1", "b:1"]}
+    config(workers, "worker", 0)
+    assert distribution.is_chief()
+    config(workers, "worker", 1)
+    assert not distribution.is_chief()
+    with_chief = {"chief": ["c:1"], "worker": ["a:1", "b:1"]}
+    config(with_chief, "chief", 0)
+    assert distribution.is_chief()
+    config(with_chief, "worker", 0)  # worker 0 is not the chief when there is one
+    assert not distribution.is_chief()
+    assert distribution.task_info() == ("worker", 0)

@@ -130,3 +130,89 @@ def write_topic_pairs(directory, train=600, dev=150, test=40, seed=0):
         for i, a, b, _ in rows(test):
             f.write(f"{i}\t{i}\t{i + 10000}\t{a}\t{b}\n")
     return str(directory)
+
+
+# ----------------------------------------------------------------- the shared battery
+
+
+def _numpy_outputs(outputs):
+    """Every float tensor of a layer's or model's outputs, flattened in a fixed order."""
+    import tensorflow as tf
+
+    flat = tf.nest.flatten(outputs)
+    return [np.asarray(tf.cast(t, tf.float32)) for t in flat if t.dtype.is_floating]
+
+
+def check_battery(build, call, loss, *, tolerance_bf16, padded=None, frozen=None,
+                  unreached=(), keras_file=None):
+    """What every layer and model must do, checked in one call (keras-hub's run_layer_test spirit).
+
+    - `build(dtype=None)` makes the object (non-default arguments inside);
+      `call(obj, training=False)` runs it on fixed inputs.
+    - get_config round trip: a clone from the config, given the same weights,
+      gives the same outputs and the same config.
+    - `keras_file`: a path; models are saved to .keras and reloaded, outputs equal.
+    - One SGD step on `loss(outputs)` changes every trainable weight except
+      `unreached` (names the loss cannot reach, which must stay put) and,
+      with `frozen(obj)` making part of the object non-trainable, leaves that
+      part unchanged.
+    - `mixed_bfloat16`: outputs within `tolerance_bf16` (absolute) of float32.
+    - `padded(obj) -> (outputs on padded inputs, slicer)`: the real
+      positions are unchanged by padding (`slicer(outputs)` cuts them out).
+    Returns the object.
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    obj = build()
+    expected = _numpy_outputs(call(obj))
+    # Config round trip.
+    config = obj.get_config()
+    clone = type(obj).from_config(config)
+    call(clone)
+    assert len(clone.weights) == len(obj.weights)
+    clone.set_weights(obj.get_weights())
+    for a, b in zip(_numpy_outputs(call(clone)), expected):
+        np.testing.assert_array_equal(a, b)
+    assert clone.get_config() == config
+    # .keras file.
+    if keras_file is not None:
+        obj.save(keras_file)
+        reloaded = keras.saving.load_model(keras_file)
+        assert type(reloaded) is type(obj)
+        for a, b in zip(_numpy_outputs(call(reloaded)), expected):
+            np.testing.assert_array_equal(a, b)
+    # Padding.
+    if padded is not None:
+        outputs, slicer = padded(obj)
+        for a, b in zip(_numpy_outputs(slicer(outputs)), _numpy_outputs(slicer(call(obj)))):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+    # Mixed precision: same weights, bfloat16 compute.
+    half = build(dtype="mixed_bfloat16")
+    call(half)
+    half.set_weights(obj.get_weights())
+    for a, b in zip(_numpy_outputs(call(half)), _numpy_outputs(call(obj))):
+        np.testing.assert_allclose(a, b, atol=tolerance_bf16)
+    # One optimizer step.
+    frozen_before = {}
+    if frozen is not None:
+        part = frozen(obj)
+        part.trainable = False
+        frozen_before = {id(v): v.numpy().copy() for v in part.weights}
+    before = {v.path: v.numpy().copy() for v in obj.trainable_weights}
+    optimizer = keras.optimizers.SGD(learning_rate=0.5)
+    with tf.GradientTape() as tape:
+        value = loss(call(obj, training=False))
+    grads = tape.gradient(value, obj.trainable_weights)
+    optimizer.apply([tf.zeros_like(v) if g is None else g
+                     for g, v in zip(grads, obj.trainable_weights)], obj.trainable_weights)
+    for v in obj.trainable_weights:
+        moved = not np.array_equal(v.numpy(), before[v.path])
+        reached = not any(name in v.path for name in unreached)
+        assert moved == reached, (v.path, "moved" if moved else "did not move")
+    for v in (frozen(obj).weights if frozen is not None else ()):
+        np.testing.assert_array_equal(v.numpy(), frozen_before[id(v)])
+    if frozen is not None:
+        frozen(obj).trainable = True
+    return obj

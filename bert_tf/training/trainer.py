@@ -124,6 +124,7 @@ class Trainer:
                           for name in task.sum_names}
             self._grad_norm = tf.Variable(0.0, name="grad_norm_sum", **counter)
         self._restored = False  # restore_or_initialize ran: the model is the latest checkpoint
+        self._unreached = frozenset()  # indices of trainable variables the loss does not reach
         self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._train_loop_fn)
         self._eval_step = tf.function(self._eval_step_fn)
@@ -141,8 +142,11 @@ class Trainer:
             scaled = loss * scale
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled, variables)
-        # A weight the loss does not reach has no gradient: zero, so that summing,
-        # all-reducing and clipping treat every variable alike.
+        # A weight the loss does not reach has no gradient. It gets a zero here, so that
+        # summing, all-reducing and clipping treat every variable alike, and the optimizer
+        # then leaves it alone (no weight decay either), as google-research/bert's does.
+        # Which weights these are is known when the step is traced.
+        self._unreached = frozenset(i for i, g in enumerate(grads) if g is None)
         return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
                 for g, v in zip(grads, variables)], sums
 
@@ -174,7 +178,9 @@ class Trainer:
         return grads, finite, norm, sums
 
     def _apply(self, grads):
-        self.optimizer.apply(grads, self.model.trainable_variables)
+        pairs = [(g, v) for i, (g, v) in enumerate(zip(grads, self.model.trainable_variables))
+                 if i not in self._unreached]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
     def _update_loss_scale(self, finite):
         if not self.options.loss_scaling:

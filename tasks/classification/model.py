@@ -58,6 +58,13 @@ class BertClassifier(BertConfigModel):
         return {"classifier/kernel": self.classifier.kernel,
                 "classifier/bias": self.classifier.bias}
 
+    def keras_losses(self):
+        if self.regression:
+            return ({"score": keras.losses.MeanSquaredError()},
+                    {"score": [keras.metrics.MeanSquaredError(name="mean_squared_error")]})
+        return ({"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
+                {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]})
+
     def get_config(self):
         config = super().get_config()
         config.update(num_labels=self.num_labels, regression=self.regression)

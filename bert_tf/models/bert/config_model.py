@@ -1,7 +1,6 @@
 """BertConfigModel: the base of every model built from a BertConfig (the encoder, the pretrainer, task heads)."""
 
 import keras
-import tensorflow as tf
 from absl import logging
 
 from bert_tf.models.bert.config import BertConfig
@@ -69,22 +68,29 @@ class BertConfigModel(keras.Model):
 
         release = checkpoints.resolve(path)
         model = cls(BertConfig.from_release(release), *args, dtype=dtype, **kwargs)
-        if model.head_weights() and not model.checkpoint_holds_head(release):
-            # A release of the encoder alone (or of another task): the head starts fresh,
-            # as for fine-tuning.
-            checkpoints.load_weights(model.encoder, release, strict=strict)
-            logging.warning("%s holds no %s head: the encoder is loaded, the head is newly "
-                            "initialized", release.directory, cls.__name__)
-        else:
+        if not model.head_weights():
             checkpoints.load_weights(model, release, strict=strict)
+            return model
+        if release.format == "bert_tf":
+            # A training checkpoint of another task (or of pretraining) has no such head:
+            # then the whole model does not restore, but its encoder does.
+            try:
+                checkpoints.load_weights(model, release, strict=strict)
+                return model
+            except checkpoints.CheckpointMismatchError:
+                pass
+        elif model.checkpoint_holds_head(release):
+            checkpoints.load_weights(model, release, strict=strict)
+            return model
+        # A release of the encoder alone, or of another task: the head starts fresh, as
+        # for fine-tuning.
+        checkpoints.load_weights(model.encoder, release, strict=strict)
+        logging.warning("%s holds no %s head: the encoder is loaded, the head is newly "
+                        "initialized", release.directory, cls.__name__)
         return model
 
     def checkpoint_holds_head(self, release):
-        """Whether a checkpoint has any weight of this model's head (see head_weights)."""
-        if release.format == "bert_tf":
-            names = [name for name, _ in tf.train.list_variables(release.weights[0])]
-            return any(name.startswith(prefix) for prefix in self._head_object_paths()
-                       for name in names)
+        """Whether a Google or Hugging Face checkpoint has any weight of this model's head."""
         table = self.checkpoint_names(release.format)
         shapes = release.open().shapes
         for path in self.head_weights():
@@ -92,18 +98,6 @@ class BertConfigModel(keras.Model):
             if name in shapes or table.optional_prefix + name in shapes:
                 return True
         return False
-
-    def _head_object_paths(self):
-        """Where the head's layers and variables sit in a training checkpoint ("model/<attr>/")."""
-        paths = []
-        for name, value in vars(self).items():
-            if name.startswith("_") or name == "encoder":
-                continue
-            if isinstance(value, keras.layers.Layer) and value.trainable_weights:
-                paths.append(f"model/{name}/")
-            elif isinstance(value, keras.Variable):
-                paths.append(f"model/{name}/")
-        return paths
 
     def save_pretrained(self, directory, vocab_file=None):
         """Writes a Google-format release: bert_config.json, bert_model.ckpt (and vocab.txt).
@@ -114,6 +108,34 @@ class BertConfigModel(keras.Model):
         from bert_tf import checkpoints
 
         return checkpoints.save_google(self, directory, vocab_file=vocab_file)
+
+    # --------------------------------------------------------- Keras-native use
+
+    def keras_losses(self):
+        """({output name: loss}, {output name: [metrics]}) for `compile(loss="auto")`."""
+        return None, None
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """keras.Model.compile with this model's task defaults ("auto").
+
+        optimizer "auto": AdamW at 5e-5 with weight decay 0.01, not on LayerNorm
+        and bias variables (BERT's fine-tuning recipe); loss and metrics
+        "auto": the task's own (see keras_losses). Then `fit`, `evaluate` and
+        `predict` work on a tf.data pipeline of (features, labels), for
+        example raw strings mapped through a BertTokenizer layer.
+        """
+        if optimizer == "auto":
+            from bert_tf.training.optimization import NO_DECAY
+
+            optimizer = keras.optimizers.AdamW(learning_rate=5e-5, weight_decay=0.01,
+                                               epsilon=1e-6)
+            optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+        default_loss, default_metrics = self.keras_losses()
+        if loss == "auto":
+            loss = default_loss
+        if metrics == "auto":
+            metrics = default_metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,

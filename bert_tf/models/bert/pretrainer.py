@@ -65,6 +65,16 @@ class BertPretrainer(BertConfigModel):
         nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 
+    def keras_losses(self):
+        """Masked-LM and next-sentence cross-entropy; fit with sample weights
+        {"mlm_logits": masked_lm_weights} so padded predictions count for nothing."""
+        cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return ({"mlm_logits": cross_entropy, "nsp_logits": cross_entropy},
+                {"mlm_logits": [keras.metrics.SparseCategoricalAccuracy(
+                    name="masked_lm_accuracy")],
+                 "nsp_logits": [keras.metrics.SparseCategoricalAccuracy(
+                     name="next_sentence_accuracy")]})
+
     def head_weights(self):
         return {
             "mlm/transform/kernel": self.mlm_transform.kernel,

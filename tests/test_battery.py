@@ -1,0 +1,138 @@
+"""The shared battery (testing.check_battery) on every layer and every model."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import BertEmbeddings, MultiHeadSelfAttention, TransformerEncoderBlock
+from bert_tf.models.bert import BertEncoder, BertPretrainer
+from tasks.classification.model import BertClassifier
+from testing import (BATCH, SEQ, check_battery, random_inputs, random_pretraining_batch,
+                     tiny_config)
+
+# Outputs are LayerNorm-scaled (about 1) or small logits: bfloat16 keeps ~3 significant
+# digits, and its rounding compounds over layers. Largest differences measured on an AMX
+# machine (native bfloat16), 2026-12-02: embeddings 0.007, attention 0.010, block 0.022,
+# encoder 0.045, pretrainer 0.041, classifier 0.0009. The bounds leave at least 4x for
+# other CPUs (emulated bfloat16 on AVX2 rounds differently: ~2x the error seen on MiniLM).
+CONFIG = tiny_config(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.15,
+                     hidden_act="gelu_exact", initializer_range=0.3)
+INPUTS = random_inputs(CONFIG)
+HIDDEN = CONFIG.hidden_size
+X = np.random.default_rng(0).standard_normal((BATCH, SEQ, HIDDEN)).astype(np.float32)
+MASK = INPUTS["input_mask"]
+
+
+def total(outputs):
+    """A loss that reaches every float output: each one against a fixed pattern.
+
+    (Not a sum of squares: that of a LayerNorm output is constant, so it would
+    reach nothing below the last LayerNorm.)
+    """
+    def against_pattern(t):
+        t = tf.cast(t, tf.float32)
+        pattern = tf.reshape(tf.sin(tf.range(tf.size(t), dtype=tf.float32) * 1.7), tf.shape(t))
+        return tf.reduce_sum(t * pattern)
+
+    return tf.add_n([against_pattern(t) for t in tf.nest.flatten(outputs)
+                     if t.dtype.is_floating])
+
+
+def with_padding(inputs, extra=3):
+    """The inputs with `extra` more padded positions of junk ids."""
+    pad = lambda a, v: np.pad(a, [(0, 0), (0, extra)], constant_values=v)  # noqa: E731
+    return {"input_ids": pad(inputs["input_ids"], 7), "input_mask": pad(inputs["input_mask"], 0),
+            "segment_ids": pad(inputs["segment_ids"], 1)}
+
+
+def real_positions(outputs):
+    """Sequence outputs cut to the unpadded length of the original inputs, padding zeroed."""
+    def cut(t):
+        if t.shape.rank == 3 and t.shape[1] >= SEQ:
+            return t[:, :SEQ] * tf.cast(MASK[:, :, None], t.dtype)
+        return t
+    return tf.nest.map_structure(cut, outputs)
+
+
+def test_embeddings():
+    def build(dtype=None):
+        return BertEmbeddings(vocab_size=53, hidden_size=HIDDEN, max_position_embeddings=11,
+                              type_vocab_size=3, initializer_range=0.3, layer_norm_eps=1e-6,
+                              hidden_dropout=0.2, dtype=dtype)
+
+    check_battery(build, lambda e, training=False: e(INPUTS["input_ids"], INPUTS["segment_ids"],
+                                                     training=training),
+                  total, tolerance_bf16=0.05)
+
+
+def test_attention():
+    def build(dtype=None):
+        return MultiHeadSelfAttention(num_attention_heads=3, attention_dropout=0.2,
+                                      initializer_range=0.3, dtype=dtype)
+
+    def padded(layer):
+        wide = np.pad(X, [(0, 0), (0, 3), (0, 0)], constant_values=5.0)
+        return (layer(wide, padding_mask=np.pad(MASK, [(0, 0), (0, 3)])), real_positions)
+
+    check_battery(build, lambda a, training=False: a(X, padding_mask=MASK, training=training),
+                  total, tolerance_bf16=0.05, padded=padded)
+
+
+def test_encoder_block():
+    def build(dtype=None):
+        return TransformerEncoderBlock(num_attention_heads=3, intermediate_size=37,
+                                       hidden_act="relu", hidden_dropout=0.2,
+                                       attention_dropout=0.1, layer_norm_eps=1e-6,
+                                       initializer_range=0.3, dtype=dtype)
+
+    def padded(block):
+        wide = np.pad(X, [(0, 0), (0, 3), (0, 0)], constant_values=-2.0)
+        return block(wide, padding_mask=np.pad(MASK, [(0, 0), (0, 3)])), real_positions
+
+    check_battery(build, lambda b, training=False: b(X, padding_mask=MASK, training=training),
+                  total, tolerance_bf16=0.1, padded=padded,
+                  frozen=lambda b: b.attention)
+
+
+def test_encoder(tmp_path):
+    def padded(encoder):
+        return encoder(with_padding(INPUTS)), real_positions
+
+    check_battery(lambda dtype=None: BertEncoder(CONFIG, dtype=dtype),
+                  lambda e, training=False: e(INPUTS, training=training), total,
+                  tolerance_bf16=0.2, padded=padded, frozen=lambda e: e.embeddings,
+                  keras_file=str(tmp_path / "encoder.keras"))
+
+
+def test_pretrainer(tmp_path):
+    batch = random_pretraining_batch(CONFIG)
+
+    def padded(model):
+        return model(dict(batch, **with_padding(batch))), lambda out: out
+
+    check_battery(lambda dtype=None: BertPretrainer(CONFIG, dtype=dtype),
+                  lambda m, training=False: m(batch, training=training),
+                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, padded=padded,
+                  frozen=lambda m: m.encoder.layer_0,
+                  keras_file=str(tmp_path / "pretrainer.keras"))
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_classifier(tmp_path, regression):
+    def padded(model):
+        return model(with_padding(INPUTS)), lambda out: out
+
+    # The head reads the pooled [CLS] vector only: every encoder weight is still reached.
+    check_battery(lambda dtype=None: BertClassifier(CONFIG, 1 if regression else 4, regression,
+                                                    dtype=dtype),
+                  lambda m, training=False: m(INPUTS, training=training), total,
+                  tolerance_bf16=0.05, padded=padded, frozen=lambda m: m.encoder.layer_1,
+                  keras_file=str(tmp_path / "classifier.keras"))
+
+
+def test_a_loss_on_the_sequence_output_leaves_the_pooler_unreached():
+    """What a token-level head sees: the pooler gets no gradient, and the battery says so."""
+    check_battery(lambda dtype=None: BertEncoder(CONFIG, dtype=dtype),
+                  lambda e, training=False: e(INPUTS, training=training),
+                  lambda out: total(out["sequence_output"]), tolerance_bf16=0.2,
+                  unreached=("pooler",))
