@@ -200,12 +200,15 @@ def test_minilm_matches_float64_forward_from_raw_arrays(minilm):
     assert np.abs(out["pooled_output"].numpy() - pooled).max() <= 1e-4
 
 
-@pytest.mark.parametrize("policy,atol,min_cosine", [("mixed_bfloat16", 0.08, 0.9999),
+# Measured max abs diff and min cosine: bfloat16 0.033 and 0.99995 (Zen 4, native
+# bfloat16, 2026-11-28), cosine 0.99986 (Zen 3, emulated bfloat16, which rounds
+# differently); float16 0.0033 and 0.9999993. The bounds allow 3x the worst distance
+# seen (1 - cosine, max abs diff) on any of these CPUs.
+@pytest.mark.parametrize("policy,atol,min_cosine", [("mixed_bfloat16", 0.1, 0.9995),
                                                     ("mixed_float16", 0.01, 0.99999)])
 def test_minilm_under_mixed_precision_stays_close(minilm, policy, atol, min_cosine):
     """Against float32 on the real model: the max abs diff of the sequence
-    output (values up to about 5) and the cosine of mean-pooled embeddings.
-    Measured 2026-11-28: bfloat16 0.033 and 0.99995, float16 0.0033 and 0.9999993."""
+    output (values up to about 5) and the cosine of mean-pooled embeddings."""
     path, encoder, inputs = minilm
     mixed = BertEncoder.from_pretrained(path, dtype=policy)
     full = encoder(inputs)["sequence_output"].numpy()

@@ -309,11 +309,37 @@ def test_bad_requests_fail_cleanly(exported):
     assert ok["probabilities"].shape == (1, 3)
 
 
-def test_existing_versions_are_never_overwritten(exported, tmp_path):
+@pytest.mark.parametrize("task", ["pair_classifier", "encoder", "pretrainer"])
+def test_an_empty_batch_gives_empty_outputs(exported, task):
+    model = loaded(exported, task)
+    inputs = {name: tf.constant([], tf.string) for name in text_inputs(task)}
+    outputs = model.signatures["serving_default"](**inputs)
+    assert outputs and all(value.shape[0] == 0 for value in outputs.values())
+    empty = tf.zeros([0, 0], tf.int32)
+    if task != "pretrainer":
+        by_ids = model.signatures["serve_ids"](input_ids=empty, input_mask=empty,
+                                               segment_ids=empty)
+        assert all(value.shape[0] == 0 for value in by_ids.values())
+
+
+def test_existing_versions_are_never_overwritten(exported, tmp_path, monkeypatch):
     model, path = exported[("regression", "core")]
     with pytest.raises(export.ExportError, match="exists already"):
         export.export(model, "regression", BertTokenizer(vocab_file(), wordpiece="core"),
                       os.path.dirname(path), max_seq_length=MAX_SEQ, version=3)
+    # Two exports racing for one version: the one that finishes second loses cleanly,
+    # and leaves no half-written directory behind.
+    write_warmup = export.write_warmup
+
+    def other_export_finishes_first(directory, *args):
+        os.makedirs(tmp_path / "race" / "5" / "variables")
+        return write_warmup(directory, *args)
+
+    monkeypatch.setattr(export, "write_warmup", other_export_finishes_first)
+    with pytest.raises(export.ExportError, match="exists already"):
+        export.export(model, "regression", BertTokenizer(vocab_file(), wordpiece="core"),
+                      str(tmp_path / "race"), max_seq_length=MAX_SEQ, version=5)
+    assert os.listdir(tmp_path / "race") == ["5"]
     with pytest.raises(export.ExportError, match="label list"):
         export.export(build("pair_classifier"), "pair_classifier", BertTokenizer(vocab_file()),
                       str(tmp_path), version=1)

@@ -35,7 +35,7 @@ def open_checkpoint(prefix: str) -> Source:
     def read(name):
         try:
             return reader.get_tensor(name)
-        except (tf.errors.OpError, ValueError) as e:
+        except Exception as e:  # OpError, or IndexError for a data file cut short
             raise UserError(f"cannot read {name} from checkpoint {prefix}: {_first_line(e)} "
                             "(is a data file truncated or corrupted?)") from None
 

@@ -263,9 +263,11 @@ class Trainer:
         dataset = self.strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, start_step))
         iterator = iter(dataset)
+        # A finished run started again has nothing to train and writes no new summaries.
         writer = (tf.summary.create_file_writer(summary_dir or os.path.join(opts.output_dir,
                                                                              "train"))
-                  if self.is_chief else tf.summary.create_noop_writer())
+                  if self.is_chief and start_step < opts.num_train_steps
+                  else tf.summary.create_noop_writer())
         step, last = start_step, {}
         started = time.perf_counter()
         with writer.as_default():

@@ -84,22 +84,36 @@ def check_records(files, max_seq_length, max_predictions_per_seq):
     return bool(masked_files)
 
 
-def find_bad_record(files, spec):
+def find_bad_record(files, spec, vocab_size=None, type_vocab_size=None):
     """Scans every record; raises RecordError naming the first bad file, record and reason.
 
-    Returns normally when every record parses (the trouble was elsewhere).
+    Besides records that are cut or do not parse, ids outside the model's
+    vocabulary (`vocab_size`) or segment range (`type_vocab_size`) are
+    reported. Returns normally when every record is fine (the trouble was
+    elsewhere).
     """
+    limits = {"input_ids": vocab_size, "masked_lm_ids": vocab_size,
+              "segment_ids": type_vocab_size}
     for path in files:
         index = -1
         try:
             for index, record in enumerate(tf.data.TFRecordDataset(path)):
                 try:
-                    tf.io.parse_single_example(record, spec)
+                    parsed = tf.io.parse_single_example(record, spec)
                 except tf.errors.InvalidArgumentError as e:
                     raise RecordError(f"{path}: record {index}: {_op_message(e)}") from None
                 except Exception:  # bytes that are not a protobuf can break the message itself
                     raise RecordError(f"{path}: record {index} is not a tf.train.Example") \
                         from None
+                for name, limit in limits.items():
+                    if limit is None or name not in parsed:
+                        continue
+                    values = parsed[name].numpy()
+                    if values.size and (values.max() >= limit or values.min() < 0):
+                        bad = int(values[(values >= limit) | (values < 0)][0])
+                        raise RecordError(f"{path}: record {index}: {name} holds {bad}, outside "
+                                          f"the model's range [0, {limit}) (records made with "
+                                          "another vocab?)")
         except tf.errors.DataLossError as e:
             raise RecordError(f"{path}: truncated or corrupted after record {index} "
                               f"({_op_message(e)})") from None

@@ -165,9 +165,12 @@ class PretrainingRun(Run):
             return action()
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
             s = self.settings
+            masked = pretraining_inputs.check_records(self.files[kind][:1], s.max_seq_length,
+                                                      s.max_predictions_per_seq)
             pretraining_inputs.find_bad_record(
                 self.files[kind], pretraining_inputs.feature_spec(
-                    s.max_seq_length, s.max_predictions_per_seq, masked=self.masking is None))
+                    s.max_seq_length, s.max_predictions_per_seq, masked=masked),
+                vocab_size=self.config.vocab_size, type_vocab_size=self.config.type_vocab_size)
             raise
 
     def train(self):

@@ -1,0 +1,382 @@
+"""Bad input and faults: one-line errors naming the file, line or flag; run directories that
+cannot be corrupted; writers that never leave half a file under its final name."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf.data import files
+from bert_tf.errors import DataError, UserError
+from bert_tf.training import run_directory
+from bert_tf.training.run import FlagError
+from tasks.classification import run as classifier_run
+from tasks.classification.data import get_processor
+from testing import minilm_dir, tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB = os.path.join(minilm_dir(), "vocab.txt")
+
+
+def script(name, *flags):
+    """Runs one of the scripts; (exit code, stdout, stderr)."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, name), *flags],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return done.returncode, done.stdout, done.stderr
+
+
+def assert_one_line_error(name, code, stderr, pattern):
+    import re
+
+    assert code != 0 and "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith(f"{name}: error: ")]
+    assert len(errors) == 1 and re.search(pattern, errors[0]), stderr[-2000:]
+
+
+def read_all(processor, data_dir, split):
+    return [(e.text_a, e.text_b, e.label) for e in processor.read(str(data_dir), split)]
+
+
+def snapshot(directory):
+    """{relative path: bytes} of every file below a directory."""
+    found = {}
+    for parent, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(parent, name)
+            if name != run_directory.LOCK_NAME:
+                found[os.path.relpath(path, directory)] = open(path, "rb").read()
+    return found
+
+
+# ------------------------------------------------------------------ data files
+
+
+def test_a_non_utf8_byte_is_reported_at_its_own_line(tmp_path):
+    rows = [b"index\tsentence1\tsentence2\tlabel"] + [
+        f"{i}\tfirst {i}\tsecond {i}\tentailment".encode() for i in range(1, 400)]
+    for bad_line in (2, 300):
+        lines = list(rows)
+        lines[bad_line - 1] = lines[bad_line - 1].replace(b"first", b"fi\xffrst")
+        (tmp_path / "train.tsv").write_bytes(b"\n".join(lines) + b"\n")
+        with pytest.raises(DataError, match=rf"train.tsv:{bad_line}: not valid UTF-8"):
+            read_all(get_processor("RTE"), tmp_path, "train")
+
+
+def test_byte_order_marks_are_accepted(tmp_path):
+    (tmp_path / "train.csv").write_text("\ufefftext,label\nA good film.,pos\nA bad one.,neg\n",
+                                        encoding="utf-8")
+    assert read_all(get_processor("custom"), tmp_path, "train") == [
+        ("A good film.", None, "pos"), ("A bad one.", None, "neg")]
+    from bert_tf.tokenization import load_vocab
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes(b"\xef\xbb\xbf" + open(VOCAB, "rb").read())
+    assert load_vocab(str(vocab))[:5] == ["[PAD]", "[unused0]", "[unused1]", "[unused2]",
+                                          "[unused3]"]
+
+
+@pytest.mark.parametrize("name,content,pattern", [
+    ("train.csv", "text,label,text\na,x,b\n", r"train.csv:1: column\(s\) \['text'\] appear more "
+                                              "than once"),
+    ("train.jsonl", '{"text": "fine", "label": "a"}\n{"text": null, "label": "b"}\n',
+     r"train.jsonl:2: 'text' is null, not a string"),
+    ("train.csv", "text,label\nfine,a\nalso fine,\n", r"train.csv:3: empty label"),
+    ("train.csv", "text,label\nfine,a,extra\n", r"train.csv:2: malformed row: 3 field\(s\)"),
+])
+def test_malformed_custom_files(tmp_path, name, content, pattern):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=pattern):
+        read_all(get_processor("custom"), tmp_path, "train")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_regression_targets_must_be_finite(tmp_path, value):
+    (tmp_path / "train.csv").write_text(f"text,score\na,1.5\nb,{value}\n")
+    processor = get_processor("custom", label_column="score", regression=True)
+    with pytest.raises(DataError, match=rf"train.csv:3: label '{value}' is not a finite number"):
+        classifier_run.scan(processor, str(tmp_path), "train", regression=True)
+
+
+# ----------------------------------------------------------------------- flags
+
+
+def classifier_settings(tmp_path, **changes):
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for split in ("train", "dev"):
+        if (data / f"{split}.csv").exists():
+            continue
+        (data / f"{split}.csv").write_text(
+            "text,label\n" + "".join(f"sentence {i} is {'good' if i % 2 else 'bad'},"
+                                     f"{'yes' if i % 2 else 'no'}\n" for i in range(24)))
+    config = tmp_path / "config.json"
+    tiny_config(vocab_size=30522, max_position_embeddings=32).to_json_file(str(config))
+    values = dict(task_name="custom", data_dir=str(data), vocab_file=VOCAB,
+                  bert_config_file=str(config), output_dir=str(tmp_path / "run"), do_train=True,
+                  do_eval=True, max_seq_length=16, train_batch_size=8, eval_batch_size=8,
+                  num_train_epochs=1.0, iterations_per_loop=3, save_checkpoints_steps=3,
+                  log=lambda line: None)
+    values.update(changes)
+    return classifier_run.ClassifierSettings(**values)
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(train_batch_size=0), "--train_batch_size must be a positive integer, got 0"),
+    (dict(iterations_per_loop=0), "--iterations_per_loop must be a positive integer, got 0"),
+    (dict(iterations_per_loop=-4), "--iterations_per_loop must be a positive integer, got -4"),
+    (dict(save_checkpoints_steps=0), "--save_checkpoints_steps must be a positive integer"),
+    (dict(gradient_accumulation_steps=0), "--gradient_accumulation_steps must be a positive"),
+    (dict(num_train_epochs=-1.0), "--num_train_epochs must be positive, got -1.0"),
+    (dict(learning_rate=-1.0), "--learning_rate must be positive, got -1.0"),
+    (dict(warmup_proportion=1.0), r"--warmup_proportion must be in \[0, 1\)"),
+    (dict(eval_batch_size=0), "--eval_batch_size must be a positive integer, got 0"),
+    (dict(max_seq_length=64), "--max_seq_length=64 exceeds the model's max_position_embeddings 32"),
+    (dict(do_train=False, do_eval=False), "nothing to do"),
+])
+def test_nonsense_flags_are_refused_before_anything_is_built(tmp_path, changes, message):
+    with pytest.raises(FlagError, match=message):
+        classifier_run.ClassifierRun.checked(classifier_settings(tmp_path, **changes))
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_export_version_must_be_positive(tmp_path):
+    from tasks import export as export_run
+
+    with pytest.raises(UserError, match="--export_version must be a positive integer, got 0"):
+        export_run.run(export_run.ExportSettings(checkpoint=str(tmp_path), export_version=0,
+                                                 export_dir=str(tmp_path / "out")))
+
+
+# --------------------------------------------------------------- run directory
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished classifier run (train + eval) and a snapshot of its directory."""
+    tmp = tmp_path_factory.mktemp("finished")
+    settings = classifier_settings(tmp)
+    classifier_run.run(settings)
+    return tmp, snapshot(settings.output_dir)
+
+
+@pytest.mark.parametrize("edit,message", [
+    # The same number of labels, one renamed: the old head would serve shifted names.
+    (lambda text: text.replace(",yes", ",maybe"),
+     r'label_list.txt holds \["no", "yes"\] but this run has \["maybe", "no"\]'),
+    # A label added: the old head has the wrong size.
+    (lambda text: text + "sentence 99 is odd,perhaps\n", r"label_list.txt holds"),
+])
+def test_a_rerun_that_does_not_match_the_finished_run_changes_nothing(finished_run, edit,
+                                                                      message, tmp_path):
+    tmp, before = finished_run
+    originals = {split: (tmp / "data" / f"{split}.csv").read_text() for split in ("train", "dev")}
+    for split, text in originals.items():
+        (tmp / "data" / f"{split}.csv").write_text(edit(text))
+    try:
+        with pytest.raises(run_directory.RunDirectoryError, match=message):
+            classifier_run.run(classifier_settings(tmp))
+    finally:
+        for split, text in originals.items():
+            (tmp / "data" / f"{split}.csv").write_text(text)
+    assert snapshot(tmp / "run") == before
+
+
+def test_other_differences_are_named_too(finished_run):
+    tmp, before = finished_run
+    with pytest.raises(run_directory.RunDirectoryError, match="max_seq_length is 16 in the "
+                       "directory but 24 for this run"):
+        classifier_run.run(classifier_settings(tmp, max_seq_length=24))
+    other = tiny_config(vocab_size=30522, max_position_embeddings=32, hidden_size=24)
+    other.to_json_file(str(tmp / "other.json"))
+    with pytest.raises(run_directory.RunDirectoryError, match="bert_config.json: hidden_size is "
+                       "12 in the directory but 24"):
+        classifier_run.run(classifier_settings(tmp, bert_config_file=str(tmp / "other.json")))
+    assert snapshot(tmp / "run") == before
+    # The same flags again: nothing to train, evaluation rewritten with the same numbers.
+    classifier_run.run(classifier_settings(tmp))
+    after = snapshot(tmp / "run")
+    assert after.keys() == before.keys()
+    assert after["eval_results.txt"] == before["eval_results.txt"]
+
+
+def test_one_run_at_a_time(tmp_path):
+    first = run_directory.RunLock(str(tmp_path)).acquire()
+    with pytest.raises(run_directory.RunDirectoryError,
+                       match=rf"is in use by another run \(pid {os.getpid()} on "):
+        run_directory.RunLock(str(tmp_path)).acquire()
+    first.release()  # as a killed process's lock is dropped by the kernel
+    run_directory.RunLock(str(tmp_path)).acquire().release()
+
+
+# --------------------------------------------------------------------- writers
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "label_list.txt"
+    files.write_text(path, "a\nb\n")
+    with pytest.raises(RuntimeError):
+        with files.atomic_write(path) as f:
+            f.write("half")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "a\nb\n" and os.listdir(tmp_path) == ["label_list.txt"]
+    with pytest.raises(RuntimeError):
+        with files.atomic_directory(tmp_path / "finetuned") as staging:
+            (tmp_path / staging / "bert_config.json").write_text("{")
+            raise RuntimeError("killed")
+    assert os.listdir(tmp_path) == ["label_list.txt"]
+
+
+def test_create_pretraining_data_killed_mid_write_leaves_no_output(tmp_path):
+    from testing import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.txt", documents=300, sentences=30)
+    outputs = [tmp_path / "out" / f"train-{i}.tfrecord" for i in range(2)]
+    victim = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"),
+         f"--input_file={corpus}", f"--output_file={','.join(map(str, outputs))}",
+         f"--vocab_file={VOCAB}", "--max_seq_length=32", "--max_predictions_per_seq=5",
+         "--dupe_factor=20", "--num_workers=0", "--chunk_tokens=2000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until records are being written (to temporary names)
+        partial = [name for name in os.listdir(tmp_path / "out")] if (
+            tmp_path / "out").exists() else []
+        if any(os.path.getsize(tmp_path / "out" / name) > 0 for name in partial):
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    assert not any(path.exists() for path in outputs)
+
+
+# ------------------------------------------------------- records and checkpoints
+
+
+def write_records(path, count, seq=16, pred=3, vocab=30522, ids_above=None):
+    rng = np.random.default_rng(0)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for index in range(count):
+            ids = rng.integers(1000, 2000, seq)
+            if index == ids_above:
+                ids[3] = vocab + 5
+            feature = {"input_ids": ids, "input_mask": np.ones(seq, int),
+                       "segment_ids": np.zeros(seq, int),
+                       "masked_lm_positions": np.arange(1, pred + 1),
+                       "masked_lm_ids": rng.integers(1000, 2000, pred),
+                       "next_sentence_labels": [0]}
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                       for k, v in feature.items()}
+            feature["masked_lm_weights"] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=[1.0] * pred))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                         .SerializeToString())
+
+
+def pretraining_settings(tmp_path, input_file, **changes):
+    from tasks.pretraining import run as pretraining_run
+
+    config = tmp_path / "config.json"
+    tiny_config(vocab_size=30522, max_position_embeddings=16).to_json_file(str(config))
+    values = dict(input_file=str(input_file), output_dir=str(tmp_path / "run"),
+                  bert_config_file=str(config), do_train=True, train_batch_size=4,
+                  eval_batch_size=4, max_seq_length=16, max_predictions_per_seq=3,
+                  num_train_steps=30, num_warmup_steps=1, save_checkpoints_steps=10,
+                  iterations_per_loop=5, log=lambda line: None)
+    values.update(changes)
+    return pretraining_run.PretrainingSettings(**values)
+
+
+def test_a_truncated_record_file_is_named_when_training_reaches_it(tmp_path):
+    from tasks.pretraining import inputs, run as pretraining_run
+
+    path = tmp_path / "records.tfrecord"
+    write_records(path, 40)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * 0.61)])  # cut in the middle of a record
+    with pytest.raises(inputs.RecordError, match=r"records.tfrecord: truncated or corrupted "
+                       r"after record \d+"):
+        pretraining_run.run(pretraining_settings(tmp_path, path))
+
+
+def test_out_of_vocab_ids_in_a_record_are_named_under_do_eval(tmp_path):
+    from tasks.pretraining import inputs, run as pretraining_run
+
+    path = tmp_path / "records.tfrecord"
+    write_records(path, 12, ids_above=7)
+    with pytest.raises(inputs.RecordError, match=r"records.tfrecord: record 7: input_ids holds "
+                       r"30527, outside the model's range \[0, 30522\)"):
+        pretraining_run.run(pretraining_settings(tmp_path, path, do_train=False, do_eval=True))
+
+
+def test_a_record_that_is_not_a_protobuf(tmp_path):
+    from tasks.pretraining import inputs
+
+    path = str(tmp_path / "junk.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(b"\xff\xfe not a protobuf \x80\x81")
+    with pytest.raises(inputs.RecordError, match="junk.tfrecord: record 0 is not a "
+                       "tf.train.Example"):
+        inputs.check_records([path], 16, 3)
+    with pytest.raises(inputs.RecordError, match=r"junk.tfrecord: record 0"):
+        inputs.find_bad_record([path], inputs.feature_spec(16, 3))
+
+
+def test_truncated_checkpoint_files_are_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    from bert_tf.checkpoints import CheckpointMismatchError
+    from bert_tf.models.bert import BertEncoder
+
+    encoder = BertEncoder(tiny_config())
+    encoder.save_pretrained(str(tmp_path / "google"))
+    data = tmp_path / "google" / "bert_model.ckpt.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:1000])
+    with pytest.raises((UserError, CheckpointMismatchError), match="bert_model.ckpt"):
+        BertEncoder.from_pretrained(str(tmp_path / "google"))
+    os.makedirs(tmp_path / "hf")
+    save_file({"embeddings.word_embeddings.weight": np.zeros((53, 12), np.float32)},
+              str(tmp_path / "hf" / "model.safetensors"))
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(dict(
+        tiny_config().to_dict(), hidden_act="gelu", model_type="bert")))
+    weights = tmp_path / "hf" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(UserError, match="model.safetensors"):
+        BertEncoder.from_pretrained(str(tmp_path / "hf"), strict=False)
+
+
+# ------------------------------------------------------------------- the scripts
+
+
+def test_scripts_print_one_line_errors(tmp_path):
+    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback."""
+    bad_text = tmp_path / "bad.txt"
+    bad_text.write_bytes(b"A line.\nAnother \xff line.\n")
+    code, _, err = script("build_vocab.py", f"--input_file={bad_text}", "--vocab_size=100",
+                          f"--output_file={tmp_path / 'vocab.txt'}")
+    assert_one_line_error("build_vocab.py", code, err, r"bad.txt:2: not valid UTF-8")
+    assert not (tmp_path / "vocab.txt").exists()
+    code, _, err = script("create_pretraining_data.py", f"--input_file={bad_text}",
+                          f"--output_file={tmp_path / 'o.tfrecord'}", f"--vocab_file={VOCAB}",
+                          "--max_seq_length=3")
+    assert_one_line_error("create_pretraining_data.py", code, err,
+                          "--max_seq_length must be at least 5, got 3")
+    assert not (tmp_path / "o.tfrecord").exists()
+    code, _, err = script("run_classifier.py", "--task_name=custom", f"--data_dir={tmp_path}",
+                          f"--vocab_file={VOCAB}", f"--output_dir={tmp_path / 'run'}",
+                          "--bert_config_file=/nowhere/config.json", "--do_train",
+                          "--iterations_per_loop=0")
+    assert_one_line_error("run_classifier.py", code, err,
+                          "--iterations_per_loop must be a positive integer, got 0")
+    code, _, err = script("extract_features.py", f"--input_file={bad_text}",
+                          f"--output_file={tmp_path / 'f.jsonl'}",
+                          f"--init_checkpoint={minilm_dir()}", "--layers=-1,x")
+    assert_one_line_error("extract_features.py", code, err, "--layers='-1,x' is not")
