@@ -124,7 +124,7 @@ def random_span_model():
 
 
 @pytest.mark.parametrize("version_2,n_best_size,threshold", [
-    (False, 20, 0.0), (True, 1, 0.0), (True, 4, "median")])
+    (False, 20, 0.0), (True, 1, "median")])
 def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2, n_best_size,
                                                   threshold):
     """graph.answer_questions = make_features + the Keras model + postprocess (eagerly here)."""
@@ -150,7 +150,7 @@ def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2,
     questions, contexts = tf.constant(GRAPH_QUESTIONS), tf.constant(GRAPH_CONTEXTS)
     windows = graph.make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride,
                                  max_query_length)
-    assert windows["input_ids"].shape[0] == len(f) > len(examples)
+    assert windows["input_ids"].shape[0] == len(f) > 16  # the model runs in several slices
     for n in range(len(f)):
         length = len(f.input_ids[n])
         assert windows["length"][n] == length
@@ -160,7 +160,7 @@ def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2,
             np.testing.assert_array_equal(windows[key][n, :length], value[n], err_msg=key)
     got = graph.answer_questions(model, tokenizer, questions, contexts, max_seq_length,
                                  doc_stride, max_query_length, n_best_size, max_answer_length,
-                                 version_2, threshold, windows_per_call=3)
+                                 version_2, threshold, windows_per_call=16)
     assert got["truncated"].numpy().tolist() == [len(tokenizer.tokenize(q)) > max_query_length
                                                  for q in GRAPH_QUESTIONS]
     answered = 0
@@ -176,7 +176,7 @@ def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2,
             np.testing.assert_allclose(got["score"][i], best["start_logit"] + best["end_logit"],
                                        rtol=1e-5)
         answered += bool(text) and text != "empty"
-    assert 0 < answered  # the comparison covered real spans
+    assert 0 < answered < len(examples)  # the comparison covered spans and no-answers
     # An empty batch.
     none = graph.answer_questions(model, tokenizer, tf.constant([], tf.string),
                                   tf.constant([], tf.string), max_seq_length, doc_stride,
