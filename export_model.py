@@ -2,6 +2,8 @@
 
     .venv/bin/python export_model.py --checkpoint=runs/mrpc --task=classifier --text_pair \
         --export_dir=serving/mrpc
+    .venv/bin/python export_model.py --checkpoint=runs/squad --task=question_answering \
+        --export_dir=serving/squad
 
 The checkpoint is a bert_tf run's output_dir, or a Google or Hugging Face
 directory. The export is export_dir/<version>/ (TF Serving's layout).
@@ -40,6 +42,18 @@ flags.DEFINE_integer("max_seq_length", None, "Longest input in tokens (default: 
 flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "core: only core "
                   "TensorFlow ops (loads in any TF Serving); text: tensorflow-text's fast "
                   "WordPiece (needs its ops in the server).")
+flags.DEFINE_bool("version_2_with_negative", None, "question_answering: a SQuAD 2.0 model "
+                  "(adds has_answer; default: the run's run.json, else false).")
+flags.DEFINE_integer("doc_stride", None, "question_answering: pieces between windows over a "
+                     "long context (default: the run's, else 128).")
+flags.DEFINE_integer("max_query_length", None, "question_answering: question pieces kept "
+                     "(default: the run's, else 64).")
+flags.DEFINE_integer("n_best_size", None, "question_answering: start and end tokens tried per "
+                     "window (default 20).")
+flags.DEFINE_integer("max_answer_length", None, "question_answering: longest answer in pieces "
+                     "(default 30).")
+flags.DEFINE_float("null_score_diff_threshold", None, "question_answering, 2.0: answer \"\" "
+                   "when the null score beats the best span's by more than this (default 0).")
 
 
 def main(argv):

@@ -35,6 +35,13 @@ class ExportSettings(FlagSettings):
     do_lower_case: Optional[bool] = None
     max_seq_length: Optional[int] = None  # default: min(128, the model's positions)
     tokenizer_ops: str = "core"
+    # question_answering: None takes the run's run.json, else run_squad.py's default.
+    version_2_with_negative: Optional[bool] = None
+    doc_stride: Optional[int] = None
+    max_query_length: Optional[int] = None
+    n_best_size: Optional[int] = None
+    max_answer_length: Optional[int] = None
+    null_score_diff_threshold: Optional[float] = None
     log: Callable[[str], None] = trainer.log_line
 
 

@@ -56,12 +56,15 @@ class NameTable:
     owns: a name outside it that no rule maps belongs to a head of another
     model (a classifier's, a span head's) and is skipped, while an unmapped
     name inside it is an error (a config that does not fit the checkpoint).
+    `optional` are regular expressions of our weight paths that releases of
+    this format may lack (then they keep their values, with a warning).
     """
 
     def __init__(self, rules: Sequence[Rule], skip: Sequence[Rule] = (), optional_prefix: str = "",
-                 namespace: Optional[str] = None):
+                 namespace: Optional[str] = None, optional: Sequence[str] = ()):
         self._rule_list = list(rules)
         self._skip_list = list(skip)
+        self.optional = [re.compile(pattern) for pattern in optional]
         self.rules = [(r, _template_regex(r.source, False), _template_regex(r.target, False))
                       for r in rules]
         self.skip = [(r, _template_regex(r.source, True)) for r in skip]
@@ -72,7 +75,12 @@ class NameTable:
     def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = ()) -> "NameTable":
         """This table with more rules (a head's names on top of an encoder's)."""
         return NameTable(self._rule_list + list(rules), self._skip_list + list(skip),
-                         self.optional_prefix, self.namespace)
+                         self.optional_prefix, self.namespace,
+                         [pattern.pattern for pattern in self.optional])
+
+    def is_optional(self, path: str) -> bool:
+        """Whether a checkpoint of this format may lack our weight `path`."""
+        return any(pattern.fullmatch(path) for pattern in self.optional)
 
     def match(self, name: str):
         """-> (our path or None, transform, reason), or None for an unknown name."""
@@ -120,8 +128,9 @@ def load_into(named: Mapping[str, object], source: Source, table: NameTable, str
 
     Nothing is assigned unless the whole checkpoint fits. A shape mismatch is
     always an error. With `strict`, so are a checkpoint name no rule places and
-    a weight of ours no checkpoint name fills; without it those are logged and
-    skipped (unfilled weights keep their initial values). Known names of other
+    a weight of ours no checkpoint name fills (unless the table says the
+    format may omit it); without it those are logged and skipped (unfilled
+    weights keep their initial values). Known names of other
     models (pretraining heads, optimizer slots) are skipped and logged.
     Returns the list of our paths that were filled.
     """
@@ -150,7 +159,8 @@ def load_into(named: Mapping[str, object], source: Source, table: NameTable, str
             mismatched.append(f"{name} {list(shape)} vs {target} {list(expected)}")
             continue
         placed[target] = (name, transform)
-    unfilled = [p for p in named if p not in placed]
+    unfilled = [p for p in named if p not in placed and not table.is_optional(p)]
+    absent = [p for p in named if p not in placed and table.is_optional(p)]
 
     errors = []
     if mismatched:
@@ -169,6 +179,9 @@ def load_into(named: Mapping[str, object], source: Source, table: NameTable, str
     if unfilled:
         logging.warning("%s: %d weight(s) not in the checkpoint keep their initial values:%s",
                         source.origin, len(unfilled), _listing(unfilled))
+    if absent:
+        logging.warning("%s does not hold %s: kept as initialized (releases of this format may "
+                        "omit them)", source.origin, ", ".join(absent))
     for reason, names in skipped.items():
         logging.info("%s: skipped %d %s", source.origin, len(names), reason)
 

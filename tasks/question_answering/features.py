@@ -23,7 +23,7 @@ from absl import logging
 _TOKENIZE_BATCH = 2048
 
 # Unicode White_Space: characters a token's span may not absorb (see _absorb_dropped).
-_WHITESPACE = np.array([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
+WHITESPACE = np.array([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
                         0x202F, 0x205F, 0x3000, *range(0x2000, 0x200B)], np.int32)
 
 
@@ -82,9 +82,11 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
     sep = np.array([tokenizer.sep_id], np.int32)
     out = Features([], [], [], [], [], [], [] if for_training else None,
                    [] if for_training else None)
-    skipped = 0
+    skipped, long_questions = 0, []
     for index, example in enumerate(examples):
         question = questions[index][0][:max_query_length]  # [Q]
+        if len(questions[index][0]) > max_query_length:
+            long_questions.append(example.qas_id)
         ids, starts, ends = context_pieces[context_of[example.context]]  # [P] each
         spans = window_spans(len(ids), max_seq_length - len(question) - 3, doc_stride)
         best_window = max_context_windows(spans, len(ids))  # [P]
@@ -122,6 +124,10 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
                 out.end_position.append(answer[1] - begin + first if inside else 0)
     if skipped:
         logging.warning("skipped %d training examples whose answer covers no token", skipped)
+    if long_questions:
+        logging.warning("%d questions have more than max_query_length=%d pieces and keep only "
+                        "their first %d (as run_squad), e.g. id %r", len(long_questions),
+                        max_query_length, max_query_length, long_questions[0])
     out.example_index = np.asarray(out.example_index, np.int32)
     if for_training:
         out.start_position = np.asarray(out.start_position, np.int32)
@@ -230,7 +236,7 @@ def _absorb_dropped(text, starts, ends):
     if not len(starts):
         return starts, ends
     code_points = np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.int32)  # [C]
-    is_space = np.isin(code_points, _WHITESPACE)
+    is_space = np.isin(code_points, WHITESPACE)
     size = len(code_points)
     # next_space[c]: first whitespace at or after c (size if none); prev_space: last at or before.
     index = np.arange(size + 1)

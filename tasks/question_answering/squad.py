@@ -11,7 +11,7 @@ from bert_tf.errors import DataError, MissingFileError
 
 # Mismatched answers are logged one by one up to this many per file, then counted,
 # so that a noisy file does not bury the rest of the log.
-_MAX_ANSWER_WARNINGS = 20
+MAX_ANSWER_WARNINGS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Example:
     where: str
 
 
-def read_squad(path, for_training=False) -> List[Example]:
+def read_squad(path, for_training=False, max_warnings=MAX_ANSWER_WARNINGS) -> List[Example]:
     """The questions of a SQuAD v1.1 or v2.0 file, in file order.
 
     Raises MissingFileError for a missing file and DataError (one line
@@ -42,14 +42,15 @@ def read_squad(path, for_training=False) -> List[Example]:
     UTF-8 JSON in the SQuAD layout, a missing field, a blank context or
     question, a repeated question id, or (for_training) an answerable
     question without answers. An answer whose text is not the context at its
-    answer_start is logged; for training it is dropped, and a question left
+    answer_start is logged (one line each for the first `max_warnings`, None
+    for all, then a count); for training it is dropped, and a question left
     with no answer is skipped.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise MissingFileError(f"SQuAD file not found: {path}")
     root = _load_json(path)
-    reader = _Reader(path, for_training)
+    reader = _Reader(path, for_training, max_warnings)
     data = reader.field(root, "data", list, "")
     for i, article in enumerate(data):
         article_path = f"data[{i}]"
@@ -76,8 +77,9 @@ def _load_json(path):
 class _Reader:
     """Collects examples from paragraphs, with the state messages need (file, ids seen)."""
 
-    def __init__(self, path, for_training):
+    def __init__(self, path, for_training, max_warnings=MAX_ANSWER_WARNINGS):
         self.path = path
+        self.max_warnings = max_warnings
         self.for_training = for_training
         self.examples = []
         self.first_seen = {}  # qas id -> JSON path where it first appeared
@@ -152,7 +154,7 @@ class _Reader:
         if found == text and (text.strip() or not self.for_training):
             return True
         self.mismatches += 1
-        if self.mismatches <= _MAX_ANSWER_WARNINGS:
+        if self.max_warnings is None or self.mismatches <= self.max_warnings:
             problem = ("blank answer" if found == text else
                        f"answer {text!r} is not the context at {start} ({found!r})")
             logging.warning("%s: %s (id %r): %s%s", self.path, qa_path, qas_id, problem,
@@ -160,7 +162,7 @@ class _Reader:
         return False
 
     def summarize(self):
-        if self.mismatches > _MAX_ANSWER_WARNINGS:
+        if self.max_warnings is not None and self.mismatches > self.max_warnings:
             logging.warning("%s: %d answers in all do not match their context",
                             self.path, self.mismatches)
         if self.skipped:

@@ -50,8 +50,10 @@ _HF_BUFFERS = Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_
 ENCODER = {
     # Anything outside bert/ (cls/..., output_weights, ...) belongs to some head.
     "google": NameTable(_GOOGLE_ENCODER, skip=[google.OPTIMIZER_SKIP], namespace=r"bert/.*"),
+    # BertForQuestionAnswering and BertForTokenClassification are saved without the pooler.
     "huggingface": NameTable(_HF_ENCODER, skip=[_HF_BUFFERS], optional_prefix="bert.",
-                             namespace=r"(bert\.)?(embeddings|encoder|pooler)\..*"),
+                             namespace=r"(bert\.)?(embeddings|encoder|pooler)\..*",
+                             optional=[r"pooler/(kernel|bias)"]),
 }
 
 # The pretraining heads (BertForPreTraining): masked LM tied to the word embeddings, and NSP.
