@@ -1,6 +1,7 @@
 """BertConfigModel: the base of every model built from a BertConfig (the encoder, the pretrainer, task heads)."""
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 from bert_tf.models.bert.config import BertConfig
@@ -68,18 +69,7 @@ class BertConfigModel(keras.Model):
 
         release = checkpoints.resolve(path)
         model = cls(BertConfig.from_release(release), *args, dtype=dtype, **kwargs)
-        if not model.head_weights():
-            checkpoints.load_weights(model, release, strict=strict)
-            return model
-        if release.format == "bert_tf":
-            # A training checkpoint of another task (or of pretraining) has no such head:
-            # then the whole model does not restore, but its encoder does.
-            try:
-                checkpoints.load_weights(model, release, strict=strict)
-                return model
-            except checkpoints.CheckpointMismatchError:
-                pass
-        elif model.checkpoint_holds_head(release):
+        if not model.head_weights() or model.checkpoint_holds_head(release):
             checkpoints.load_weights(model, release, strict=strict)
             return model
         # A release of the encoder alone, or of another task: the head starts fresh, as
@@ -90,7 +80,9 @@ class BertConfigModel(keras.Model):
         return model
 
     def checkpoint_holds_head(self, release):
-        """Whether a Google or Hugging Face checkpoint has any weight of this model's head."""
+        """Whether a checkpoint (any format) has any weight of this model's head."""
+        if release.format == "bert_tf":
+            return bool(self._head_attributes() & _training_model_children(release.weights[0]))
         table = self.checkpoint_names(release.format)
         shapes = release.open().shapes
         for path in self.head_weights():
@@ -98,6 +90,17 @@ class BertConfigModel(keras.Model):
             if name in shapes or table.optional_prefix + name in shapes:
                 return True
         return False
+
+    def _head_attributes(self):
+        """Names of this model's attributes that hold head weights (layers or variables)."""
+        names = set()
+        for name, value in vars(self).items():
+            if name.startswith("_") or name == "encoder":
+                continue
+            if (isinstance(value, keras.layers.Layer) and value.weights) or isinstance(
+                    value, keras.Variable):
+                names.add(name)
+        return names
 
     def save_pretrained(self, directory, vocab_file=None):
         """Writes a Google-format release: bert_config.json, bert_model.ckpt (and vocab.txt).
@@ -141,3 +144,17 @@ class BertConfigModel(keras.Model):
         return {"name": self.name, "trainable": self.trainable,
                 "dtype": keras.dtype_policies.serialize(self.dtype_policy),
                 "config": self.config.to_dict()}
+
+
+def _training_model_children(prefix):
+    """Attribute names under "model" in a bert_tf training checkpoint's object graph."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    root = graph.nodes[0]
+    model = [child.node_id for child in root.children if child.local_name == "model"]
+    if not model:
+        return set()
+    return {child.local_name for child in graph.nodes[model[0]].children}
