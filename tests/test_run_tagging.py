@@ -210,6 +210,17 @@ def test_export_model_finds_the_tagger_of_a_run_directory(trained):
     assert export_run.exporters()["tagger"](settings, files)[2]["window_stride"] is None
 
 
+def test_evaluation_alone_reads_the_run_directory(trained):
+    from tasks.tagging.run import TaggerRun, TaggerSettings
+
+    _, paths, out, _, _ = trained
+    settings = TaggerSettings(do_eval=True, eval_file=paths["dev"], tag_scheme="iob1",
+                              init_checkpoint=str(out), output_dir=str(out),
+                              max_seq_length=MAX_SEQ)
+    run = TaggerRun.checked(settings)
+    assert run.labels == open(out / "label_list.txt").read().split()
+
+
 def test_fine_tunes_from_the_minilm_release_directory(tmp_path):
     """A Hugging Face directory as --init_checkpoint, JSON-lines data in IOB2 (the default)."""
     rng = np.random.default_rng(2)

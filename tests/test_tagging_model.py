@@ -42,7 +42,7 @@ def tagger(seed=7, **overrides):
 
 
 def sentences_of(seed, count, lengths):
-    """Sentences of words that BERT's basic tokenizer keeps whole; some split into several pieces."""
+    """Sentences of words that BERT's basic tokenizer keeps whole; some have several pieces."""
     rng = random.Random(seed)
     words = [w.strip() for w in open(vocab_file(), encoding="utf-8")][3000:3400]
     words = [w for w in words if w.isalpha() and w.isascii()]
@@ -53,7 +53,7 @@ def sentences_of(seed, count, lengths):
 
 
 def host_logits(model, tokenizer, sentences, max_seq_length, stride=None):
-    """run_tagging.py's pipeline without the Trainer: rows per window, the model, stitched per word."""
+    """run_tagging.py's pipeline without the Trainer: rows per window, the model, stitching."""
     encoded = features.SentenceEncoder(tokenizer, max_seq_length, stride)(sentences)
     ids = encoded.examples.sequences["input_ids"]
     logits = model({"input_ids": ids.to_tensor(0), "input_mask": tf.ones_like(ids).to_tensor(0),
@@ -215,7 +215,8 @@ def test_served_graph_equals_the_run_pipeline(tokenizer):
         np.testing.assert_allclose(out["tag_probability"][b, :n],
                                    (probabilities / probabilities.sum(-1, keepdims=True)).max(-1),
                                    atol=1e-5)
-        assert [text[s:e] for s, e in zip(out["word_start"][b, :n], out["word_end"][b, :n])] == words
+        spans = zip(out["word_start"][b, :n], out["word_end"][b, :n])
+        assert [text[s:e] for s, e in spans] == words
         entities = metrics.entities(tags)
         e = len(entities)
         assert out["num_entities"][b] == e == by_words["num_entities"][b]
@@ -287,7 +288,7 @@ def test_bad_input_is_one_line_before_anything_is_built(tmp_path, files, flags, 
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_labels_of_a_run_directory_are_used_without_training(tmp_path):
+def test_evaluating_needs_a_trained_model(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "label_list.txt").write_text("O\nB-X\nI-X\n")
@@ -297,4 +298,5 @@ def test_labels_of_a_run_directory_are_used_without_training(tmp_path):
                               max_seq_length=16, output_dir=str(run), do_eval=True,
                               eval_file=write(tmp_path / "dev.jsonl", json.dumps(
                                   {"tokens": ["a", "b"], "tags": ["B-X", "I-X"]}) + "\n"))
-    assert TaggerRun.checked(settings).labels == ["O", "B-X", "I-X"]
+    with pytest.raises(USER_ERRORS, match="nothing to evaluate or predict with"):
+        TaggerRun.checked(settings)

@@ -8,7 +8,8 @@ of each word the window owns (-1 elsewhere), so every word is trained and
 predicted once, from the window where it has the most context.
 """
 
-# S=sentences, N=words of all sentences, K=windows (rows), T=positions, W=words in a window, L=labels
+# S=sentences, N=words of all sentences, K=windows (rows), T=positions, W=words in a window,
+# L=labels
 
 import dataclasses
 from typing import List, Optional, Sequence

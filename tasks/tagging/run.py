@@ -5,7 +5,9 @@ import os
 from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
+from bert_tf import checkpoints
 from bert_tf.errors import DataError, UserError
 from bert_tf.training import run_directory
 from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, log_softmax, require
@@ -70,14 +72,18 @@ class TaggerRun(FineTuningRun):
             if len(labels) < 2:
                 raise DataError(f"{s.train_file}: only the tag {labels[0]!r}: nothing to learn")
         else:
-            labels = self.files.labels
+            # The labels of the model that will be used: output_dir's, else init_checkpoint's.
             path = os.path.join(s.output_dir, run_directory.LABELS_FILE)
-            if labels is None and os.path.isfile(path):
-                labels = run_directory.read_label_list(path)
+            labels = (run_directory.read_label_list(path) if os.path.isfile(path)
+                      else self.files.labels)
             if labels is None:
                 raise FlagError(f"the labels come from the training data: pass --do_train, or "
                                 f"an --init_checkpoint or --output_dir holding "
                                 f"{run_directory.LABELS_FILE}")
+        if not s.do_train and not tf.train.latest_checkpoint(s.output_dir):
+            require(self.files.release is not None,
+                    "nothing to evaluate or predict with: pass --do_train, an --output_dir "
+                    "holding a trained run, or an --init_checkpoint of a tagger")
         self.labels = list(labels)
         self.label_index = {label: i for i, label in enumerate(self.labels)}
         try:
@@ -114,6 +120,21 @@ class TaggerRun(FineTuningRun):
 
     def build_task(self):
         return TaggingTask()
+
+    def initialize(self, model):
+        """Fine-tuning starts from the checkpoint's encoder (a fresh head), as in every task;
+        evaluating or predicting without training needs the whole tagger from it."""
+        s = self.settings
+        if s.do_train:
+            return super().initialize(model)
+        release = self.files.release
+        if not model.checkpoint_holds_head(release):
+            raise UserError(f"--init_checkpoint={s.init_checkpoint} holds no tagger head to "
+                            "evaluate or predict with: pass --do_train, or a tagger's checkpoint "
+                            "(a run_tagging.py --output_dir, BertForTokenClassification)")
+        checkpoints.load_weights(model, release)
+        s.log(f"Loaded the tagger, head included, from {release.format} checkpoint "
+              f"{s.init_checkpoint}")
 
     # ------------------------------------------------------------------ data
 

@@ -83,7 +83,8 @@ def _outputs_of_ids(module, features):
 
 
 def _predict_words(module, words):
-    """Most likely label id `[N]` and its probability for every word of ragged `words` `[B, (W)]`."""
+    """The most likely label id `[N]`, its probability, and each word's index in its sentence,
+    for every word of ragged `words` `[B, (W)]`."""
     tokenizer = module.tokenizer
     pieces = tokenizer.tokenize_words(words)  # [B, (W), (P)]
     counts = tf.RaggedTensor.from_row_splits(pieces.values.row_lengths(), pieces.row_splits)
@@ -163,10 +164,12 @@ def _reader(module):
 
 
 def tag(module, words, text=None, word_start=None, word_end=None):
-    """Every output of serving_default (with `text` and the words' character spans) or serve_words."""
+    """Every output of serving_default (given `text` and the words' character spans) or of
+    serve_words."""
     batch = words.nrows()
     read = _reader(module)(words)
-    probability, word_in_sentence, tags = read["probability"], read["word_in_sentence"], read["tags"]
+    probability, word_in_sentence, tags = (read[k] for k in ("probability", "word_in_sentence",
+                                                             "tags"))
     entity_type, first, last = read["entity_type"], read["first"], read["last"]
     sentence_of_word = words.value_rowids()
     entity_sentence = tf.gather(sentence_of_word, first)  # [E]

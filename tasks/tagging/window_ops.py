@@ -35,7 +35,8 @@ def split(pieces_per_word, max_seq_length, stride=None):
         raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
     stride = max(budget // 2, 1) if stride is None else int(stride)
     if not 1 <= stride <= budget:
-        raise ValueError(f"stride must be between 1 and max_seq_length - 2 = {budget}, got {stride}")
+        raise ValueError(f"stride must be between 1 and max_seq_length - 2 = {budget}, "
+                         f"got {stride}")
     counts = tf.minimum(tf.cast(pieces_per_word, tf.int64), budget)  # [B, (W)]
     words = counts.row_lengths()  # [B]
     batch = tf.shape(words, out_type=tf.int64)[0]
