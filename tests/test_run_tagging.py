@@ -107,7 +107,7 @@ def test_learns_entities_and_writes_every_file(trained):
             "global_step", "loss", "eval_PER_f1", "eval_LOC_support"} <= set(found)
     gold = [tags for _, tags in data["dev"]]
     baseline, _ = metrics.entity_scores(gold, [["O"] * len(tags) for tags in gold])
-    # The majority tag, O, finds no entity: F1 0. Seen: 1.0 (75 steps); 0.98 after 50.
+    # The majority tag, O, finds no entity: F1 0. Seen here: 0.98 after these 60 steps.
     assert baseline.f1 == 0.0 and float(found["eval_f1"]) > baseline.f1 + 0.6
     assert found["global_step"] == str(int(320 / 16 * 3))
     assert int(found["eval_PER_support"]) == sum(t.startswith("B-PER") for ts in gold for t in ts)
