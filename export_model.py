@@ -25,14 +25,14 @@ flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google
                     "Face checkpoint directory.")
 flags.DEFINE_enum("task", D.task, sorted(export_run.exporters()), "What the model is: "
                   "classifier, regression, encoder (embeddings), pretrainer (masked-token "
-                  "prediction), or another task family's model.")
+                  "prediction), tagger (named entities), or another task family's model.")
 flags.DEFINE_string("export_dir", None, "TF Serving's model directory; the export goes in "
                     "<export_dir>/<version>.")
 flags.DEFINE_integer("export_version", None, "Version number (default: the checkpoint's "
                      "training step, else the time); an existing version is never replaced.")
 flags.DEFINE_bool("text_pair", D.text_pair, "classifier/regression: take text_pair too.")
-flags.DEFINE_string("labels", None, "classifier: comma-separated labels (default: the run's "
-                    "label_list.txt).")
+flags.DEFINE_string("labels", None, "classifier, tagger: comma-separated labels (default: the "
+                    "run's label_list.txt).")
 flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the checkpoint's).")
 flags.DEFINE_bool("do_lower_case", None, "Lower-case input (default: what the checkpoint "
                   "says, else what its vocab implies).")

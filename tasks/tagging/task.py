@@ -1,0 +1,35 @@
+"""The tagging loss and accuracy as sums over labelled words, which the training loop normalizes globally."""
+
+# B=batch, T=sequence, L=labels
+
+import tensorflow as tf
+
+
+class TaggingTask:
+    """Softmax cross-entropy at each labelled position (a word's first piece), averaged over the
+    labelled words of the global batch; word accuracy.
+
+    `label_ids` int32 `[B, T]` holds a label id at the first piece of each word
+    the row predicts and -1 everywhere else (other pieces, [CLS], [SEP],
+    padding): those positions count nowhere.
+    """
+
+    losses = {"loss": ("loss_sum", "words")}
+    metrics = {"accuracy": ("correct", "words")}
+    passthrough_keys = ()
+    sum_names = ("loss_sum", "correct", "words")
+
+    def counts(self, batch):
+        return {"words": tf.reduce_sum(tf.cast(batch["label_ids"] >= 0, tf.float32))}
+
+    def sums(self, batch, outputs):
+        labels = batch["label_ids"]  # [B, T]
+        logits = outputs["logits"]  # [B, T, L]
+        labelled = labels >= 0
+        weight = tf.cast(labelled, tf.float32)
+        safe = tf.where(labelled, labels, 0)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+        return {"loss_sum": tf.reduce_sum(loss * weight),
+                "correct": tf.reduce_sum(tf.cast(correct, tf.float32) * weight),
+                "words": tf.reduce_sum(weight)}
