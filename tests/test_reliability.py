@@ -380,3 +380,22 @@ def test_scripts_print_one_line_errors(tmp_path):
                           f"--output_file={tmp_path / 'f.jsonl'}",
                           f"--init_checkpoint={minilm_dir()}", "--layers=-1,x")
     assert_one_line_error("extract_features.py", code, err, "--layers='-1,x' is not")
+
+
+def test_mirrored_evaluation_with_a_partial_last_batch(finished_run, tmp_path):
+    """24 dev rows in per-replica batches of 5 leave the last step one batch for two
+    replicas: the other replica gets an empty one. The results equal one device's."""
+    import shutil
+
+    tmp, before = finished_run
+    shutil.copytree(tmp / "run", tmp_path / "run")
+    settings = classifier_settings(tmp, output_dir=str(tmp_path / "run"), do_train=False,
+                                   distribution_strategy="mirrored", eval_batch_size=10)
+    job = classifier_run.ClassifierRun(settings)
+    assert job.replicas == 2
+    results = job.evaluate()
+    job.close()
+    expected = dict(line.split(" = ") for line in
+                    before["eval_results.txt"].decode().splitlines())
+    assert results["eval_accuracy"] == float(expected["eval_accuracy"])
+    assert abs(results["eval_loss"] - float(expected["eval_loss"])) < 1e-5

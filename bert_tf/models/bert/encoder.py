@@ -80,7 +80,9 @@ class BertEncoder(BertConfigModel):
             encoder_outputs.append(x)
         return {
             "sequence_output": x,
-            "pooled_output": self.pooler(x[:, 0]),  # [B, H]
+            # [B, H]; a reshape rather than x[:, 0], which fails on the empty [0, 0, H] batch a
+            # replica gets when a distributed evaluation runs out of data.
+            "pooled_output": self.pooler(tf.reshape(x[:, :1], [-1, self.config.hidden_size])),
             "encoder_outputs": encoder_outputs,
         }
 
