@@ -5,11 +5,12 @@
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from tasks import scripts  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Comma-separated globs of UTF-8 text files.")
@@ -26,10 +27,10 @@ flags.mark_flags_as_required(["input_file", "output_file"])
 def main(argv):
     del argv
     from bert_tf.data import files
-    from bert_tf.errors import USER_ERRORS, UserError
+    from bert_tf.errors import UserError
     from bert_tf.tokenization import vocab_learning
 
-    try:
+    def work():
         if FLAGS.num_unused < 0:
             raise UserError(f"--num_unused must be 0 or more, got {FLAGS.num_unused}")
         if FLAGS.max_unique_chars < 1:
@@ -40,11 +41,11 @@ def main(argv):
         vocab = vocab_learning.learn_vocab(counts, FLAGS.vocab_size, num_unused=FLAGS.num_unused,
                                            max_unique_chars=FLAGS.max_unique_chars)
         files.write_text(FLAGS.output_file, "".join(token + "\n" for token in vocab))
-    except USER_ERRORS as e:
-        sys.exit(f"build_vocab.py: error: {e}")
-    print(f"wrote {len(vocab)} tokens to {FLAGS.output_file} "
-          f"({sum(counts.values()):,} words, {len(counts):,} distinct)")
+        print(f"wrote {len(vocab)} tokens to {FLAGS.output_file} "
+              f"({sum(counts.values()):,} words, {len(counts):,} distinct)")
+
+    scripts.run_or_exit("build_vocab.py", work)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    scripts.start(main)

@@ -9,11 +9,12 @@ documents. Output: TFRecords with google-research/bert's features.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
+
+from tasks import scripts  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Comma-separated input files or globs.")
@@ -41,11 +42,11 @@ flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 def main(argv):
     del argv
     from bert_tf.data.files import list_input_files
-    from bert_tf.errors import USER_ERRORS, UserError
+    from bert_tf.errors import UserError
     from bert_tf.tokenization import BertTokenizer
     from tasks.pretraining import records
 
-    try:
+    def work():
         input_files = list_input_files(FLAGS.input_file)
         output_files = [f for f in FLAGS.output_file.split(",") if f]
         if not output_files:
@@ -66,10 +67,10 @@ def main(argv):
         stats = records.create_pretraining_records(
             input_files, output_files, tokenizer, options, random_seed=FLAGS.random_seed,
             num_workers=FLAGS.num_workers, chunk_tokens=FLAGS.chunk_tokens)
-    except USER_ERRORS as e:
-        sys.exit(f"create_pretraining_data.py: error: {e}")
-    print(f"wrote {', '.join(output_files)}: {stats.summary()}")
+        print(f"wrote {', '.join(output_files)}: {stats.summary()}")
+
+    scripts.run_or_exit("create_pretraining_data.py", work)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    scripts.start(main)

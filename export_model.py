@@ -10,14 +10,13 @@ directory. The export is export_dir/<version>/ (TF Serving's layout).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from bert_tf.errors import USER_ERRORS  # noqa: E402
 from tasks import export as export_run  # noqa: E402
+from tasks import scripts  # noqa: E402
 
 FLAGS = flags.FLAGS
 D = export_run.ExportSettings()
@@ -58,13 +57,8 @@ flags.DEFINE_float("null_score_diff_threshold", None, "question_answering, 2.0: 
 
 def main(argv):
     del argv
-    try:
-        export_run.run(export_run.ExportSettings.from_flags(FLAGS))
-    except USER_ERRORS as e:
-        sys.exit(f"export_model.py: error: {e}")
+    scripts.run_or_exit("export_model.py", lambda: export_run.run(export_run.ExportSettings.from_flags(FLAGS)))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["checkpoint", "export_dir"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["checkpoint", "export_dir"])

@@ -7,11 +7,12 @@ Each input line is a text, or "text_a ||| text_b".
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
+
+from tasks import scripts  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Text lines (\"a ||| b\" for pairs).")
@@ -29,12 +30,12 @@ flags.DEFINE_integer("batch_size", 32, "Texts per batch.")
 
 def main(argv):
     del argv
-    from bert_tf.errors import USER_ERRORS, UserError
+    from bert_tf.errors import UserError
     from bert_tf.models.bert import BertEncoder
     from bert_tf.models.bert.release import resolve_model_files
     from bert_tf.serving import feature_extraction
 
-    try:
+    def work():
         files = resolve_model_files(FLAGS.init_checkpoint, FLAGS.vocab_file, None,
                                     FLAGS.do_lower_case)
         if not 3 <= FLAGS.max_seq_length <= files.config.max_position_embeddings:
@@ -53,12 +54,10 @@ def main(argv):
         count = feature_extraction.extract(encoder, tokenizer, FLAGS.input_file,
                                            FLAGS.output_file, layers, FLAGS.max_seq_length,
                                            FLAGS.batch_size)
-    except USER_ERRORS as e:
-        sys.exit(f"extract_features.py: error: {e}")
-    print(f"wrote features of {count} example(s) to {FLAGS.output_file}")
+        print(f"wrote features of {count} example(s) to {FLAGS.output_file}")
+
+    scripts.run_or_exit("extract_features.py", work)
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["input_file", "output_file", "init_checkpoint"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["input_file", "output_file", "init_checkpoint"])

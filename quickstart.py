@@ -4,7 +4,9 @@
 2. vocab     - a WordPiece vocab learned from that corpus (build_vocab.py's code)
 3. records   - masked-LM / next-sentence TFRecords (create_pretraining_data.py's code)
 4. pretrain  - a mini BERT (4 layers, hidden 256) pretrained on them (run_pretraining.py's
-               code), masked-LM accuracy measured before and after
+               code), masked-LM accuracy measured before and after; 20 steps are timed
+               first, and the pretraining steps and the fine-tuning set are sized to
+               fit --minutes (default 6) on this machine
 5. fine-tune - that checkpoint fine-tuned to tell which library a docstring sentence
                comes from (run_classifier.py's code), against the majority-class baseline
 6. serve     - the classifier exported as a SavedModel for TF Serving (core TensorFlow ops
@@ -19,6 +21,7 @@ emptied first. No download, no flags needed:
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,8 +35,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "output/quickstart", "Where everything is written.")
 flags.DEFINE_float("corpus_mb", 3.0, "Size of the docstring corpus.")
 flags.DEFINE_integer("vocab_size", 8192, "WordPiece vocab size.")
-flags.DEFINE_integer("pretrain_steps", 600, "Pretraining steps (batch 64, sequence 64).")
-flags.DEFINE_integer("sentences_per_library", 1500, "Most training sentences per library.")
+flags.DEFINE_float("minutes", 6.0, "About how long the demo may take on this machine: the "
+                   "first pretraining steps are timed, then the pretraining steps and the "
+                   "fine-tuning set are sized to fit.")
+flags.DEFINE_integer("pretrain_steps", 0, "Pretraining steps of 64 x 64 tokens (0: as many as "
+                     "fit the time budget, 100 to 600).")
+flags.DEFINE_integer("sentences_per_library", 0, "Training sentences per library (0: as many "
+                     "as fit the time budget, 300 to 1500).")
 flags.DEFINE_float("finetune_epochs", 2.0, "Fine-tuning epochs.")
 flags.DEFINE_float("finetune_learning_rate", 1e-4, "Fine-tuning peak learning rate.")
 flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
@@ -60,6 +68,30 @@ for text, label, probs in zip(texts, out["label"].numpy(), out["probabilities"].
     print(f"  {label.decode():8s} {probs.max():.2f}  {text!r}")
 print("  (modules of bert_tf loaded:", sorted(m for m in sys.modules if m.startswith("bert_tf")), ")")
 """
+
+
+# Seconds kept for what is not pretraining or fine-tuning steps after the timing run
+# (evaluations, tracing, the export and its client), and the share of the rest that
+# pretraining gets. Fine-tuning reads ~25-token sentences, not 64-token records, with no
+# masked-LM head: measured ~3.4x the pretraining examples/s (3.0 assumed).
+RESERVED_SECONDS = 45
+PRETRAIN_SHARE = 0.6
+FINETUNE_SPEEDUP = 3.0
+
+
+def plan_work(budget_seconds, elapsed_seconds, pretrain_examples_per_second, batch_size=64,
+              finetune_epochs=2.0):
+    """(pretraining steps, training sentences per library) that fit the time left.
+
+    The steps stay within 100 to 600 (fewer would not show masked-LM learning
+    clearly, more add little), the sentences within 300 to 1500 per library.
+    """
+    left = max(budget_seconds - elapsed_seconds - RESERVED_SECONDS, 60.0)
+    steps = PRETRAIN_SHARE * left * pretrain_examples_per_second / batch_size
+    finetune_examples = ((1 - PRETRAIN_SHARE) * left * FINETUNE_SPEEDUP
+                         * pretrain_examples_per_second)
+    per_library = finetune_examples / finetune_epochs / len(LIBRARIES)
+    return (int(min(max(steps, 100), 600)), int(min(max(per_library, 300), 1500)))
 
 
 def banner(text):
@@ -186,15 +218,36 @@ def main(argv):
     precision = FLAGS.mixed_precision
     if precision == "auto":
         precision = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
-    steps = FLAGS.pretrain_steps
-    settings = PretrainingSettings(
-        input_file=records["train"], eval_input_file=records["eval"],
-        output_dir=os.path.join(work, "pretrain"), bert_config_file=config_file,
-        vocab_file=vocab_file, do_train=True, do_eval=True, train_batch_size=64,
-        eval_batch_size=64, max_seq_length=seq, max_predictions_per_seq=predictions,
-        num_train_steps=steps, num_warmup_steps=steps // 10, learning_rate=1e-3,
-        adam_bias_correction=True, save_checkpoints_steps=steps // 3,
-        iterations_per_loop=50, max_eval_steps=40, mixed_precision=precision, seed=1)
+
+    def pretraining(name, steps, **changes):
+        values = dict(
+            input_file=records["train"], eval_input_file=records["eval"],
+            output_dir=os.path.join(work, name), bert_config_file=config_file,
+            vocab_file=vocab_file, do_train=True, do_eval=True, train_batch_size=64,
+            eval_batch_size=64, max_seq_length=seq, max_predictions_per_seq=predictions,
+            num_train_steps=steps, num_warmup_steps=steps // 10, learning_rate=1e-3,
+            adam_bias_correction=True, save_checkpoints_steps=max(steps // 3, 1),
+            iterations_per_loop=50, max_eval_steps=40, mixed_precision=precision, seed=1)
+        values.update(changes)
+        return PretrainingSettings(**values)
+
+    # Time 20 steps (the second 10, after tracing) to size the work to this machine.
+    lines = []
+    calibration = PretrainingRun(pretraining("calibration", 20, iterations_per_loop=10,
+                                             log=lines.append))
+    calibration.train()
+    calibration.close()
+    shutil.rmtree(calibration.settings.output_dir, ignore_errors=True)
+    progress = [line for line in lines if line.startswith("step ")][-1]
+    speed = float(re.search(r"([0-9.]+) examples/s", progress).group(1))
+    auto_steps, auto_sentences = plan_work(FLAGS.minutes * 60, time.perf_counter() - started,
+                                           speed, finetune_epochs=FLAGS.finetune_epochs)
+    steps = FLAGS.pretrain_steps or auto_steps
+    sentences_per_library = FLAGS.sentences_per_library or auto_sentences
+    print(f"This machine pretrains at {speed:.0f} examples/s ({precision}): for a budget of "
+          f"{FLAGS.minutes:g} minutes, {steps} steps and {sentences_per_library} fine-tuning "
+          "sentences per library")
+    settings = pretraining("pretrain", steps)
     print(f"{config.num_hidden_layers} layers, {config.hidden_size} hidden, vocab "
           f"{config.vocab_size}; {steps} steps of 64 x {seq} tokens, {precision}")
     run = PretrainingRun(settings)
@@ -211,7 +264,7 @@ def main(argv):
 
     banner("5/6 fine-tune: which library is a docstring sentence from?")
     task_dir = os.path.join(work, "library_task")
-    n_train, n_dev, majority = write_library_task(task_dir, FLAGS.sentences_per_library)
+    n_train, n_dev, majority = write_library_task(task_dir, sentences_per_library)
     print(f"{n_train} training and {n_dev} held-out sentences from {', '.join(LIBRARIES)} "
           f"(split by module); majority class: {majority:.3f} of held-out")
     job = classifier_run.ClassifierRun(classifier_run.ClassifierSettings(

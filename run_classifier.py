@@ -10,14 +10,13 @@ directory (Google or Hugging Face format).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from bert_tf.errors import USER_ERRORS  # noqa: E402
 from tasks import flags as common_flags  # noqa: E402
+from tasks import scripts  # noqa: E402
 from tasks.classification import run as classifier_run  # noqa: E402
 from tasks.classification.data import TASK_NAMES  # noqa: E402
 
@@ -42,13 +41,8 @@ flags.DEFINE_string("xnli_language", D.xnli_language, "xnli: the language to tra
 
 def main(argv):
     del argv
-    try:
-        classifier_run.run(classifier_run.ClassifierSettings.from_flags(FLAGS))
-    except USER_ERRORS as e:
-        sys.exit(f"run_classifier.py: error: {e}")
+    scripts.run_or_exit("run_classifier.py", lambda: classifier_run.run(classifier_run.ClassifierSettings.from_flags(FLAGS)))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["task_name", "data_dir", "output_dir"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["task_name", "data_dir", "output_dir"])

@@ -9,14 +9,13 @@ Running the same command again after a crash resumes from the last checkpoint.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from bert_tf.errors import USER_ERRORS  # noqa: E402
 from tasks import flags as common_flags  # noqa: E402
+from tasks import scripts  # noqa: E402
 from tasks.pretraining import run as pretraining_run  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -53,13 +52,8 @@ flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynam
 
 def main(argv):
     del argv
-    try:
-        pretraining_run.run(pretraining_run.PretrainingSettings.from_flags(FLAGS))
-    except USER_ERRORS as e:
-        sys.exit(f"run_pretraining.py: error: {e}")
+    scripts.run_or_exit("run_pretraining.py", lambda: pretraining_run.run(pretraining_run.PretrainingSettings.from_flags(FLAGS)))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["input_file", "output_dir"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["input_file", "output_dir"])

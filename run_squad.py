@@ -12,14 +12,13 @@ when --predict_file has answers, the official scores in eval_results.txt.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from bert_tf.errors import USER_ERRORS  # noqa: E402
 from tasks import flags as common_flags  # noqa: E402
+from tasks import scripts  # noqa: E402
 from tasks.question_answering import run as squad_run  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -52,13 +51,9 @@ def main(argv):
     del argv
     if FLAGS.verbose_logging:
         logging.set_verbosity(logging.INFO)
-    try:
-        squad_run.run(squad_run.SquadSettings.from_flags(FLAGS))
-    except USER_ERRORS as e:
-        sys.exit(f"run_squad.py: error: {e}")
+    scripts.run_or_exit("run_squad.py",
+                        lambda: squad_run.run(squad_run.SquadSettings.from_flags(FLAGS)))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["output_dir"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["output_dir"])

@@ -11,14 +11,13 @@ directory (Google or Hugging Face format).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
-from bert_tf.errors import USER_ERRORS  # noqa: E402
 from tasks import flags as common_flags  # noqa: E402
+from tasks import scripts  # noqa: E402
 from tasks.tagging import run as tagging_run  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -49,13 +48,8 @@ common_flags.define_finetuning_flags(
 
 def main(argv):
     del argv
-    try:
-        tagging_run.run(tagging_run.TaggerSettings.from_flags(FLAGS))
-    except USER_ERRORS as e:
-        sys.exit(f"run_tagging.py: error: {e}")
+    scripts.run_or_exit("run_tagging.py", lambda: tagging_run.run(tagging_run.TaggerSettings.from_flags(FLAGS)))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["output_dir"])
-    logging.set_verbosity(logging.WARNING)
-    app.run(main)
+    scripts.start(main, ["output_dir"])

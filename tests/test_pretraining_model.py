@@ -9,7 +9,6 @@ import tensorflow as tf
 from safetensors.numpy import save_file
 from scipy.special import erf, log_softmax
 
-from bert_tf import checkpoints
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.models.bert import BertEncoder, BertPretrainer
 from tasks.pretraining.task import PretrainingTask

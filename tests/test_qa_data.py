@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from bert_tf.errors import DataError, MissingFileError
 from bert_tf.tokenization import BertTokenizer
-from tasks.question_answering import features as qa_features
 from tasks.question_answering.features import features_to_tensors, make_features, window_spans
 from tasks.question_answering.postprocess import postprocess
 from tasks.question_answering.squad import Example, read_squad

@@ -1,6 +1,5 @@
 """run_classifier.py end to end: learning, result files, determinism, real checkpoints, bad input."""
 
-import json
 import os
 import re
 import signal

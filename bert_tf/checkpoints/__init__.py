@@ -12,7 +12,7 @@ import shutil
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.checkpoints import google, huggingface
+from bert_tf.checkpoints import google
 from bert_tf.checkpoints.release import CONFIG_NAME, HF_CONFIG_NAME, Release, resolve
 from bert_tf.checkpoints.table import CheckpointMismatchError, load_into
 

@@ -24,6 +24,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     padding_mask `[B, T]` (1 or True = real token) -> `[B, T, H]`.
     """
 
+    # The constructor's arguments, kept as attributes of the same names.
+    config_names = ("num_attention_heads", "attention_dropout", "initializer_range")
+
     def __init__(self, num_attention_heads, attention_dropout=0.1, initializer_range=0.02,
                  **kwargs):
         super().__init__(**kwargs)
@@ -77,7 +80,5 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_attention_heads=self.num_attention_heads,
-                      attention_dropout=self.attention_dropout,
-                      initializer_range=self.initializer_range)
+        config.update({name: getattr(self, name) for name in self.config_names})
         return config

@@ -16,6 +16,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
     padding_mask `[B, T]` (1 = real token) -> `[B, T, H]`.
     """
 
+    # The constructor's arguments, kept as attributes of the same names.
+    config_names = ("num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout",
+                    "attention_dropout", "layer_norm_eps", "initializer_range")
+
     def __init__(self, num_attention_heads, intermediate_size, hidden_act="gelu",
                  hidden_dropout=0.1, attention_dropout=0.1, layer_norm_eps=1e-12,
                  initializer_range=0.02, **kwargs):
@@ -65,13 +69,5 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            num_attention_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size,
-            hidden_act=self.hidden_act,
-            hidden_dropout=self.hidden_dropout,
-            attention_dropout=self.attention_dropout,
-            layer_norm_eps=self.layer_norm_eps,
-            initializer_range=self.initializer_range,
-        )
+        config.update({name: getattr(self, name) for name in self.config_names})
         return config

@@ -450,6 +450,16 @@ class FineTuningRun(Run):
         s.log(f"Exported {self.serving_task().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
         return path
 
+    def evaluate_and_predict(self):
+        """--do_eval and --do_predict: eval_results.txt, then the prediction files."""
+        s = self.settings
+        if s.do_eval:
+            results = self.evaluate()
+            s.log(f"Evaluation: {format_results(results)}")
+        if s.do_predict:
+            for path in self.predict():
+                s.log(f"Wrote predictions to {path}")
+
     def run(self):
         """What the script's flags ask for, in order: train, evaluate, predict, export."""
         s = self.settings
@@ -458,12 +468,7 @@ class FineTuningRun(Run):
                 self.train()
                 path = self.export_pretrained()
                 s.log(f"Saved the fine-tuned model in Google's format to {path}")
-            if s.do_eval:
-                results = self.evaluate()
-                s.log(f"Evaluation: {format_results(results)}")
-            if s.do_predict:
-                for path in self.predict():
-                    s.log(f"Wrote predictions to {path}")
+            self.evaluate_and_predict()
             if s.export_dir and self.is_chief:
                 self.export_serving()
         finally:

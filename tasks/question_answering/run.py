@@ -211,22 +211,11 @@ class SquadRun(FineTuningRun):
         return serving.serving_constants(s.max_seq_length, **{
             name: getattr(s, name) for name in serving.DEFAULTS})
 
-    def run(self):
-        """What the flags ask for, in order: train, predict (and evaluate), export."""
-        s = self.settings
-        try:
-            if s.do_train:
-                self.train()
-                path = self.export_pretrained()
-                s.log(f"Saved the fine-tuned model in Google's format to {path}")
-            if s.predicts:
-                for path in self.predict():
-                    s.log(f"Wrote {path}")
-            if s.export_dir and self.is_chief:
-                self.export_serving()
-        finally:
-            self.close()
-        return self
+    def evaluate_and_predict(self):
+        """--do_predict (or --do_eval): predictions, and evaluation when they have answers."""
+        if self.settings.predicts:
+            for path in self.predict():
+                self.settings.log(f"Wrote {path}")
 
 
 def run(settings: SquadSettings):

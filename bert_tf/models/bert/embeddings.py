@@ -19,6 +19,10 @@ class BertEmbeddings(keras.layers.Layer):
     silently clipped.
     """
 
+    # The constructor's arguments, kept as attributes of the same names.
+    config_names = ("vocab_size", "hidden_size", "max_position_embeddings", "type_vocab_size",
+                    "initializer_range", "layer_norm_eps", "hidden_dropout")
+
     def __init__(self, vocab_size, hidden_size, max_position_embeddings=512,
                  type_vocab_size=2, initializer_range=0.02, layer_norm_eps=1e-12,
                  hidden_dropout=0.1, **kwargs):
@@ -85,13 +89,5 @@ class BertEmbeddings(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            max_position_embeddings=self.max_position_embeddings,
-            type_vocab_size=self.type_vocab_size,
-            initializer_range=self.initializer_range,
-            layer_norm_eps=self.layer_norm_eps,
-            hidden_dropout=self.hidden_dropout,
-        )
+        config.update({name: getattr(self, name) for name in self.config_names})
         return config
