@@ -231,22 +231,25 @@ def main(argv):
         values.update(changes)
         return PretrainingSettings(**values)
 
-    # Time 20 steps (the second 10, after tracing) to size the work to this machine.
-    lines = []
-    calibration = PretrainingRun(pretraining("calibration", 20, iterations_per_loop=10,
-                                             log=lines.append))
-    calibration.train()
-    calibration.close()
-    shutil.rmtree(calibration.settings.output_dir, ignore_errors=True)
-    progress = [line for line in lines if line.startswith("step ")][-1]
-    speed = float(re.search(r"([0-9.]+) examples/s", progress).group(1))
-    auto_steps, auto_sentences = plan_work(FLAGS.minutes * 60, time.perf_counter() - started,
-                                           speed, finetune_epochs=FLAGS.finetune_epochs)
-    steps = FLAGS.pretrain_steps or auto_steps
-    sentences_per_library = FLAGS.sentences_per_library or auto_sentences
-    print(f"This machine pretrains at {speed:.0f} examples/s ({precision}): for a budget of "
-          f"{FLAGS.minutes:g} minutes, {steps} steps and {sentences_per_library} fine-tuning "
-          "sentences per library")
+    steps, sentences_per_library = FLAGS.pretrain_steps, FLAGS.sentences_per_library
+    if not (steps and sentences_per_library):
+        # Time 20 steps (the second 10, after tracing) to size the work to this machine.
+        lines = []
+        calibration = PretrainingRun(pretraining("calibration", 20, iterations_per_loop=10,
+                                                 log=lines.append))
+        calibration.train()
+        calibration.close()
+        shutil.rmtree(calibration.settings.output_dir, ignore_errors=True)
+        progress = [line for line in lines if line.startswith("step ")][-1]
+        speed = float(re.search(r"([0-9.]+) examples/s", progress).group(1))
+        auto_steps, auto_sentences = plan_work(FLAGS.minutes * 60,
+                                               time.perf_counter() - started, speed,
+                                               finetune_epochs=FLAGS.finetune_epochs)
+        steps = steps or auto_steps
+        sentences_per_library = sentences_per_library or auto_sentences
+        print(f"This machine pretrains at {speed:.0f} examples/s ({precision}): for a budget "
+              f"of {FLAGS.minutes:g} minutes, {steps} steps and {sentences_per_library} "
+              "fine-tuning sentences per library")
     settings = pretraining("pretrain", steps)
     print(f"{config.num_hidden_layers} layers, {config.hidden_size} hidden, vocab "
           f"{config.vocab_size}; {steps} steps of 64 x {seq} tokens, {precision}")

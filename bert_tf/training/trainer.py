@@ -127,8 +127,10 @@ class Trainer:
         self._unreached = frozenset()  # indices of trainable variables the loss does not reach
         self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
         self._train_loop = tf.function(self._train_loop_fn)
-        self._eval_step = tf.function(self._eval_step_fn)
-        self._predict_step = tf.function(self._predict_step_fn)
+        # Evaluation batches come one call each, padded to their own lengths: after the
+        # second length the step is traced once more for any length (not once per length).
+        self._eval_step = tf.function(self._eval_step_fn, reduce_retracing=True)
+        self._predict_step = tf.function(self._predict_step_fn, reduce_retracing=True)
 
     # ------------------------------------------------------------- one step
 
@@ -170,11 +172,13 @@ class Trainer:
                 sums = s if sums is None else {n: sums[n] + s[n] for n in s}
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         grads = [g / scale for g in grads]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
         if self.options.clip_norm:
             grads, norm = tf.clip_by_global_norm(grads, self.options.clip_norm)
         else:
             norm = tf.linalg.global_norm(grads)
+        # One NaN or Inf anywhere makes the global norm non-finite: no second pass over
+        # every gradient is needed to find out.
+        finite = tf.math.is_finite(norm)
         return grads, finite, norm, sums
 
     def _apply(self, grads):
