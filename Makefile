@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(PY) quickstart.py
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 bench: $(STAMP)
 	$(PY) bench/encoder_speed.py

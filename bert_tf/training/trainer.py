@@ -126,6 +126,12 @@ class Trainer:
         self._restored = False  # restore_or_initialize ran: the model is the latest checkpoint
         self._unreached = frozenset()  # indices of trainable variables the loss does not reach
         self._step_fn = tf.function(self._micro_step, jit_compile=options.jit_compile)
+        # The optimizer update is compiled too where there is one replica: XLA fuses the
+        # optimizer's elementwise work per variable (a Keras optimizer's cross-replica
+        # update cannot be compiled under a multi-replica strategy).
+        self._apply_fn = self._apply
+        if options.jit_compile and strategy.num_replicas_in_sync == 1:
+            self._apply_fn = tf.function(self._apply, jit_compile=True)
         self._train_loop = tf.function(self._train_loop_fn)
         # Evaluation batches come one call each, padded to their own lengths: after the
         # second length the step is traced once more for any length (not once per length).
@@ -205,7 +211,7 @@ class Trainer:
         finite = strategy.experimental_local_results(finite)[0]
 
         def apply():
-            strategy.run(self._apply, args=(grads,))
+            strategy.run(self._apply_fn, args=(grads,))
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))

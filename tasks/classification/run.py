@@ -142,8 +142,11 @@ class ClassifierRun(FineTuningRun):
         examples = list(self.processor.read(s.data_dir, split, which))
         pair = self.processor.is_pair
         ids, segments = [], []
-        encode = tf.function(lambda a, b: self.tokenizer.encode_ragged(
-            a, b if pair else None, s.max_seq_length))
+        if getattr(self, "_encode_fn", None) is None:  # traced once for every split
+            strings = tf.TensorSpec([None], tf.string)
+            self._encode_fn = tf.function(lambda a, b: self.tokenizer.encode_ragged(
+                a, b if pair else None, s.max_seq_length), input_signature=[strings, strings])
+        encode = self._encode_fn
         for start in range(0, len(examples), 4096):
             part = examples[start:start + 4096]
             features = encode(tf.constant([e.text_a for e in part]),
