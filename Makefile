@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 bench: $(STAMP)
-	$(PY) bench/encoder_speed.py
+	$(PY) -m bench all
 
 clean:
 	rm -rf $(VENV) .pytest_cache

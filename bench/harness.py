@@ -1,0 +1,178 @@
+"""What every workload shares: matmul ceilings, alternating timing, FLOP counts, tables, child processes.
+
+Workloads import this module; it defines no flags and imports TensorFlow only
+inside the functions that need it, so `python -m bench list` stays fast.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# The repository root: `python -m bench.child` must find `bench`, `bert_tf`
+# and `tasks` whatever the caller's working directory is.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A training step (forward, backward for activations and for weights) costs
+# about three forward passes in matmul FLOPs.
+TRAIN_FLOP_FACTOR = 3
+
+
+# ---------------------------------------------------------------- ceilings
+
+
+def matmul_rate(dtype, size=2048, repeats=5):
+    """GFLOP/s of a square `size`² matmul in `dtype` ("float32", "bfloat16") on the default device."""
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.stateless_normal([size, size], seed=[1, 2]), dtype)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a)[0, 0].numpy()  # trace, allocate, and finish before timing
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = matmul(a)
+    # Ops on one device run in order: reading one element of the last result
+    # waits for all of them (on a GPU the calls above only enqueue work).
+    out[0, 0].numpy()
+    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def measure_ceilings(size=2048, repeats=5):
+    """{"float32": GFLOP/s, "bfloat16": GFLOP/s} of a `size`² matmul: what a workload is judged against.
+
+    Each is the best of three rounds of `repeats` matmuls, so a burst of
+    load from other jobs on a shared machine lowers it less.
+    """
+    return {dtype: max(matmul_rate(dtype, size, repeats) for _ in range(3))
+            for dtype in ("float32", "bfloat16")}
+
+
+def ceiling_for(ceilings, precision):
+    """The ceiling a dtype policy ("float32", "mixed_bfloat16", ...) computes against."""
+    name = precision.replace("mixed_", "")
+    return ceilings.get(name, ceilings["float32"])
+
+
+# ------------------------------------------------------------------ timing
+
+
+def alternate(runners, repeats, per_run=1):
+    """{name: median seconds per unit}: each runner is warmed up once, then they take turns.
+
+    Alternating spreads the drift of a shared machine over all contenders.
+    `per_run` is the number of units (steps, batches) one call processes; a
+    runner must not return before its work is done (read a result back).
+    """
+    for run in runners.values():
+        run()  # warm-up: tracing and first-run allocations
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - start) / per_run)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# ------------------------------------------------------------------- FLOPs
+
+
+def encoder_flops(config, batch, seq_length):
+    """Matmul FLOPs (2 x multiply-adds) of one encoder forward pass; embedding lookups excluded.
+
+    Per layer and token: Q, K, V and output projections (4·H²), the two
+    feed-forward matmuls (2·H·I), attention scores and context (2·T·H); plus
+    the pooler's H² per sequence.
+    """
+    h, i, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token = n * 2 * (4 * h * h + 2 * h * i + 2 * seq_length * h)
+    return batch * (seq_length * per_token + 2 * h * h)
+
+
+def gflops(flop, seconds):
+    """GFLOP/s of `flop` floating-point operations done in `seconds`."""
+    return flop / seconds / 1e9
+
+
+def percent(x, ceiling):
+    """`x` as a whole percentage of `ceiling`, e.g. "63%"."""
+    return f"{100 * x / ceiling:.0f}%" if ceiling else "n/a"
+
+
+def ratio(ours_seconds, theirs_seconds):
+    """Speed of ours over theirs as "1.02x" (above 1: ours is faster)."""
+    return f"{theirs_seconds / ours_seconds:.2f}x"
+
+
+# ------------------------------------------------------------------ output
+
+
+def print_table(title, header, rows):
+    """Prints a markdown table under a bold title line, ready to paste into RESULTS.md."""
+    print()
+    print(f"**{title}**")
+    print()
+    print("| " + " | ".join(str(h) for h in header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print(flush=True)
+
+
+# --------------------------------------------------------- fresh processes
+
+
+def run_child(module_function, kwargs):
+    """Runs `module:function(**kwargs)` in a fresh `python -m bench.child` and returns its dict.
+
+    The function returns a JSON-serializable dict; `peak_rss_mib` (the
+    child's peak resident memory, VmHWM: see bench/child.py) is added to it.
+    One fresh process per contender makes peak memories comparable: nothing
+    else has run there.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.child", module_function, json.dumps(kwargs)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child prints its result as the last line of stdout (TF may log before).
+    lines = done.stdout.strip().splitlines()
+    if done.returncode or not lines:
+        raise RuntimeError(
+            f"bench.child {module_function} failed (exit {done.returncode}):\n"
+            + done.stderr[-3000:])
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------- models
+
+
+def keras_hub_backbone(config, dtype):
+    """keras-hub's BertBackbone with the shape of our `config` (its GELU is always the tanh form)."""
+    import keras_hub
+
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size, dtype=dtype)
+
+
+def random_batch(config, batch, seq_length, seed=0):
+    """Fixed-shape encoder inputs of random ids (numpy int32): input_ids, input_mask, segment_ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {"input_ids": rng.integers(1, config.vocab_size, (batch, seq_length)).astype(np.int32),
+            "input_mask": np.ones((batch, seq_length), np.int32),
+            "segment_ids": np.zeros((batch, seq_length), np.int32)}
+
+
+def keras_hub_inputs(batch):
+    """Our encoder inputs renamed for keras-hub's BertBackbone."""
+    return {"token_ids": batch["input_ids"], "padding_mask": batch["input_mask"],
+            "segment_ids": batch["segment_ids"]}

@@ -1,0 +1,131 @@
+"""The benchmark harness end to end on a tiny model: every workload runs and prints its tables.
+
+Timings on a busy two-core machine mean nothing; these tests check that each
+workload still runs against today's APIs (ours and keras-hub's) and prints
+numbers where its table has them.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--preset=tiny", "--ceiling_size=256"]
+
+
+def bench(*args, script=None, timeout=600):
+    command = [script] if script else [sys.executable, "-m", "bench"]
+    done = subprocess.run(command + list(args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return done.returncode, done.stdout, done.stderr
+
+
+def tables(text):
+    """{bold title: (header, rows)} of the markdown tables in the output."""
+    found = {}
+    for match in re.finditer(r"^\*\*(.+)\*\*\n\n((?:\|.*\|\n)+)", text, re.M):
+        lines = [[cell.strip() for cell in line.strip("|").split("|")]
+                 for line in match.group(2).splitlines()]
+        found[match.group(1)] = (lines[0], lines[2:])
+    return found
+
+
+def table(found, prefix):
+    titles = [title for title in found if title.startswith(prefix)]
+    assert len(titles) == 1, (prefix, list(found))
+    header, rows = found[titles[0]]
+    assert rows, titles[0]
+    return header, rows
+
+
+def column(header, rows, name):
+    return [row[header.index(name)] for row in rows]
+
+
+def seconds(cell):
+    """The leading number of "0.012 s ..." or "3.1 ms"."""
+    value = float(re.match(r"([0-9.]+) m?s", cell).group(1))
+    assert value > 0, cell
+    return value
+
+
+def check_ceilings(stdout):
+    f32, bf16 = map(float, re.search(
+        r"matmul ceiling: float32 ([0-9.]+) GFLOP/s, bfloat16 ([0-9.]+) GFLOP/s", stdout).groups())
+    assert f32 > 0 and bf16 > 0
+
+
+def test_list_and_flag_errors():
+    rc, out, _ = bench("list")
+    assert rc == 0
+    for name in ("encoder", "pretraining", "finetuning", "serving", "pretraining_data", "gpu"):
+        assert re.search(rf"^{name} +\S", out, re.M), out
+    rc, _, err = bench("encoder", "nosuch")
+    assert rc != 0 and "nosuch" in err
+    rc, _, err = bench("encoder", "--jit_compile=maybe")
+    assert rc != 0 and "maybe" in err
+
+
+@pytest.mark.slow
+def test_workloads_on_a_tiny_model():
+    # One precision and XLA off keep this short; bfloat16 is the path with more casts,
+    # and the GPU check below runs the Trainer under XLA.
+    rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", *TINY,
+                         "--seq_length=16", "--batch_size=3", "--steps=1", "--repeats=1",
+                         "--serving_requests=2", "--precisions=mixed_bfloat16",
+                         "--jit_compile=off")
+    assert rc == 0, out[-3000:] + err[-3000:]
+    assert "TensorFlow 2." in out.splitlines()[0] and "--preset=tiny" in out.splitlines()[0]
+    check_ceilings(out)
+    found = tables(out)
+
+    header, rows = table(found, "encoder, tiny")
+    assert column(header, rows, "mode") == ["forward", "train step"]
+    for name in ("bert_tf", "keras-hub"):
+        for cell in column(header, rows, name):
+            seconds(cell)
+            assert float(re.search(r"\(([0-9.]+) GFLOP/s\)", cell).group(1)) > 0
+        # Peak RSS of the training step, one fresh process each: a TF process is > 200 MiB.
+        assert float(column(header, rows, f"{name} peak RSS (train)")[1].split()[0]) > 200
+    for title, prefix in (("encoder", "encoder, tiny"), ("pretraining", "pretraining step"),
+                          ("finetuning", "fine-tuning step")):
+        header, rows = table(found, prefix)
+        for cell in column(header, rows, "ratio"):
+            assert re.fullmatch(r"[0-9]+\.[0-9]{2}x", cell) and float(cell[:-1]) > 0, title
+    for prefix in ("pretraining step", "fine-tuning step"):
+        header, rows = table(found, prefix)
+        for cell in column(header, rows, "bert_tf"):
+            assert float(re.search(r"([0-9.]+) sequences/s", cell).group(1)) > 0
+        assert all(re.fullmatch(r"[0-9]+%", c) for c in column(header, rows, "% of ceiling"))
+
+    header, rows = table(found, "serving latency")
+    assert len(rows) == 4  # core, text, serve_ids, keras-hub
+    for row in rows:
+        seconds(row[1]), seconds(row[2])
+    for cell in column(header, rows, header[-1])[:3]:
+        assert all(float(part.strip()[:-1]) > 0 for part in cell.split("/"))
+    header, rows = table(found, "tokenization alone")
+    assert [row[0] for row in rows] == ["core", "text", "core / text"]
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_on_the_cpu():
+    flags = [*TINY, "--gpu_steps=2", "--gpu_matmul_size=256", "--gpu_matmul_repeats=3",
+             "--gpu_pretraining_batch=2", "--gpu_squad_batch=2", "--gpu_squad_seq_length=64"]
+    if os.path.exists(os.path.join(ROOT, ".venv", "bin", "python")):
+        rc, out, err = bench(*flags, script=os.path.join(ROOT, "bench", "gpu_check.sh"))
+    else:  # the script would build .venv first
+        rc, out, err = bench("gpu", *flags)
+    assert rc == 0, out[-3000:] + err[-3000:]
+    assert "bfloat16 256² matmul ceiling" in out
+    header, rows = table(tables(out), "GPU check, tiny, mixed_bfloat16")
+    assert [row[0].split(",")[0] for row in rows] == ["(a) pretraining", "(b) SQuAD fine-tuning"]
+    assert column(header, rows, "XLA") == ["on", "on"]
+    for row in rows:
+        assert float(row[header.index("sequences/s")]) > 0
+    mfu = re.findall(r"^MFU \((a|b)\) .*: ([0-9.]+)% of the measured bf16 ceiling", out, re.M)
+    assert [part for part, _ in mfu] == ["a", "b"] and all(float(v) > 0 for _, v in mfu)
+    assert "485.6 sequences/s" in out
