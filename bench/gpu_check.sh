@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14 item 5, one command on an H100/H200: the bf16 matmul ceiling of the GPU, then
+# One command on an H100/H200: the bf16 matmul ceiling of the GPU, then
 # BERT-Large pretraining (seq 128) and SQuAD fine-tuning (seq 384) as sequences/s and MFU.
 # At most 8 minutes, no network (a missing .venv is built with make, which does need it).
 #   bench/gpu_check.sh [--gpu_pretraining_batch=64 --gpu_squad_batch=32 ...]

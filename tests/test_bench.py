@@ -67,6 +67,8 @@ def test_list_and_flag_errors():
     assert rc != 0 and "nosuch" in err
     rc, _, err = bench("encoder", "--jit_compile=maybe")
     assert rc != 0 and "maybe" in err
+    rc, _, err = bench("finetuning", "--finetuning_heads=span,nosuch")
+    assert rc != 0 and "finetuning_heads" in err
 
 
 @pytest.mark.slow
@@ -76,7 +78,7 @@ def test_workloads_on_a_tiny_model():
     rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", *TINY,
                          "--seq_length=16", "--batch_size=3", "--steps=1", "--repeats=1",
                          "--serving_requests=2", "--precisions=mixed_bfloat16",
-                         "--jit_compile=off")
+                         "--jit_compile=off", "--finetuning_heads=classifier,span,tagging")
     assert rc == 0, out[-3000:] + err[-3000:]
     assert "TensorFlow 2." in out.splitlines()[0] and "--preset=tiny" in out.splitlines()[0]
     check_ceilings(out)
@@ -90,12 +92,14 @@ def test_workloads_on_a_tiny_model():
             assert float(re.search(r"\(([0-9.]+) GFLOP/s\)", cell).group(1)) > 0
         # Peak RSS of the training step, one fresh process each: a TF process is > 200 MiB.
         assert float(column(header, rows, f"{name} peak RSS (train)")[1].split()[0]) > 200
+    finetuning = [f"fine-tuning step, {head}, tiny, batch 3 x 16"
+                  for head in ("classifier", "span", "tagging")]
     for title, prefix in (("encoder", "encoder, tiny"), ("pretraining", "pretraining step"),
-                          ("finetuning", "fine-tuning step")):
+                          *(("finetuning", prefix) for prefix in finetuning)):
         header, rows = table(found, prefix)
         for cell in column(header, rows, "ratio"):
             assert re.fullmatch(r"[0-9]+\.[0-9]{2}x", cell) and float(cell[:-1]) > 0, title
-    for prefix in ("pretraining step", "fine-tuning step"):
+    for prefix in ("pretraining step", *finetuning):
         header, rows = table(found, prefix)
         for cell in column(header, rows, "bert_tf"):
             assert float(re.search(r"([0-9.]+) sequences/s", cell).group(1)) > 0

@@ -1,4 +1,4 @@
-"""GPU check (issue 14 item 5): BERT-Large pretraining at 128 and SQuAD fine-tuning at 384 tokens, as MFU of the bf16 ceiling.
+"""GPU check: BERT-Large pretraining at 128 and SQuAD fine-tuning at 384 tokens, as MFU of the bf16 ceiling.
 
 Meant for one H100/H200 via `bench/gpu_check.sh` (at most 8 minutes, no
 network). Measures the bfloat16 matmul ceiling of the device itself
@@ -44,7 +44,7 @@ flags.DEFINE_string("gpu_precision", "mixed_bfloat16", "Dtype policy of both par
 NVIDIA_A100_SEQ_PER_S = 485.6  # DeepLearningExamples TF2 BERT-Large pretraining, seq 128, 1 A100-80GB
 NVIDIA_A100_QUOTED_MFU = 0.41
 A100_BF16_PEAK = 312e12  # dense bfloat16, spec sheet
-TARGET_MFU = 0.45  # issue 14: on an H100
+TARGET_MFU = 0.45  # our target on an H100
 # Dense bfloat16 spec-sheet peaks, by device name (first match wins): shown beside the
 # measured ceiling, which is what utilisation is computed against.
 NOMINAL_BF16_PEAKS = (("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12),

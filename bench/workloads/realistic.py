@@ -434,5 +434,5 @@ def _print_ratios(runs, medians, precision):
             row.append("n/a" if not ours or not theirs else f"{ours / theirs:.2f}x")
         rows.append(row)
     if rows:
-        harness.print_table(f"speed ratios, {precision} (above 1.00x: bert_tf faster; issue 14 "
-                            "asks ≥ 2.5x over keras-hub)", ["", "train", "eval", "predict"], rows)
+        harness.print_table(f"speed ratios, {precision} (above 1.00x: bert_tf faster; target "
+                            "≥ 2.5x over keras-hub)", ["", "train", "eval", "predict"], rows)
