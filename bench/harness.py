@@ -176,3 +176,14 @@ def keras_hub_inputs(batch):
     """Our encoder inputs renamed for keras-hub's BertBackbone."""
     return {"token_ids": batch["input_ids"], "padding_mask": batch["input_mask"],
             "segment_ids": batch["segment_ids"]}
+
+
+def release():
+    """Frees the models and traced steps of contenders that are done with (BERT-Base
+    contenders of several heads and precisions do not fit in memory together)."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()

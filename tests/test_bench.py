@@ -75,10 +75,11 @@ def test_list_and_flag_errors():
 def test_workloads_on_a_tiny_model():
     # One precision and XLA off keep this short; bfloat16 is the path with more casts,
     # and the GPU check below runs the Trainer under XLA.
-    rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", *TINY,
+    rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", "memory", *TINY,
                          "--seq_length=16", "--batch_size=3", "--steps=1", "--repeats=1",
                          "--serving_requests=2", "--precisions=mixed_bfloat16",
-                         "--jit_compile=off", "--finetuning_heads=classifier,span,tagging")
+                         "--jit_compile=off", "--finetuning_heads=classifier,span,tagging",
+                         "--memory_batch=6", "--memory_accumulation=3")
     assert rc == 0, out[-3000:] + err[-3000:]
     assert "TensorFlow 2." in out.splitlines()[0] and "--preset=tiny" in out.splitlines()[0]
     check_ceilings(out)
@@ -113,6 +114,10 @@ def test_workloads_on_a_tiny_model():
         assert all(float(part.strip()[:-1]) > 0 for part in cell.split("/"))
     header, rows = table(found, "tokenization alone")
     assert [row[0] for row in rows] == ["core", "text", "core / text"]
+
+    header, rows = table(found, "SQuAD fine-tuning step, tiny")
+    assert rows == [[*rows[0][:1], "3", "2 x 16", *rows[0][3:]]]  # micro-batch = 6 / 3
+    assert float(column(header, rows, "peak RSS")[0].split()[0]) > 0.2  # GiB; TF alone > 200 MiB
 
 
 @pytest.mark.slow

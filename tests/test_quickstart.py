@@ -17,7 +17,7 @@ def test_quickstart_small(tmp_path):
     out = tmp_path / "qs"
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "quickstart.py"), f"--output_dir={out}",
-         "--corpus_mb=0.4", "--vocab_size=2000", "--pretrain_steps=60",
+         "--corpus_mb=0.3", "--vocab_size=2000", "--pretrain_steps=40",
          "--sentences_per_library=100", "--finetune_epochs=1"],
         capture_output=True, text=True, timeout=900,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
@@ -28,9 +28,9 @@ def test_quickstart_small(tmp_path):
     before, after, loss_before, loss_after = map(float, re.search(
         r"masked-LM accuracy: ([0-9.]+) before, ([0-9.]+) after pretraining "
         r"\(loss ([0-9.]+) -> ([0-9.]+)\)", done.stdout).groups())
-    # Measured with these flags: accuracy 0.0000 -> 0.030, loss 7.53 -> 5.93 (bit-identical
-    # on AMX bfloat16 and float32 machines is not expected; the bounds leave room: an
-    # untrained model sits near ln(1788) = 7.5, and 60 steps at 1e-3 drop it by ~1.6).
+    # Measured with these flags: accuracy 0.0000 -> 0.048, loss 7.59 -> 6.17 (Intel AMX,
+    # bfloat16). The bounds leave room for other CPUs: an untrained model sits near
+    # ln(1933) = 7.6, and 40 steps at 1e-3 dropped it by 1.4.
     assert before < 0.01 and after > 0.01
     assert loss_after < loss_before - 0.8
     model = BertPretrainer.from_pretrained(str(out / "pretrain" / "pretrained"))
@@ -38,8 +38,8 @@ def test_quickstart_small(tmp_path):
     assert (out / "pretrain" / "pretrained" / "vocab.txt").exists()
     accuracy, majority = map(float, re.search(
         r"Held-out accuracy: ([0-9.]+) \(majority class ([0-9.]+)\)", done.stdout).groups())
-    # One short epoch from a 60-step model does not learn the task (the default demo's
-    # 600 steps and 1,500 sentences per library do: README); that fine-tuning learns is
+    # One short epoch from a 40-step model does not learn the task (the default demo, sized
+    # to its time budget, does: 0.53 against 0.25 in the README); that fine-tuning learns is
     # asserted in test_run_classifier.py. Here: the stage ran and reported.
     assert 0 <= accuracy <= 1 and majority == 0.25
     assert (out / "classifier" / "finetuned" / "bert_model.ckpt.index").exists()

@@ -224,6 +224,8 @@ def run_head(head, batch, head_flops, description, build_ours, build_keras_hub, 
         if with_hub:
             runners["keras-hub"] = build_keras_hub(config, batch, precision, steps)
         med = harness.alternate(runners, repeats, steps)
+        del runners
+        harness.release()
         for jit in jit_variants:
             mine = med[f"bert_tf xla {jit}"]
             row = [precision, "on" if jit else "off", per_step(mine, b)]

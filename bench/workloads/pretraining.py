@@ -88,6 +88,8 @@ def run(ceilings):
         if with_hub:
             runners["keras-hub"] = keras_hub(config, batch, precision, steps)
         med = harness.alternate(runners, repeats, steps)
+        del runners
+        harness.release()
         for jit in jit_variants:
             mine = med[f"bert_tf xla {jit}"]
             row = [precision, "on" if jit else "off", per_step(mine, b)]

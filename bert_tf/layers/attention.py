@@ -70,7 +70,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=-1)
         qkv = tf.matmul(tf.reshape(x, [-1, self.hidden_size]), kernel) + bias  # [B*T, 3H]
         qkv = tf.transpose(tf.reshape(qkv, [batch, length, 3, n, d]), [2, 0, 3, 1, 4])
-        q, k, v = qkv[0], qkv[1], qkv[2]  # each [B, N, T, D]
+        # Unstacked, not indexed: the gradient of an unstack is one stack, where three
+        # slices would each write a full-size zero tensor and add them up.
+        q, k, v = tf.unstack(qkv, 3, axis=0)  # each [B, N, T, D]
 
         # The 1/sqrt(D) scale on q ([B, N, T, D]) rather than on the scores
         # ([B, N, T, S]): fewer multiplications, the same product.

@@ -172,6 +172,10 @@ class Trainer:
             grads = [tf.zeros_like(v) for v in self.model.trainable_variables]
             sums = None
             for i in tf.range(k):
+                # One micro-batch at a time: a while loop would otherwise run independent
+                # iterations side by side (up to 10), holding that many micro-batches'
+                # activations and defeating the point of accumulating.
+                tf.autograph.experimental.set_loop_options(parallel_iterations=1)
                 g, s = self._step_fn({key: value[i] for key, value in micro.items()}, counts,
                                      scale)
                 grads = [a + b for a, b in zip(grads, g)]
