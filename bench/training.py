@@ -64,3 +64,48 @@ def keras_hub_fit(build_model, x, y, steps, sample_weight=None, jit_compile="aut
     def run():
         model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     return run
+
+
+def per_step(seconds, batch_size):
+    return f"{seconds:.3f} s/step, {batch_size / seconds:.1f} sequences/s"
+
+
+def compare_steps(ceilings, flop, batch_size, steps, repeats, jit_variants, build_ours,
+                  build_keras_hub=None, keras_hub_label="keras-hub"):
+    """(header, rows) of a training-step table, one row per precision and XLA variant.
+
+    Per precision (--precisions), `build_ours(precision, jit)` for each XLA
+    variant and `build_keras_hub(precision)` (None: no keras-hub column) give
+    runners that take turns (harness.alternate, medians); they are released
+    before the next precision is built. `flop` is one step's model FLOPs.
+    """
+    import keras
+    from absl import flags
+
+    from bench import harness
+
+    header = ["precision", "bert_tf XLA", "bert_tf"]
+    if build_keras_hub:
+        header += [keras_hub_label, "ratio"]
+    header += ["bert_tf GFLOP/s", "% of ceiling"]
+    rows = []
+    for precision in flags.FLAGS.precisions:
+        ceiling = harness.ceiling_for(ceilings, precision)
+        keras.utils.set_random_seed(0)
+        runners = {f"bert_tf xla {jit}": build_ours(precision, jit) for jit in jit_variants}
+        if build_keras_hub:
+            runners["keras-hub"] = build_keras_hub(precision)
+        med = harness.alternate(runners, repeats, steps)
+        del runners
+        harness.release()
+        for jit in jit_variants:
+            mine = med[f"bert_tf xla {jit}"]
+            row = [precision, "on" if jit else "off", per_step(mine, batch_size)]
+            if build_keras_hub:
+                row += [per_step(med["keras-hub"], batch_size),
+                        harness.ratio(mine, med["keras-hub"])]
+            row += [f"{harness.gflops(flop, mine):.0f}",
+                    harness.percent(harness.gflops(flop, mine), ceiling)]
+            rows.append(row)
+            print("  " + " | ".join(str(cell) for cell in row), flush=True)
+    return header, rows

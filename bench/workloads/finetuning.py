@@ -26,7 +26,6 @@ from absl import flags
 
 import bench
 from bench import harness, training
-from bench.workloads.pretraining import per_step
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("finetuning_keras_hub_jit_compile", "auto", ["auto", "true", "false"],
@@ -202,39 +201,18 @@ def run(ceilings):
 
 def run_head(head, batch, head_flops, description, build_ours, build_keras_hub, config, preset,
              b, t, ceilings):
-    import keras
-
     steps, repeats = bench.setting("steps", 3), bench.setting("repeats", 5)
     jit_variants = bench.jit_variants(["off", "on"])
     flop = harness.TRAIN_FLOP_FACTOR * (harness.encoder_flops(config, b, t) + head_flops)
     print(f"{preset}: batch {b} x {t}, {description}, {steps} steps per timed run, "
           f"{repeats} timed runs after a warm-up, alternating, medians; "
           f"{flop / 1e9:.2f} GFLOP per step", flush=True)
-    with_hub = not FLAGS.skip_keras_hub
-    header = ["precision", "bert_tf XLA", "bert_tf"]
-    if with_hub:
-        header += [f"keras-hub (jit_compile={FLAGS.finetuning_keras_hub_jit_compile})", "ratio"]
-    header += ["bert_tf GFLOP/s", "% of ceiling"]
-    rows = []
-    for precision in FLAGS.precisions:
-        ceiling = harness.ceiling_for(ceilings, precision)
-        keras.utils.set_random_seed(0)
-        runners = {f"bert_tf xla {jit}": build_ours(config, batch, precision, steps, jit)
-                   for jit in jit_variants}
-        if with_hub:
-            runners["keras-hub"] = build_keras_hub(config, batch, precision, steps)
-        med = harness.alternate(runners, repeats, steps)
-        del runners
-        harness.release()
-        for jit in jit_variants:
-            mine = med[f"bert_tf xla {jit}"]
-            row = [precision, "on" if jit else "off", per_step(mine, b)]
-            if with_hub:
-                row += [per_step(med["keras-hub"], b), harness.ratio(mine, med["keras-hub"])]
-            row += [f"{harness.gflops(flop, mine):.0f}",
-                    harness.percent(harness.gflops(flop, mine), ceiling)]
-            rows.append(row)
-            print("  " + " | ".join(str(cell) for cell in row), flush=True)
+    header, rows = training.compare_steps(
+        ceilings, flop, b, steps, repeats, jit_variants,
+        lambda precision, jit: build_ours(config, batch, precision, steps, jit),
+        None if FLAGS.skip_keras_hub else
+        lambda precision: build_keras_hub(config, batch, precision, steps),
+        keras_hub_label=f"keras-hub (jit_compile={FLAGS.finetuning_keras_hub_jit_compile})")
     harness.print_table(
         f"fine-tuning step, {head}, {preset}, batch {b} x {t}; "
         "ratio above 1.00x: bert_tf faster", header, rows)

@@ -61,8 +61,6 @@ def keras_hub(config, batch, precision, steps):
 
 
 def run(ceilings):
-    import keras
-
     from bert_tf import BertConfig
 
     preset = bench.setting("preset", "base")
@@ -76,33 +74,12 @@ def run(ceilings):
     print(f"{preset}: batch {b} x {t}, {k} masked positions, {steps} steps per timed run, "
           f"{repeats} timed runs after a warm-up, alternating, medians; "
           f"{flop / 1e9:.2f} GFLOP per step", flush=True)
-    with_hub = not FLAGS.skip_keras_hub
-    header = ["precision", "bert_tf XLA", "bert_tf"] + (["keras-hub", "ratio"] if with_hub else [])
-    header += ["bert_tf GFLOP/s", "% of ceiling"]
-    rows = []
-    for precision in FLAGS.precisions:
-        ceiling = harness.ceiling_for(ceilings, precision)
-        keras.utils.set_random_seed(0)
-        runners = {f"bert_tf xla {jit}": ours(config, batch, precision, steps, jit)
-                   for jit in jit_variants}
-        if with_hub:
-            runners["keras-hub"] = keras_hub(config, batch, precision, steps)
-        med = harness.alternate(runners, repeats, steps)
-        del runners
-        harness.release()
-        for jit in jit_variants:
-            mine = med[f"bert_tf xla {jit}"]
-            row = [precision, "on" if jit else "off", per_step(mine, b)]
-            if with_hub:
-                row += [per_step(med["keras-hub"], b), harness.ratio(mine, med["keras-hub"])]
-            row += [f"{harness.gflops(flop, mine):.0f}",
-                    harness.percent(harness.gflops(flop, mine), ceiling)]
-            rows.append(row)
-            print("  " + " | ".join(str(cell) for cell in row), flush=True)
+    header, rows = training.compare_steps(
+        ceilings, flop, b, steps, repeats, jit_variants,
+        lambda precision, jit: ours(config, batch, precision, steps, jit),
+        None if FLAGS.skip_keras_hub else
+        lambda precision: keras_hub(config, batch, precision, steps))
     harness.print_table(
         f"pretraining step, {preset}, batch {b} x {t}, {k} masked positions; "
         "ratio above 1.00x: bert_tf faster", header, rows)
 
-
-def per_step(seconds, batch_size):
-    return f"{seconds:.3f} s/step, {batch_size / seconds:.1f} sequences/s"

@@ -1,6 +1,7 @@
 """What run_classifier.py does: GLUE, XNLI or your own files, on the shared fine-tuning run."""
 
 import dataclasses
+import functools
 import math
 import os
 from typing import Optional
@@ -136,21 +137,25 @@ class ClassifierRun(FineTuningRun):
     def predict_sets(self):
         return list(self.processor.splits(self.settings.data_dir)["test"])
 
+    @functools.cached_property
+    def _encode_texts(self):
+        """The tokenizer as one tf.function, traced once for every split: (texts, second
+        texts) -> ragged ids and segments."""
+        pair = self.processor.is_pair
+        strings = tf.TensorSpec([None], tf.string)
+        return tf.function(lambda a, b: self.tokenizer.encode_ragged(
+            a, b if pair else None, self.settings.max_seq_length),
+            input_signature=[strings, strings])
+
     def encode(self, split, which=""):
         """Every example of a split, tokenized once: ragged ids and segments, and label ids."""
         s = self.settings
         examples = list(self.processor.read(s.data_dir, split, which))
-        pair = self.processor.is_pair
         ids, segments = [], []
-        if getattr(self, "_encode_fn", None) is None:  # traced once for every split
-            strings = tf.TensorSpec([None], tf.string)
-            self._encode_fn = tf.function(lambda a, b: self.tokenizer.encode_ragged(
-                a, b if pair else None, s.max_seq_length), input_signature=[strings, strings])
-        encode = self._encode_fn
         for start in range(0, len(examples), 4096):
             part = examples[start:start + 4096]
-            features = encode(tf.constant([e.text_a for e in part]),
-                              tf.constant([e.text_b or "" for e in part]))
+            features = self._encode_texts(tf.constant([e.text_a for e in part]),
+                                          tf.constant([e.text_b or "" for e in part]))
             ids.append(features["input_ids"])
             segments.append(features["segment_ids"])
         if self.regression:
