@@ -7,6 +7,8 @@ import math
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.dropout import Dropout
+
 # Added to the scores of padded keys: exp() of it underflows to exactly 0 in
 # float32, so padded positions cannot influence the others at all.
 _MASKED_SCORE = -1e9
@@ -55,7 +57,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.key = dense("key")
         self.value = dense("value")
         self.output_dense = dense("output")
-        self.dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy,
+        self.dropout = Dropout(self.attention_dropout, dtype=self.dtype_policy,
                                             name="dropout")
         self.built = True
 

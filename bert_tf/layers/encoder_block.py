@@ -6,6 +6,7 @@ import keras
 
 from bert_tf.layers import activations
 from bert_tf.layers.attention import MultiHeadSelfAttention
+from bert_tf.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -41,7 +42,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             self.num_attention_heads, attention_dropout=self.attention_dropout,
             initializer_range=self.initializer_range, dtype=policy, name="attention")
         self.attention.build(input_shape)
-        self.attention_output_dropout = keras.layers.Dropout(
+        self.attention_output_dropout = Dropout(
             self.hidden_dropout, dtype=policy, name="attention_output_dropout")
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=policy, name="attention_layer_norm")
@@ -52,7 +53,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             hidden_size, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build((*input_shape[:-1], self.intermediate_size))
-        self.output_dropout = keras.layers.Dropout(self.hidden_dropout, dtype=policy,
+        self.output_dropout = Dropout(self.hidden_dropout, dtype=policy,
                                                    name="output_dropout")
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=policy, name="output_layer_norm")

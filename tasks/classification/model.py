@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
+from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel, BertEncoder
 
 
@@ -40,7 +41,7 @@ class BertClassifier(BertConfigModel):
         self.regression = regression
         policy = self.dtype_policy
         self.encoder = BertEncoder(config, dtype=policy, name="encoder")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=policy)
         self.classifier = keras.layers.Dense(
             num_labels, dtype=policy, name="classifier",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))

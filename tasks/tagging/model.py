@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
+from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel, BertEncoder
 
 
@@ -50,7 +51,7 @@ class BertTagger(BertConfigModel):
         self.encoder = BertEncoder(config, dtype=policy, name="encoder")
         # The loss never reaches the pooler: freezing it keeps it out of the optimizer.
         self.encoder.pooler.trainable = False
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=policy)
         self.classifier = keras.layers.Dense(
             num_labels, dtype=policy, name="classifier",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))

@@ -5,6 +5,8 @@
 import keras
 import tensorflow as tf
 
+from bert_tf.layers.dropout import Dropout
+
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class BertEmbeddings(keras.layers.Layer):
@@ -48,7 +50,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=self.dtype_policy, name="layer_norm")
         self.layer_norm.build((None, None, self.hidden_size))
-        self.dropout = keras.layers.Dropout(self.hidden_dropout, dtype=self.dtype_policy,
+        self.dropout = Dropout(self.hidden_dropout, dtype=self.dtype_policy,
                                             name="dropout")
         self.built = True
 
