@@ -6,6 +6,7 @@ import keras
 
 from bert_tf.layers import activations
 from bert_tf.layers.attention import MultiHeadSelfAttention
+from bert_tf.layers.dense import dense
 from bert_tf.layers.dropout import Dropout
 
 
@@ -29,6 +30,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.intermediate_size = intermediate_size
         self.hidden_act = hidden_act
         self.activation = activations.get(hidden_act)
+        self.inference_activation = activations.get_inference(hidden_act)
         self.hidden_dropout = hidden_dropout
         self.attention_dropout = attention_dropout
         self.layer_norm_eps = layer_norm_eps
@@ -64,8 +66,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attended = self.attention(x, padding_mask=padding_mask, training=training)
         attended = self.attention_output_dropout(attended, training=training)
         x = self.attention_layer_norm(x + attended)  # [B, T, H]
-        h = self.activation(self.intermediate(x))  # [B, T, I]
-        h = self.output_dropout(self.output_dense(h), training=training)  # [B, T, H]
+        if training:  # the activation's hand-written gradient: less memory
+            h = self.output_dense(self.activation(self.intermediate(x)))
+        else:  # MatMul, BiasAdd and the activation's plain formula: one oneDNN kernel
+            h = dense(self.output_dense, dense(self.intermediate, x, self.inference_activation))
+        h = self.output_dropout(h, training=training)  # [B, T, H]
         return self.output_layer_norm(x + h)
 
     def get_config(self):
