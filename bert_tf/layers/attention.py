@@ -58,8 +58,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.key = dense("key")
         self.value = dense("value")
         self.output_dense = dense("output")
-        self.dropout = Dropout(self.attention_dropout, dtype=self.dtype_policy,
-                                            name="dropout")
+        self.dropout = Dropout(self.attention_dropout, dtype=self.dtype_policy, name="dropout")
         self.built = True
 
     def call(self, x, padding_mask=None, training=None):

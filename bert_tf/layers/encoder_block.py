@@ -8,6 +8,7 @@ from bert_tf.layers import activations
 from bert_tf.layers.attention import MultiHeadSelfAttention
 from bert_tf.layers.dense import dense
 from bert_tf.layers.dropout import Dropout
+from bert_tf.layers.layer_norm import LayerNormalization
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -46,7 +47,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention.build(input_shape)
         self.attention_output_dropout = Dropout(
             self.hidden_dropout, dtype=policy, name="attention_output_dropout")
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=policy, name="attention_layer_norm")
         self.attention_layer_norm.build(input_shape)
         self.intermediate = keras.layers.Dense(
@@ -55,9 +56,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             hidden_size, kernel_initializer=init, dtype=policy, name="output")
         self.output_dense.build((*input_shape[:-1], self.intermediate_size))
-        self.output_dropout = Dropout(self.hidden_dropout, dtype=policy,
-                                                   name="output_dropout")
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_dropout = Dropout(self.hidden_dropout, dtype=policy, name="output_dropout")
+        self.output_layer_norm = LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=policy, name="output_layer_norm")
         self.output_layer_norm.build(input_shape)
         self.built = True

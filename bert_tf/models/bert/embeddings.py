@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from bert_tf.layers.dropout import Dropout
+from bert_tf.layers.layer_norm import LayerNormalization
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -47,11 +48,10 @@ class BertEmbeddings(keras.layers.Layer):
         self.word_embeddings = table("word_embeddings", self.vocab_size)  # [V, H]
         self.token_type_embeddings = table("token_type_embeddings", self.type_vocab_size)  # [S, H]
         self.position_embeddings = table("position_embeddings", self.max_position_embeddings)  # [P, H]
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             epsilon=self.layer_norm_eps, dtype=self.dtype_policy, name="layer_norm")
         self.layer_norm.build((None, None, self.hidden_size))
-        self.dropout = Dropout(self.hidden_dropout, dtype=self.dtype_policy,
-                                            name="dropout")
+        self.dropout = Dropout(self.hidden_dropout, dtype=self.dtype_policy, name="dropout")
         self.built = True
 
     def call(self, input_ids, segment_ids=None, training=None):

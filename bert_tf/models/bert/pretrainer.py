@@ -5,7 +5,7 @@
 import keras
 import tensorflow as tf
 
-from bert_tf.layers import activations
+from bert_tf.layers import LayerNormalization, activations
 from bert_tf.models.bert import checkpoint_names
 from bert_tf.models.bert.config_model import BertConfigModel
 from bert_tf.models.bert.encoder import BertEncoder
@@ -34,7 +34,7 @@ class BertPretrainer(BertConfigModel):
         self.mlm_transform = keras.layers.Dense(
             config.hidden_size, kernel_initializer=init, dtype=policy, name="mlm_transform")
         self.mlm_activation = activations.get(config.hidden_act)
-        self.mlm_layer_norm = keras.layers.LayerNormalization(
+        self.mlm_layer_norm = LayerNormalization(
             epsilon=config.layer_norm_eps, dtype=policy, name="mlm_layer_norm")
         self.nsp = keras.layers.Dense(2, kernel_initializer=init, dtype=policy, name="nsp")
         self.build()
