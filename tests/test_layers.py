@@ -201,16 +201,17 @@ def test_dropout_drops_the_rate_exactly_and_scales_the_rest(dtype):
     # error of the fraction is 3e-4, and keras's bfloat16 path is 1.6e-3 off.
     assert abs(dropped.mean() - 6554 / 65536) < 1e-3
     scale = np.float32(tf.cast(1 / 0.9, dtype).numpy())
-    np.testing.assert_array_equal(y[~dropped], (tf.cast(x[~dropped] * 1, dtype) *
+    np.testing.assert_array_equal(y[~dropped], (tf.cast(x[~dropped], dtype) *
                                                 tf.cast(scale, dtype)).numpy().astype(np.float32))
     np.testing.assert_array_equal(grad, np.where(dropped, 0.0, scale))
     # Both halves of the 32-bit draws are used: the first and the last elements alike.
     flat = dropped.ravel()
     assert abs(flat[: flat.size // 2].mean() - 0.1) < 2e-3
     assert abs(flat[flat.size // 2:].mean() - 0.1) < 2e-3
-    # A new mask per call, the same masks from the same seed, and the same under XLA.
+    # A new mask per call, the same masks from the same seed (carried by the config), and
+    # the same under XLA.
     assert not np.array_equal(layer(x, training=True).numpy() == 0, dropped)
-    twin = Dropout(0.1, seed=3, dtype=dtype)
+    twin = Dropout.from_config(layer.get_config())
     np.testing.assert_array_equal(twin(tf.cast(x, dtype), training=True).numpy() == 0, dropped)
     compiled = Dropout(0.1, seed=3, dtype=dtype)
     fn = tf.function(lambda t: compiled(t, training=True), jit_compile=True)

@@ -4,14 +4,14 @@ import keras
 import tensorflow as tf
 
 
-def _normalize(x, gamma, beta, epsilon):
-    """LayerNorm over the last axis in float32; returns (y in x's dtype, gradient function)."""
+@tf.custom_gradient
+def layer_norm(x, gamma, beta, epsilon):
+    """LayerNorm over the last axis in float32 (float32 gamma, beta, epsilon); y in x's dtype."""
     xf = tf.cast(x, tf.float32)
     mean = tf.reduce_mean(xf, axis=-1, keepdims=True)  # [..., 1]
     centered = xf - mean
     inv = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True) + epsilon)
     normed = centered * inv  # [..., H]
-    y = tf.cast(normed * gamma + beta, x.dtype)
 
     def grad(dy):
         dyf = tf.cast(dy, tf.float32)
@@ -22,15 +22,9 @@ def _normalize(x, gamma, beta, epsilon):
         # dx = inv (g - mean(g) - x̂ mean(g x̂)), means over the normalized axis
         dx = inv * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
                     - normed * tf.reduce_mean(g * normed, axis=-1, keepdims=True))
-        return tf.cast(dx, x.dtype), d_gamma, d_beta
+        return tf.cast(dx, x.dtype), d_gamma, d_beta, None
 
-    return y, grad
-
-
-@tf.custom_gradient
-def layer_norm(x, gamma, beta, epsilon):
-    y, grad = _normalize(x, gamma, beta, epsilon)
-    return y, lambda dy: (*grad(dy), None)
+    return tf.cast(normed * gamma + beta, x.dtype), grad
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
