@@ -11,7 +11,7 @@ from scipy.special import erf, log_softmax
 
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.models.bert import BertEncoder, BertPretrainer
-from tasks.pretraining.task import PretrainingTask
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_act="gelu_exact")
@@ -43,8 +43,8 @@ def test_word_embeddings_are_one_variable(model):
 def test_losses_match_a_hand_computation(model):
     batch = random_pretraining_batch(model.config, seed=4)
     outputs = model(batch)
-    task = PretrainingTask()
-    sums = {k: float(v) for k, v in task.sums(batch, outputs).items()}
+    objective = PretrainingObjective()
+    sums = {k: float(v) for k, v in objective.sums(batch, outputs).items()}
 
     w = {k: v.numpy().astype(np.float64) for k, v in model.named_weights().items()}
     seq = model.encoder(batch)["sequence_output"].numpy().astype(np.float64)

@@ -16,7 +16,7 @@ from tasks.question_answering.features import make_features
 from tasks.question_answering.model import BertSpanLabeler
 from tasks.question_answering.postprocess import postprocess
 from tasks.question_answering.squad import Example
-from tasks.question_answering.task import SpanTask
+from tasks.question_answering.objective import SpanObjective
 from test_checkpoints_hf import hf_release
 from test_qa_data import CONTEXTS, QUESTIONS
 from testing import BATCH, SEQ, minilm_dir, random_inputs, tiny_config
@@ -90,20 +90,20 @@ def test_span_loss_matches_reference_and_ignores_padding():
             total += np.log(np.exp(values).sum()) - values[labels[row]]
         return total
 
-    task = SpanTask()
+    objective = SpanObjective()
     batch = {"input_ids": mask, "input_mask": mask, "start_positions": starts,
              "end_positions": ends}
     outputs = {f"{side}_logits": tf.constant(value) for side, value in logits.items()}
-    sums = task.sums(batch, outputs)
+    sums = objective.sums(batch, outputs)
     expected = (reference("start", starts) + reference("end", ends)) / 2
     np.testing.assert_allclose(sums["loss_sum"], expected, rtol=1e-5)
-    assert float(sums["windows"]) == 5 == float(task.counts(batch)["windows"])
+    assert float(sums["windows"]) == 5 == float(objective.counts(batch)["windows"])
     # Three more padding columns holding large logits change nothing.
     padded = {key: tf.pad(value, [[0, 0], [0, 3]], constant_values=50.0)
               for key, value in outputs.items()}
     wide = dict(batch, input_ids=np.pad(mask, [[0, 0], [0, 3]]),
                 input_mask=np.pad(mask, [[0, 0], [0, 3]]))
-    for key, value in task.sums(wide, padded).items():
+    for key, value in objective.sums(wide, padded).items():
         np.testing.assert_allclose(value, sums[key], rtol=1e-6, err_msg=key)
 
 

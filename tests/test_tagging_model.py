@@ -17,7 +17,7 @@ from bert_tf.tokenization import BertTokenizer
 from tasks.tagging import features, metrics, schemes, serving, window_ops, windows
 from tasks.tagging.model import BertTagger
 from tasks.tagging.run import TaggerRun, TaggerSettings
-from tasks.tagging.task import TaggingTask
+from tasks.tagging.objective import TaggingObjective
 from test_checkpoints_hf import hf_release
 from testing import minilm_dir, random_inputs, tiny_config
 
@@ -100,12 +100,12 @@ def test_loss_counts_only_labelled_positions():
     logits = rng.standard_normal((3, 7, 5)).astype(np.float32)
     labels = np.full((3, 7), -1, np.int32)
     labels[0, [1, 2, 5]], labels[1, [1]], labels[2, [3, 4]] = [0, 4, 2], [1], [3, 3]
-    task = TaggingTask()
-    sums = {k: float(v) for k, v in task.sums({"label_ids": labels}, {"logits": logits}).items()}
+    objective = TaggingObjective()
+    sums = {k: float(v) for k, v in objective.sums({"label_ids": labels}, {"logits": logits}).items()}
     mask = labels >= 0
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     expected = -log_probs[mask, labels[mask]].sum()
-    assert sums["words"] == 6 == float(task.counts({"label_ids": labels})["words"])
+    assert sums["words"] == 6 == float(objective.counts({"label_ids": labels})["words"])
     assert abs(sums["loss_sum"] - expected) < 1e-4
     assert sums["correct"] == (logits.argmax(-1)[mask] == labels[mask]).sum()
 

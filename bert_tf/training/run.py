@@ -11,7 +11,7 @@ Trainer, and restore the latest checkpoint or initialize from
 
 `FineTuningRun` adds google-research/bert's fine-tuning flags and actions
 (train, evaluate, predict, export); a task family subclasses it and fills
-in its hooks: read the data, build the model and its task, encode examples,
+in its hooks: read the data, build the model and its objective, encode examples,
 compute metrics, write predictions, and say how it is served.
 """
 
@@ -166,7 +166,7 @@ class Run:
         if self.is_chief:
             self.directory.claim(self.run_files())
         self.trainer = trainer.Trainer(
-            self.strategy, self.build_task(), build_model=self.build_model,
+            self.strategy, self.build_objective(), build_model=self.build_model,
             build_optimizer=self.build_optimizer,
             options=s.training_options(self.num_train_steps))
         if tf.train.latest_checkpoint(s.output_dir):
@@ -217,7 +217,8 @@ class Run:
     def build_model(self):
         raise NotImplementedError
 
-    def build_task(self):
+    def build_objective(self):
+        """What the model is trained on and evaluated by (an Objective)."""
         raise NotImplementedError
 
     def build_optimizer(self):
@@ -284,7 +285,7 @@ class FineTuningRun(Run):
     A task family provides:
       - `read_data()`: check the splits that will be used (DataErrors
         naming file and line) and set `self.num_train_examples`;
-      - `build_model()` and `build_task()`;
+      - `build_model()` and `build_objective()`;
       - `encode(split, which)` -> batching.EncodedExamples of a split;
       - `eval_sets()` / `predict_sets()`: names of the evaluation/prediction
         sets ("" for the main one);

@@ -18,7 +18,7 @@ from tasks.classification import metrics as metric_fns
 from tasks.classification import serving
 from tasks.classification.data import get_processor
 from tasks.classification.model import BertClassifier
-from tasks.classification.task import ClassificationTask, RegressionTask
+from tasks.classification.objective import ClassificationObjective, RegressionObjective
 
 
 @dataclasses.dataclass
@@ -126,8 +126,8 @@ class ClassifierRun(FineTuningRun):
         return BertClassifier(self.config, num_labels, self.regression,
                               dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return RegressionTask() if self.regression else ClassificationTask()
+    def build_objective(self):
+        return RegressionObjective() if self.regression else ClassificationObjective()
 
     # ------------------------------------------------------------------ data
 

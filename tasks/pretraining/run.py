@@ -10,11 +10,11 @@ from bert_tf import checkpoints
 from bert_tf.data.files import list_input_files
 from bert_tf.errors import MissingFileError
 from bert_tf.models.bert import BertConfig, BertPretrainer
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from bert_tf.training import run_directory
 from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
 from bert_tf.training.run import write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
-from tasks.pretraining.task import PretrainingTask
 
 
 @dataclasses.dataclass
@@ -133,8 +133,8 @@ class PretrainingRun(Run):
     def build_model(self):
         return BertPretrainer(self.config, dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return PretrainingTask()
+    def build_objective(self):
+        return PretrainingObjective()
 
     def build_optimizer(self):
         s = self.settings

@@ -17,7 +17,7 @@ from tasks.question_answering import metrics as qa_metrics
 from tasks.question_answering import postprocess as qa_postprocess
 from tasks.question_answering import serving, squad
 from tasks.question_answering.model import BertSpanLabeler
-from tasks.question_answering.task import SpanTask
+from tasks.question_answering.objective import SpanObjective
 
 PREDICTION_FILES = ("predictions.json", "nbest_predictions.json")
 NULL_ODDS_FILE = "null_odds.json"
@@ -126,8 +126,8 @@ class SquadRun(FineTuningRun):
     def build_model(self):
         return BertSpanLabeler(self.config, dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return SpanTask()
+    def build_objective(self):
+        return SpanObjective()
 
     def initialize(self, model):
         """A release that holds a span head (a SQuAD model) loads whole; others load the encoder."""

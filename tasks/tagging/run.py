@@ -13,7 +13,7 @@ from bert_tf.training import run_directory
 from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, log_softmax, require
 from tasks.tagging import conll, features, metrics, schemes, serving
 from tasks.tagging.model import BertTagger
-from tasks.tagging.task import TaggingTask
+from tasks.tagging.objective import TaggingObjective
 
 SPLIT_FILES = {"train": "train_file", "dev": "eval_file", "test": "predict_file"}
 
@@ -118,8 +118,8 @@ class TaggerRun(FineTuningRun):
     def build_model(self):
         return BertTagger(self.config, len(self.labels), dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return TaggingTask()
+    def build_objective(self):
+        return TaggingObjective()
 
     def initialize(self, model):
         """Fine-tuning starts from the checkpoint's encoder (a fresh head), as in every task;
