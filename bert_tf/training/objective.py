@@ -85,7 +85,9 @@ class KerasObjective:
     def batch(self, x, y):
         """The training loop's batch: the inputs `x` and the labels `y` in one dict."""
         keys = self.objective.label_keys
-        if not isinstance(y, dict):
+        if y is None:
+            y = {}
+        elif not isinstance(y, dict):
             if len(keys) != 1:
                 raise ValueError(f"{type(self.objective).__name__} takes its labels as a dict "
                                  f"with the keys {list(keys)}")
