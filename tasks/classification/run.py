@@ -12,8 +12,7 @@ import tensorflow as tf
 from bert_tf.data import files
 from bert_tf.errors import DataError
 from bert_tf.training import batching, run_directory
-from bert_tf.training.run import (FineTuningRun, FineTuningSettings, FlagError, log_softmax,
-                                  softmax)
+from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, softmax
 from tasks.classification import metrics as metric_fns
 from tasks.classification import serving
 from tasks.classification.data import get_processor
@@ -175,16 +174,10 @@ class ClassifierRun(FineTuningRun):
     # --------------------------------------------------------------- results
 
     def metrics(self, which, outputs):
+        """The objective's loss (the training loss) and the dataset's own scores."""
         labels = outputs["label_ids"]
-        if self.regression:
-            scores = outputs["score"]
-            found = {"loss": float(np.mean((scores - labels) ** 2))}
-            found.update({m: metric_fns.METRICS[m](labels, scores)
-                          for m in self.processor.metrics})
-            return found
-        log_probs = log_softmax(outputs["logits"])
-        found = {"loss": float(-np.mean(log_probs[np.arange(len(labels)), labels]))}
-        predictions = log_probs.argmax(1)
+        found = {"loss": self.trainer.objective.evaluate({"label_ids": labels}, outputs)["loss"]}
+        predictions = outputs["score"] if self.regression else outputs["logits"].argmax(1)
         for name in self.processor.metrics:
             found[name] = metric_fns.METRICS[name](labels, predictions)
         return found
