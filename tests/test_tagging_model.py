@@ -1,5 +1,6 @@
-"""The tagger: its head's checkpoint names, its loss (in Keras too), windows in the graph, and the
-served graph against the host pipeline of run_tagging.py; bad input named before anything is built."""
+"""The tagger: its head's checkpoint names, its loss (in Keras too), windows in the graph, and
+the served graph against the host pipeline of run_tagging.py; bad input named before anything
+is built."""
 
 import json
 import os
@@ -101,7 +102,8 @@ def test_loss_counts_only_labelled_positions():
     labels = np.full((3, 7), -1, np.int32)
     labels[0, [1, 2, 5]], labels[1, [1]], labels[2, [3, 4]] = [0, 4, 2], [1], [3, 3]
     objective = TaggingObjective()
-    sums = {k: float(v) for k, v in objective.sums({"label_ids": labels}, {"logits": logits}).items()}
+    sums = {k: float(v)
+            for k, v in objective.sums({"label_ids": labels}, {"logits": logits}).items()}
     mask = labels >= 0
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     expected = -log_probs[mask, labels[mask]].sum()
@@ -274,7 +276,7 @@ def test_served_graph_equals_the_run_pipeline(tokenizer):
     out = {k: v.numpy() for k, v in module.serve_strings(tf.constant(texts)).items()}
     _, expected = host_logits(model, tokenizer, sentences, 13, stride=3)
     longest = max(map(len, sentences))
-    serve_words = module.task.extra_signatures(module)["serve_words"]
+    serve_words = module.kind.extra_signatures(module)["serve_words"]
     by_words = serve_words(
         words=tf.constant([s + ["pad"] * (longest - len(s)) for s in sentences]),
         num_words=tf.constant([len(s) for s in sentences], tf.int32))

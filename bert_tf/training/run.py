@@ -292,7 +292,7 @@ class FineTuningRun(Run):
       - `metrics(which, outputs)` -> {name: value} from the model's outputs
         in example order; `write_predictions(which, outputs)` -> paths;
       - `task_info()` (extra run.json entries), `extra_run_files()`;
-      - `serving_task()` and `serving_kwargs()` for the SavedModel export.
+      - `export_kind()` and `serving_kwargs()` for the SavedModel export.
     """
 
     settings: FineTuningSettings
@@ -381,7 +381,8 @@ class FineTuningRun(Run):
     def extra_run_files(self) -> Dict[str, object]:
         return {}
 
-    def serving_task(self):
+    def export_kind(self):
+        """The ExportKind of this run's SavedModel (bert_tf.serving.export)."""
         raise NotImplementedError
 
     def serving_kwargs(self) -> dict:
@@ -445,10 +446,10 @@ class FineTuningRun(Run):
 
         s = self.settings
         tokenizer = self.files.tokenizer(s.max_seq_length, wordpiece=s.tokenizer_ops)
-        path = export.export(self.trainer.model, self.serving_task(), tokenizer, s.export_dir,
+        path = export.export(self.trainer.model, self.export_kind(), tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
                              version=self.global_step or None, **self.serving_kwargs())
-        s.log(f"Exported {self.serving_task().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
+        s.log(f"Exported {self.export_kind().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
         return path
 
     def evaluate_and_predict(self):

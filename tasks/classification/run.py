@@ -193,8 +193,8 @@ class ClassifierRun(FineTuningRun):
         files.write_text(path, "".join("\t".join(row) + "\n" for row in rows))
         return [path]
 
-    def serving_task(self):
-        return serving.serving_task(self.regression, self.processor.is_pair)
+    def export_kind(self):
+        return serving.export_kind(self.regression, self.processor.is_pair)
 
     def serving_kwargs(self):
         return {"labels": self.labels}

@@ -203,7 +203,7 @@ class SquadRun(FineTuningRun):
                             "\"empty\", as run_squad does)", empty)
         return paths
 
-    def serving_task(self):
+    def export_kind(self):
         return serving.QUESTION_ANSWERING
 
     def serving_kwargs(self):

@@ -189,7 +189,7 @@ class TaggerRun(FineTuningRun):
                                 [schemes.from_iob2(t, scheme) for t in tags])
         return [path]
 
-    def serving_task(self):
+    def export_kind(self):
         return serving.TAGGER
 
     def serving_kwargs(self):
