@@ -3,7 +3,7 @@
 A script's flags become a settings dataclass (field names = flag names).
 `Run` then does, in this order: check the settings alone (one-line
 FlagErrors naming the flag), set up the process and the tf.distribute
-strategy, let the task read and check its inputs (`prepare`), check batch
+strategy, let the task family read and check its inputs (`prepare`), check batch
 sizes against replicas and accumulation, take the output directory (lock,
 compare with a trained run already there, write the run files), build the
 Trainer, and restore the latest checkpoint or initialize from
@@ -151,7 +151,7 @@ class TrainingSettings(FlagSettings):
 class Run:
     """The skeleton of a training script's run; subclasses fill in the hooks below."""
 
-    task_name = ""  # recorded in run.json
+    run_type = ""  # what the run is ("pretraining", "tagging", ...): run.json's "task"
 
     def __init__(self, settings: TrainingSettings):
         self.settings = s = settings
@@ -290,8 +290,10 @@ class FineTuningRun(Run):
       - `eval_sets()` / `predict_sets()`: names of the evaluation/prediction
         sets ("" for the main one);
       - `metrics(which, outputs)` -> {name: value} from the model's outputs
-        in example order; `write_predictions(which, outputs)` -> paths;
-      - `task_info()` (extra run.json entries), `extra_run_files()`;
+        in example order (a "loss" from the objective the Trainer trained,
+        `self.trainer.objective.evaluate`, and the dataset's own scores);
+        `write_predictions(which, outputs)` -> paths;
+      - `extra_run_info()` (extra run.json entries), `extra_run_files()`;
       - `export_kind()` and `serving_kwargs()` for the SavedModel export.
     """
 
@@ -336,7 +338,7 @@ class FineTuningRun(Run):
                 {"do_lower_case": self.tokenizer.do_lower_case,
                  "strip_accents": self.tokenizer.strip_accents}, sort_keys=True) + "\n",
             run_directory.RUN_INFO: run_directory.run_info(
-                task=self.task_name, max_seq_length=s.max_seq_length, **self.task_info()),
+                task=self.run_type, max_seq_length=s.max_seq_length, **self.extra_run_info()),
         }
         found.update(self.extra_run_files())
         return found
@@ -375,7 +377,7 @@ class FineTuningRun(Run):
     def write_predictions(self, which, outputs) -> List[str]:
         raise NotImplementedError
 
-    def task_info(self) -> dict:
+    def extra_run_info(self) -> dict:
         return {}
 
     def extra_run_files(self) -> Dict[str, object]:
@@ -414,7 +416,7 @@ class FineTuningRun(Run):
         return batching.restore_order(outputs, len(examples))
 
     def evaluate(self):
-        """The task's metrics on each evaluation set, written to eval_results.txt."""
+        """The metrics of each evaluation set (`metrics`), written to eval_results.txt."""
         s = self.settings
         results = {"global_step": self.global_step}
         for which in self.eval_sets():

@@ -24,7 +24,7 @@ from tasks.classification.objective import ClassificationObjective, RegressionOb
 class ClassifierSettings(FineTuningSettings):
     """Everything run_classifier.py's flags decide; the defaults are the flags' defaults."""
 
-    task_name: str = ""
+    task_name: str = ""  # --task_name: the dataset (a GLUE task, xnli or custom)
     data_dir: str = ""
     text_a_column: str = "text"
     text_b_column: Optional[str] = None
@@ -74,7 +74,7 @@ class ClassifierRun(FineTuningRun):
     settings: ClassifierSettings
 
     @property
-    def task_name(self):
+    def run_type(self):
         return f"classification:{self.processor.name}"
 
     def read_data(self):
@@ -110,7 +110,7 @@ class ClassifierRun(FineTuningRun):
                     scan(processor, s.data_dir, split, which, known_labels=known,
                          regression=self.regression)
 
-    def task_info(self):
+    def extra_run_info(self):
         return {"labels": self.labels, "regression": self.regression,
                 "text_pair": self.processor.is_pair,
                 "do_lower_case": self.tokenizer.do_lower_case}

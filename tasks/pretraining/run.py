@@ -74,7 +74,7 @@ def input_files(pattern, flag):
 class PretrainingRun(Run):
     """Pretrains BertPretrainer on TFRecords; resumable, under any strategy."""
 
-    task_name = "pretraining"
+    run_type = "pretraining"
     settings: PretrainingSettings
 
     def prepare(self):
@@ -123,7 +123,7 @@ class PretrainingRun(Run):
         found = {
             checkpoints.CONFIG_NAME: self.config.to_json(),
             run_directory.RUN_INFO: run_directory.run_info(
-                task=self.task_name, max_seq_length=s.max_seq_length,
+                task=self.run_type, max_seq_length=s.max_seq_length,
                 max_predictions_per_seq=s.max_predictions_per_seq),
         }
         if s.vocab_file:

@@ -67,7 +67,7 @@ class SquadRun(FineTuningRun):
     """Fine-tunes a span head on SQuAD; writes predictions.json & co. and the official scores."""
 
     settings: SquadSettings
-    task_name = "question_answering"
+    run_type = "question_answering"
 
     # ------------------------------------------------------------------ data
 
@@ -117,7 +117,7 @@ class SquadRun(FineTuningRun):
             logging.info("window %d of id %r: %s | start %d end %d: %s", n, example.qas_id,
                          " ".join(t.decode() for t in tokens), start, end, answer)
 
-    def task_info(self):
+    def extra_run_info(self):
         s = self.settings
         return {"version_2_with_negative": s.version_2_with_negative,
                 "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,

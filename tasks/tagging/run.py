@@ -58,7 +58,7 @@ class TaggerRun(FineTuningRun):
     """Fine-tunes a tagger; writes eval_results.txt and the predictions in the input's format."""
 
     settings: TaggerSettings
-    task_name = "tagging"
+    run_type = "tagging"
 
     def read_data(self):
         """Reads and checks every file the flags name, and tokenizes the training set."""
@@ -108,7 +108,7 @@ class TaggerRun(FineTuningRun):
         self.sentences[split] = found
         return found
 
-    def task_info(self):
+    def extra_run_info(self):
         return {"labels": self.labels, "window_stride": self.settings.stride,
                 "do_lower_case": self.tokenizer.do_lower_case}
 
