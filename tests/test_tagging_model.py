@@ -140,7 +140,12 @@ def test_keras_fit_on_two_replicas_equals_one_device():
     labels[rng.random(labels.shape) < 0.5] = -1
     labels[inputs["input_mask"] == 0] = -1
     start = model.get_weights()
-    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+    # No collective ops: every MirroredStrategy of a process numbers its collectives from the
+    # same keys and TensorFlow keeps the first shape it saw per key, so collectives here would
+    # break the mirrored Trainer tests that run later in the same process.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
         mirrored = tagger(seed=1)
         mirrored.compile(optimizer=keras.optimizers.SGD(0.5))
     model.compile(optimizer=keras.optimizers.SGD(0.5))
