@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 D = export_run.ExportSettings()
 flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google or Hugging "
                     "Face checkpoint directory.")
-flags.DEFINE_enum("task", D.task, sorted(export_run.exporters()), "What the model is: "
+flags.DEFINE_enum("task", D.task, sorted(export_run.EXPORTERS), "What the model is: "
                   "classifier, regression, encoder (embeddings), pretrainer (masked-token "
                   "prediction), tagger (named entities), or another task family's model.")
 flags.DEFINE_string("export_dir", None, "TF Serving's model directory; the export goes in "

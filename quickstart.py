@@ -131,7 +131,7 @@ def write_corpus(directory, max_bytes):
     return paths, size, count
 
 
-def write_library_task(directory, per_library, seed=0):
+def write_library_dataset(directory, per_library, seed=0):
     """train.csv / dev.csv of (sentence, library), split by module so no module is in both.
 
     Returns (train size, dev size, majority-class share of dev).
@@ -267,7 +267,7 @@ def main(argv):
 
     banner("5/6 fine-tune: which library is a docstring sentence from?")
     task_dir = os.path.join(work, "library_task")
-    n_train, n_dev, majority = write_library_task(task_dir, sentences_per_library)
+    n_train, n_dev, majority = write_library_dataset(task_dir, sentences_per_library)
     print(f"{n_train} training and {n_dev} held-out sentences from {', '.join(LIBRARIES)} "
           f"(split by module); majority class: {majority:.3f} of held-out")
     job = classifier_run.ClassifierRun(classifier_run.ClassifierSettings(

@@ -18,11 +18,12 @@ from absl import flags  # noqa: E402
 from tasks import flags as common_flags  # noqa: E402
 from tasks import scripts  # noqa: E402
 from tasks.classification import run as classifier_run  # noqa: E402
-from tasks.classification.data import TASK_NAMES  # noqa: E402
+from tasks.classification.data import DATASET_NAMES  # noqa: E402
 
 FLAGS = flags.FLAGS
 D = classifier_run.ClassifierSettings()
-flags.DEFINE_string("task_name", None, f"One of {', '.join(TASK_NAMES)} (case-insensitive).")
+flags.DEFINE_string("task_name", None,
+                    f"One of {', '.join(DATASET_NAMES)} (case-insensitive).")
 flags.DEFINE_string("data_dir", None, "The task's data directory (GLUE layout, or "
                     "train/dev/test.{csv,tsv,jsonl} for --task_name=custom).")
 common_flags.define_finetuning_flags(

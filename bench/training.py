@@ -14,7 +14,7 @@ def device():
     return "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
 
 
-def ours(task, build_model, batch, steps, jit_compile=False, learning_rate=2e-5):
+def ours(objective, build_model, batch, steps, jit_compile=False, learning_rate=2e-5):
     """The loop of the run_*.py scripts: `Trainer` (AdamW with BERT's schedule, global-norm
     clipping, non-finite check) running `steps` steps per call on a repeated `batch`."""
     import tensorflow as tf
@@ -23,7 +23,7 @@ def ours(task, build_model, batch, steps, jit_compile=False, learning_rate=2e-5)
     from bert_tf.training.trainer import Trainer, TrainingOptions
 
     trainer = Trainer(
-        tf.distribute.OneDeviceStrategy(device()), task, build_model=build_model,
+        tf.distribute.OneDeviceStrategy(device()), objective, build_model=build_model,
         build_optimizer=lambda: optimization.create_optimizer(
             "adamw", learning_rate, num_train_steps=10 ** 9, num_warmup_steps=0),
         options=TrainingOptions(tempfile.mkdtemp(prefix="bench_trainer_"),

@@ -1,19 +1,16 @@
 """What export_model.py does: load a trained checkpoint of any task and export it for TF Serving.
 
-Each task family says how its checkpoints are exported in its serving
-module's `EXPORTS` ({--task name: exporter}); this module finds them, so a
-new family needs no line here. An exporter takes the ExportSettings and the
-resolved ModelFiles and returns (model, ServingTask, extra export arguments).
+`EXPORTERS` lists what --task may name: {name: exporter}. An exporter
+(each family's, in its serving module) takes the ExportSettings and the
+resolved ModelFiles and returns (model, ExportKind, extra export
+arguments); a new family adds its line here.
 """
 
 import dataclasses
-import importlib
-import pkgutil
 from typing import Callable, Optional
 
 import tensorflow as tf
 
-import tasks
 from bert_tf.errors import UserError
 from bert_tf.models.bert import BertEncoder
 from bert_tf.models.bert.release import checkpoint_directory, resolve_model_files
@@ -21,12 +18,16 @@ from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
 from bert_tf.training import trainer
 from bert_tf.training.run import FlagSettings
+from tasks.classification import serving as classification_serving
+from tasks.pretraining import serving as pretraining_serving
+from tasks.question_answering import serving as question_answering_serving
+from tasks.tagging import serving as tagging_serving
 
 
 @dataclasses.dataclass
 class ExportSettings(FlagSettings):
     checkpoint: str = ""
-    task: str = "classifier"
+    task: str = "classifier"  # --task: a key of EXPORTERS
     export_dir: str = ""
     export_version: Optional[int] = None
     text_pair: bool = False
@@ -44,35 +45,29 @@ class ExportSettings(FlagSettings):
     null_score_diff_threshold: Optional[float] = None
     log: Callable[[str], None] = trainer.log_line
 
+    def label_list(self, files, what):
+        """--labels, else the run directory's label_list.txt (`what` names the export)."""
+        if self.labels:
+            return [label for label in self.labels.split(",") if label]
+        if files.labels is None:
+            raise export.ExportError(f"a {what} export needs its labels: pass --labels, or a "
+                                     "checkpoint directory with label_list.txt")
+        return files.labels
 
-def _encoder(settings, files):
+
+def encoder_exporter(settings, files):
+    """export_model.py --task=encoder: any release's encoder (embeddings and token states)."""
     return BertEncoder.from_pretrained(files.release), encoder_serving.ENCODER, {}
 
 
-def exporters():
-    """{--task name: exporter} of the library's encoder and every task family."""
-    found = {"encoder": _encoder}
-    for module in sorted(pkgutil.iter_modules(tasks.__path__), key=lambda m: m.name):
-        if not module.ispkg:
-            continue
-        try:
-            serving = importlib.import_module(f"tasks.{module.name}.serving")
-        except ModuleNotFoundError as e:
-            if e.name != f"tasks.{module.name}.serving":
-                raise
-            continue
-        found.update(getattr(serving, "EXPORTS", {}))
-    return found
-
-
-def labels_of(settings, files, task):
-    """--labels, else the run directory's label_list.txt."""
-    if settings.labels:
-        return [label for label in settings.labels.split(",") if label]
-    if files.labels is None:
-        raise export.ExportError(f"a {task} export needs its labels: pass --labels, or a "
-                                 "checkpoint directory with label_list.txt")
-    return files.labels
+EXPORTERS = {
+    "encoder": encoder_exporter,
+    "classifier": classification_serving.classifier_exporter,
+    "regression": classification_serving.regression_exporter,
+    "pretrainer": pretraining_serving.pretrainer_exporter,
+    "question_answering": question_answering_serving.question_answering_exporter,
+    "tagger": tagging_serving.tagger_exporter,
+}
 
 
 def default_version(path):
@@ -84,9 +79,8 @@ def default_version(path):
 
 
 def run(settings: ExportSettings):
-    found = exporters()
-    if settings.task not in found:
-        raise export.ExportError(f"--task must be one of {sorted(found)}")
+    if settings.task not in EXPORTERS:
+        raise export.ExportError(f"--task must be one of {sorted(EXPORTERS)}")
     if settings.export_version is not None and settings.export_version <= 0:
         raise UserError(f"--export_version must be a positive integer, got "
                         f"{settings.export_version}")
@@ -98,12 +92,12 @@ def run(settings: ExportSettings):
     if not 3 <= settings.max_seq_length <= positions:
         raise UserError(f"--max_seq_length={settings.max_seq_length} must be between 3 and the "
                         f"model's max_position_embeddings {positions}")
-    model, serving_task, kwargs = found[settings.task](settings, files)
+    model, kind, kwargs = EXPORTERS[settings.task](settings, files)
     tokenizer = files.tokenizer(settings.max_seq_length, wordpiece=settings.tokenizer_ops)
     version = settings.export_version or default_version(settings.checkpoint)
-    path = export.export(model, serving_task, tokenizer, settings.export_dir,
+    path = export.export(model, kind, tokenizer, settings.export_dir,
                          max_seq_length=settings.max_seq_length, vocab_file=files.vocab_file,
                          version=version, **kwargs)
-    settings.log(f"Exported {serving_task.name} ({settings.tokenizer_ops} tokenizer ops) to "
+    settings.log(f"Exported {kind.name} ({settings.tokenizer_ops} tokenizer ops) to "
                  f"{path}")
     return path

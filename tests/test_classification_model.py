@@ -1,4 +1,4 @@
-"""The classification family's model and task: losses against a hand computation, Keras-native use."""
+"""The classification family's model and objectives: losses against a hand computation, Keras-native use."""
 
 import os
 
@@ -8,14 +8,14 @@ import tensorflow as tf
 
 from bert_tf.tokenization import BertTokenizer
 from tasks.classification.model import BertClassifier
-from tasks.classification.task import ClassificationTask, RegressionTask
+from tasks.classification.objective import ClassificationObjective, RegressionObjective
 from testing import minilm_dir, tiny_config
 
 
 def test_classification_sums_are_cross_entropy_and_hits():
     logits = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0], [1.0, 1.0, -2.0]], np.float32)
     labels = np.array([0, 1, 1], np.int32)
-    sums = ClassificationTask().sums({"label_ids": labels}, {"logits": logits})
+    sums = ClassificationObjective().sums({"label_ids": labels}, {"logits": logits})
     by_hand = 0.0
     for row, label in zip(logits.astype(np.float64), labels):
         by_hand += np.log(np.exp(row).sum()) - row[label]
@@ -27,9 +27,9 @@ def test_classification_sums_are_cross_entropy_and_hits():
 def test_regression_sums_are_squared_errors():
     scores = np.array([0.5, 2.0, -1.0], np.float32)
     targets = np.array([1.0, 2.0, 1.5], np.float32)
-    sums = RegressionTask().sums({"label_ids": targets}, {"score": scores})
+    sums = RegressionObjective().sums({"label_ids": targets}, {"score": scores})
     assert abs(float(sums["squared_error_sum"]) - (0.25 + 0.0 + 6.25)) < 1e-6
-    assert float(RegressionTask().counts({"label_ids": targets})["examples"]) == 3.0
+    assert float(RegressionObjective().counts({"label_ids": targets})["examples"]) == 3.0
 
 
 def test_keras_fit_evaluate_predict_on_raw_strings(tmp_path):

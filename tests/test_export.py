@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from bert_tf.serving import encoder as encoder_serving  # noqa: F401 (registers "encoder")
+from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
-from tasks.classification import serving as classification_serving  # noqa: F401
-from tasks.pretraining import serving as pretraining_serving  # noqa: F401
+from tasks.classification import serving as classification_serving
+from tasks.pretraining import serving as pretraining_serving
 from bert_tf.models.bert import BertEncoder
 from bert_tf.models.bert import BertPretrainer
 from bert_tf.tokenization import BertTokenizer
@@ -57,19 +57,23 @@ def vocab_file():
     return os.path.join(minilm_dir(), "vocab.txt")
 
 
-def build(task):
+def build(kind):
     keras.utils.set_random_seed(11)
     config = tiny_config(vocab_size=30522, max_position_embeddings=64, initializer_range=0.2)
-    if task == "pair_classifier":
+    if kind == "pair_classifier":
         return BertClassifier(config, len(LABELS))
-    if task in ("regression", "pair_regression"):
+    if kind in ("regression", "pair_regression"):
         return BertClassifier(config, 1, regression=True)
-    if task == "encoder":
+    if kind == "encoder":
         return BertEncoder(config)
     return BertPretrainer(config)
 
 
-EXPORTS = [("pair_classifier", "core"), ("pair_classifier", "text"), ("regression", "core"),
+KINDS = {kind.name: kind for kind in (
+    classification_serving.PAIR_CLASSIFIER, classification_serving.REGRESSION,
+    classification_serving.PAIR_REGRESSION, encoder_serving.ENCODER,
+    pretraining_serving.PRETRAINER)}
+VARIANTS = [("pair_classifier", "core"), ("pair_classifier", "text"), ("regression", "core"),
            ("pair_regression", "core"), ("encoder", "core"), ("encoder", "text"),
            ("pretrainer", "core")]
 
@@ -77,28 +81,29 @@ EXPORTS = [("pair_classifier", "core"), ("pair_classifier", "text"), ("regressio
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = {}
-    for task, ops in EXPORTS:
-        model = build(task)
+    for kind, ops in VARIANTS:
+        model = build(kind)
         tokenizer = BertTokenizer(vocab_file(), wordpiece=ops)
-        path = export.export(model, task, tokenizer, str(tmp_path_factory.mktemp(task) / ops),
-                             max_seq_length=MAX_SEQ, labels=LABELS if "classifier" in task
-                             else None, vocab_file=vocab_file(), version=3)
-        out[(task, ops)] = (model, path)
+        path = export.export(model, KINDS[kind], tokenizer,
+                             str(tmp_path_factory.mktemp(kind) / ops), max_seq_length=MAX_SEQ,
+                             labels=LABELS if "classifier" in kind else None,
+                             vocab_file=vocab_file(), version=3)
+        out[(kind, ops)] = (model, path)
     return out
 
 
-def text_inputs(task):
-    if task == "pretrainer":
+def text_inputs(kind):
+    if kind == "pretrainer":
         return {"text": MASKED}
-    if task in ("pair_classifier", "pair_regression"):
+    if kind in ("pair_classifier", "pair_regression"):
         return {"text": TEXTS, "text_pair": PAIRS}
     return {"text": TEXTS}
 
 
-def expected_outputs(task, model, inputs):
+def expected_outputs(kind, model, inputs):
     """The Keras model on our tokenizer's encoding, computed here independently of the export."""
     tokenizer = BertTokenizer(vocab_file())
-    if task == "pretrainer":
+    if kind == "pretrainer":
         rows = []
         for text in inputs["text"]:
             ids = []
@@ -122,9 +127,9 @@ def expected_outputs(task, model, inputs):
                                 pad_to_max_length=False, return_truncated=True)
     truncated = features.pop("truncated").numpy()
     out = model(features)
-    if task == "pair_classifier":
+    if kind == "pair_classifier":
         result = {"probabilities": tf.nn.softmax(out["logits"]).numpy()}
-    elif task in ("regression", "pair_regression"):
+    elif kind in ("regression", "pair_regression"):
         result = {"score": out["score"].numpy()}
     else:
         seq = out["sequence_output"].numpy()
@@ -136,7 +141,7 @@ def expected_outputs(task, model, inputs):
 
 
 def test_layout_and_signatures_per_saved_model_cli(exported):
-    for (task, ops), (_, path) in exported.items():
+    for (kind, ops), (_, path) in exported.items():
         assert os.path.basename(path) == "3"
         assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(os.listdir(path))
         assert open(os.path.join(path, "assets", "vocab.txt")).read() == open(vocab_file()).read()
@@ -146,7 +151,7 @@ def test_layout_and_signatures_per_saved_model_cli(exported):
         default = shown.split("signature_def['serving_default']")[1]
         ids = shown.split("signature_def['serve_ids']")[1].split("signature_def[")[0]
         assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in default
-        assert ("inputs['text_pair']" in default) == task.startswith("pair_")
+        assert ("inputs['text_pair']" in default) == kind.startswith("pair_")
         for name in ("input_ids", "input_mask", "segment_ids"):
             assert f"inputs['{name}'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1, -1)" in ids
         assert "outputs['truncated'] tensor_info:\n        dtype: DT_BOOL\n        shape: (-1)" in default
@@ -159,9 +164,9 @@ def test_layout_and_signatures_per_saved_model_cli(exported):
                         "outputs['sequence_output'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, -1, 12)"],
             "pretrainer": ["outputs['predicted_tokens'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1, -1)",
                            "outputs['mask_positions'] tensor_info:\n        dtype: DT_INT32\n        shape: (-1, -1)"],
-        }[task.removeprefix("pair_") if task == "pair_regression" else task]
+        }[kind.removeprefix("pair_") if kind == "pair_regression" else kind]
         for output in outputs:
-            assert output in default and output in ids.replace("truncated", ""), (task, output)
+            assert output in default and output in ids.replace("truncated", ""), (kind, output)
 
 
 def fresh_process(path, ops, inputs, tmp_path):
@@ -176,24 +181,24 @@ def fresh_process(path, ops, inputs, tmp_path):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("task,ops", EXPORTS)
-def test_fresh_tensorflow_process_matches_the_keras_model(exported, tmp_path, task, ops):
-    model, path = exported[(task, ops)]
-    inputs = text_inputs(task)
+@pytest.mark.parametrize("kind,ops", VARIANTS)
+def test_fresh_tensorflow_process_matches_the_keras_model(exported, tmp_path, kind, ops):
+    model, path = exported[(kind, ops)]
+    inputs = text_inputs(kind)
     got = fresh_process(path, ops, dict(inputs, signature="serving_default"), tmp_path)
     assert got.pop("modules") == []  # loading needed no bert_tf, and no more of keras
     assert got.pop("ours_anywhere") == []
-    expected = expected_outputs(task, model, inputs)
+    expected = expected_outputs(kind, model, inputs)
     for key, value in expected.items():
         np.testing.assert_allclose(np.array(got[key], dtype=np.asarray(value).dtype), value,
                                    atol=1e-5, err_msg=key)
-    if task == "pair_classifier":
+    if kind == "pair_classifier":
         assert got["label"] == [LABELS[i] for i in expected["probabilities"].argmax(1)]
         assert got["truncated"] == [False, False, False, True, True]
-    if task == "pretrainer":
+    if kind == "pretrainer":
         assert len(got["predicted_tokens"][1]) == 2 and got["predicted_tokens"][2] == ["", ""]
     # serve_ids answers the same for the same ids.
-    if task != "pretrainer":
+    if kind != "pretrainer":
         tokenizer = BertTokenizer(vocab_file())
         features = tokenizer.encode(inputs["text"], inputs.get("text_pair"), MAX_SEQ,
                                     pad_to_max_length=False)
@@ -205,12 +210,12 @@ def test_fresh_tensorflow_process_matches_the_keras_model(exported, tmp_path, ta
                 np.testing.assert_allclose(by_ids[key], got[key], atol=1e-6)
 
 
-def loaded(exported, task, ops="core"):
-    return tf.saved_model.load(exported[(task, ops)][1])
+def loaded(exported, kind, ops="core"):
+    return tf.saved_model.load(exported[(kind, ops)][1])
 
 
 def test_warmup_requests_replay(exported):
-    for (task, ops), (_, path) in exported.items():
+    for (kind, ops), (_, path) in exported.items():
         if ops == "text":
             import tensorflow_text  # noqa: F401
         model = tf.saved_model.load(path)
@@ -309,14 +314,14 @@ def test_bad_requests_fail_cleanly(exported):
     assert ok["probabilities"].shape == (1, 3)
 
 
-@pytest.mark.parametrize("task", ["pair_classifier", "encoder", "pretrainer"])
-def test_an_empty_batch_gives_empty_outputs(exported, task):
-    model = loaded(exported, task)
-    inputs = {name: tf.constant([], tf.string) for name in text_inputs(task)}
+@pytest.mark.parametrize("kind", ["pair_classifier", "encoder", "pretrainer"])
+def test_an_empty_batch_gives_empty_outputs(exported, kind):
+    model = loaded(exported, kind)
+    inputs = {name: tf.constant([], tf.string) for name in text_inputs(kind)}
     outputs = model.signatures["serving_default"](**inputs)
     assert outputs and all(value.shape[0] == 0 for value in outputs.values())
     empty = tf.zeros([0, 0], tf.int32)
-    if task != "pretrainer":
+    if kind != "pretrainer":
         by_ids = model.signatures["serve_ids"](input_ids=empty, input_mask=empty,
                                                segment_ids=empty)
         assert all(value.shape[0] == 0 for value in by_ids.values())
@@ -325,7 +330,7 @@ def test_an_empty_batch_gives_empty_outputs(exported, task):
 def test_existing_versions_are_never_overwritten(exported, tmp_path, monkeypatch):
     model, path = exported[("regression", "core")]
     with pytest.raises(export.ExportError, match="exists already"):
-        export.export(model, "regression", BertTokenizer(vocab_file(), wordpiece="core"),
+        export.export(model, KINDS["regression"], BertTokenizer(vocab_file(), wordpiece="core"),
                       os.path.dirname(path), max_seq_length=MAX_SEQ, version=3)
     # Two exports racing for one version: the one that finishes second loses cleanly,
     # and leaves no half-written directory behind.
@@ -337,11 +342,11 @@ def test_existing_versions_are_never_overwritten(exported, tmp_path, monkeypatch
 
     monkeypatch.setattr(export, "write_warmup", other_export_finishes_first)
     with pytest.raises(export.ExportError, match="exists already"):
-        export.export(model, "regression", BertTokenizer(vocab_file(), wordpiece="core"),
+        export.export(model, KINDS["regression"], BertTokenizer(vocab_file(), wordpiece="core"),
                       str(tmp_path / "race"), max_seq_length=MAX_SEQ, version=5)
     assert os.listdir(tmp_path / "race") == ["5"]
     with pytest.raises(export.ExportError, match="label list"):
-        export.export(build("pair_classifier"), "pair_classifier", BertTokenizer(vocab_file()),
+        export.export(build("pair_classifier"), KINDS["pair_classifier"], BertTokenizer(vocab_file()),
                       str(tmp_path), version=1)
 
 

@@ -1,4 +1,5 @@
-"""BertPretrainer: tied weights, losses against a hand computation, checkpoint names of the heads."""
+"""BertPretrainer: tied weights, losses against a hand computation and in Keras, the heads'
+checkpoint names."""
 
 import os
 
@@ -11,7 +12,7 @@ from scipy.special import erf, log_softmax
 
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.models.bert import BertEncoder, BertPretrainer
-from tasks.pretraining.task import PretrainingTask
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_act="gelu_exact")
@@ -43,8 +44,8 @@ def test_word_embeddings_are_one_variable(model):
 def test_losses_match_a_hand_computation(model):
     batch = random_pretraining_batch(model.config, seed=4)
     outputs = model(batch)
-    task = PretrainingTask()
-    sums = {k: float(v) for k, v in task.sums(batch, outputs).items()}
+    objective = PretrainingObjective()
+    sums = {k: float(v) for k, v in objective.sums(batch, outputs).items()}
 
     w = {k: v.numpy().astype(np.float64) for k, v in model.named_weights().items()}
     seq = model.encoder(batch)["sequence_output"].numpy().astype(np.float64)
@@ -69,6 +70,28 @@ def test_losses_match_a_hand_computation(model):
     correct = (logits.argmax(-1) == batch["masked_lm_ids"]) * weights
     assert sums["mlm_correct"] == correct.sum()
     assert sums["nsp_correct"] == (nsp_logits.argmax(-1) == labels).sum()
+
+
+def test_keras_defaults_are_the_pretraining_objective():
+    """compile()'s default loss is the training loop's (masked-LM loss over the weighted
+    positions plus next-sentence loss) and its metrics are the objective's; fit learns."""
+    keras.utils.set_random_seed(4)
+    model = BertPretrainer(CONFIG.replace(initializer_range=0.3, hidden_dropout_prob=0.0,
+                                          attention_probs_dropout_prob=0.0))
+    batch = random_pretraining_batch(model.config, seed=5)
+    label_keys = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
+    x = {k: v for k, v in batch.items() if k not in label_keys}
+    y = {k: batch[k] for k in label_keys}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(x, y, batch_size=len(x["input_ids"]), return_dict=True, verbose=0)
+    expected = PretrainingObjective().evaluate(batch, model(batch))
+    assert set(before) == set(expected)
+    for key, value in expected.items():
+        assert before[key] == pytest.approx(value, rel=1e-5), key
+    model.fit(x, y, batch_size=len(x["input_ids"]), epochs=15, verbose=0)
+    after = model.evaluate(x, y, batch_size=len(x["input_ids"]), return_dict=True, verbose=0)
+    # Measured: loss 5.23 -> 1.48, masked-LM accuracy 0 -> 0.75 (memorizing one batch).
+    assert after["loss"] < 0.5 * before["loss"] and after["masked_lm_accuracy"] >= 0.4
 
 
 def test_google_names_of_the_heads(model, tmp_path):

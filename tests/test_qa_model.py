@@ -1,4 +1,5 @@
-"""The span head (checkpoints of both formats, loss), and the served graph against run_squad's numpy path."""
+"""The span head (checkpoints of both formats, loss, Keras-native use), and the served graph
+against run_squad's numpy path."""
 
 import os
 
@@ -16,7 +17,7 @@ from tasks.question_answering.features import make_features
 from tasks.question_answering.model import BertSpanLabeler
 from tasks.question_answering.postprocess import postprocess
 from tasks.question_answering.squad import Example
-from tasks.question_answering.task import SpanTask
+from tasks.question_answering.objective import SpanObjective
 from test_checkpoints_hf import hf_release
 from test_qa_data import CONTEXTS, QUESTIONS
 from testing import BATCH, SEQ, minilm_dir, random_inputs, tiny_config
@@ -90,20 +91,20 @@ def test_span_loss_matches_reference_and_ignores_padding():
             total += np.log(np.exp(values).sum()) - values[labels[row]]
         return total
 
-    task = SpanTask()
+    objective = SpanObjective()
     batch = {"input_ids": mask, "input_mask": mask, "start_positions": starts,
              "end_positions": ends}
     outputs = {f"{side}_logits": tf.constant(value) for side, value in logits.items()}
-    sums = task.sums(batch, outputs)
+    sums = objective.sums(batch, outputs)
     expected = (reference("start", starts) + reference("end", ends)) / 2
     np.testing.assert_allclose(sums["loss_sum"], expected, rtol=1e-5)
-    assert float(sums["windows"]) == 5 == float(task.counts(batch)["windows"])
+    assert float(sums["windows"]) == 5 == float(objective.counts(batch)["windows"])
     # Three more padding columns holding large logits change nothing.
     padded = {key: tf.pad(value, [[0, 0], [0, 3]], constant_values=50.0)
               for key, value in outputs.items()}
     wide = dict(batch, input_ids=np.pad(mask, [[0, 0], [0, 3]]),
                 input_mask=np.pad(mask, [[0, 0], [0, 3]]))
-    for key, value in task.sums(wide, padded).items():
+    for key, value in objective.sums(wide, padded).items():
         np.testing.assert_allclose(value, sums[key], rtol=1e-6, err_msg=key)
 
 
@@ -182,3 +183,68 @@ def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2,
                                   tf.constant([], tf.string), max_seq_length, doc_stride,
                                   max_query_length, n_best_size, max_answer_length, version_2)
     assert none["answer"].shape == (0,) and none["score"].shape == (0,)
+
+
+# ------------------------------------------------------------------- Keras-native use
+
+def test_keras_loss_is_the_training_loops_span_loss():
+    """compile()'s default loss is SpanObjective's: the mean of the start and end
+    cross-entropies over each window's real tokens, whatever the padding holds."""
+    keras.utils.set_random_seed(3)
+    config = tiny_config(initializer_range=0.5)
+    model = BertSpanLabeler(config)
+    inputs = random_inputs(config)  # rows padded differently
+    lengths = inputs["input_mask"].sum(1)
+    labels = {"start_positions": (lengths - 1).astype(np.int32),
+              "end_positions": np.minimum(1, lengths - 1).astype(np.int32)}
+    model.compile()
+    got = model.evaluate(inputs, labels, batch_size=BATCH, return_dict=True, verbose=0)
+    out = model(inputs)
+    total, hits = 0.0, {"start": 0, "end": 0}
+    for row, length in enumerate(lengths):
+        for side in ("start", "end"):
+            values = out[f"{side}_logits"].numpy()[row, :length].astype(np.float64)
+            label = labels[f"{side}_positions"][row]
+            total += (np.log(np.exp(values).sum()) - values[label]) / 2
+            hits[side] += int(values.argmax() == label)
+    assert got["loss"] == pytest.approx(total / BATCH, rel=1e-5)
+    assert got["start_accuracy"] == pytest.approx(hits["start"] / BATCH)
+    assert got["end_accuracy"] == pytest.approx(hits["end"] / BATCH)
+
+
+def test_keras_fit_evaluate_predict_on_raw_strings(tmp_path):
+    """compile() with the defaults, then fit on (question, context) strings through the
+    tokenizer layer, the answer's token found in the pipeline: it learns to point at it."""
+    keras.utils.set_random_seed(5)
+    config = tiny_config(vocab_size=30522, max_position_embeddings=24, hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0, initializer_range=0.2)
+    model = BertSpanLabeler(config)
+    tokenizer = BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"), max_seq_length=20)
+    rng = np.random.default_rng(0)
+    colors = ["red", "blue", "green", "yellow", "black", "white"]
+    filler = ["the", "small", "house", "near", "river", "we", "saw", "old", "car", "door"]
+    contexts, answers = [], []
+    for _ in range(48):
+        words = list(rng.choice(filler, int(rng.integers(3, 12))))
+        answers.append(colors[len(contexts) % len(colors)])
+        words.insert(int(rng.integers(0, len(words) + 1)), answers[-1])
+        contexts.append(" ".join(words))
+
+    def encode(question, context, answer):
+        features = tokenizer(question, context)
+        answer_id = tokenizer.tokenize(answer).to_tensor()[:, 0]  # [B]: one piece each
+        position = tf.argmax(tf.cast(tf.equal(features["input_ids"], answer_id[:, None]),
+                                     tf.int32), axis=-1, output_type=tf.int32)
+        return features, {"start_positions": position, "end_positions": position}
+
+    data = (tf.data.Dataset.from_tensor_slices((["what color ?"] * 48, contexts, answers))
+            .batch(12).map(encode))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(data, return_dict=True, verbose=0)
+    model.fit(data, epochs=4, verbose=0)
+    after = model.evaluate(data, return_dict=True, verbose=0)
+    assert after["loss"] < 0.5 * before["loss"]
+    # Measured: loss 2.68 -> 0.27, start and end accuracy 0.08 -> 1.0.
+    assert after["start_accuracy"] >= 0.8 and after["end_accuracy"] >= 0.8
+    predicted = model.predict(data, verbose=0)
+    assert predicted["start_logits"].shape == (48, 20)

@@ -147,8 +147,8 @@ def test_learns_squad_2_and_writes_the_original_files(trained):
                                          export_dir="unused", max_seq_length=48,
                                          n_best_size=5)
     files = export_run.resolve_model_files(out, checkpoint_flag="checkpoint")
-    _, task, constants = export_run.exporters()["question_answering"](settings, files)
-    assert task.name == "question_answering" and constants == {
+    _, kind, constants = export_run.EXPORTERS["question_answering"](settings, files)
+    assert kind.name == "question_answering" and constants == {
         "doc_stride": 16, "max_query_length": 12, "n_best_size": 5, "max_answer_length": 30,
         "version_2_with_negative": True, "null_score_diff_threshold": 0.0}
 

@@ -200,14 +200,14 @@ def test_export_model_finds_the_tagger_of_a_run_directory(trained):
     settings = export_run.ExportSettings(checkpoint=str(out), task="tagger",
                                          max_seq_length=MAX_SEQ)
     files = resolve_model_files(str(out), checkpoint_flag="checkpoint")
-    model, task, kwargs = export_run.exporters()["tagger"](settings, files)
-    assert task.name == "tagger" and kwargs["window_stride"] == (MAX_SEQ - 2) // 2
+    model, kind, kwargs = export_run.EXPORTERS["tagger"](settings, files)
+    assert kind.name == "tagger" and kwargs["window_stride"] == (MAX_SEQ - 2) // 2
     assert kwargs["labels"] == open(out / "label_list.txt").read().split()
     reader = tf.train.load_checkpoint(str(out / "finetuned" / "bert_model.ckpt"))
     np.testing.assert_array_equal(model.classifier.kernel.numpy(),
                                   reader.get_tensor("output_weights").T)
     settings.max_seq_length = 32  # windows of another size: the stride is half of them
-    assert export_run.exporters()["tagger"](settings, files)[2]["window_stride"] is None
+    assert export_run.EXPORTERS["tagger"](settings, files)[2]["window_stride"] is None
 
 
 def test_evaluation_alone_reads_the_run_directory(trained):

@@ -1,4 +1,5 @@
-"""The layout's rules: the library imports no task, project modules import each other without cycles."""
+"""The layout's rules: the library imports no task, no import cycles, no module imported for its side
+effects, one meaning per name."""
 
 import ast
 import os
@@ -88,3 +89,61 @@ def test_scripts_are_flags_and_main():
         if name == "quickstart.py":
             continue  # the Quick start is a program of its own (stages, printing)
         assert functions == ["main"], (name, functions)
+
+
+def test_task_names_only_the_task_families():
+    """The vocabulary of tasks/__init__.py: an objective, an export kind, a run type or a
+    dataset is not called a task. Only settings fields that mirror a flag (--task_name,
+    --task) and TensorFlow's cluster task (distribution.task_info) keep the word."""
+    offenders = []
+    for module, path in project_modules().items():
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.ClassDef):
+                if node.name.endswith("Task"):
+                    offenders.append(f"{module}: class {node.name}")
+                fields = [target.id for item in node.body
+                          for target in (item.targets if isinstance(item, ast.Assign) else
+                                         [getattr(item, "target", None)])
+                          if isinstance(target, ast.Name)]
+                if not node.name.endswith("Settings"):  # a FlagSettings field is a flag's name
+                    offenders += [f"{module}: {node.name}.{name}" for name in fields
+                                  if "task" in name.lower()]
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if "task" in node.name.lower() and (module, node.name) != (
+                        "bert_tf.training.distribution", "task_info"):
+                    offenders.append(f"{module}: def {node.name}")
+                offenders += [f"{module}: {node.name}({a.arg})"
+                              for a in node.args.args + node.args.kwonlyargs
+                              if "task" in a.arg.lower()]
+    assert not offenders, offenders
+
+
+def test_project_modules_are_imported_to_be_used():
+    """No module is imported for its side effects (registering itself somewhere): every name
+    an import of a project module binds is used where it is imported (or re-exported in
+    __all__), so what a table lists is what is imported."""
+    modules = project_modules()
+    for package in ("bench", "tests"):
+        for directory, _, names in os.walk(os.path.join(ROOT, package)):
+            modules.update({os.path.relpath(os.path.join(directory, name), ROOT): os.path.join(
+                directory, name) for name in names if name.endswith(".py")})
+    ours = {"bert_tf", "tasks", "bench"} | {name[:-3] for name in os.listdir(
+        os.path.join(ROOT, "tests")) if name.endswith(".py")}
+    unused = []
+    for module, path in modules.items():
+        tree = ast.parse(open(path, encoding="utf-8").read())
+        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        exported = {element.value for node in tree.body if isinstance(node, ast.Assign)
+                    and any(getattr(t, "id", None) == "__all__" for t in node.targets)
+                    for element in getattr(node.value, "elts", ())
+                    if isinstance(element, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                bound = [(a.asname or a.name.split(".")[0], a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                bound = [(a.asname or a.name, f"{node.module}.{a.name}") for a in node.names]
+            else:
+                continue
+            unused += [f"{module}:{node.lineno} imports {name}" for name, full in bound
+                       if full.split(".")[0] in ours and name not in used | exported]
+    assert not unused, unused

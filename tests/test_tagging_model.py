@@ -1,5 +1,6 @@
-"""The tagger: its head's checkpoint names, its loss, windows in the graph, and the served graph
-against the host pipeline of run_tagging.py; bad input named before anything is built."""
+"""The tagger: its head's checkpoint names, its loss (in Keras too), windows in the graph, and
+the served graph against the host pipeline of run_tagging.py; bad input named before anything
+is built."""
 
 import json
 import os
@@ -17,7 +18,7 @@ from bert_tf.tokenization import BertTokenizer
 from tasks.tagging import features, metrics, schemes, serving, window_ops, windows
 from tasks.tagging.model import BertTagger
 from tasks.tagging.run import TaggerRun, TaggerSettings
-from tasks.tagging.task import TaggingTask
+from tasks.tagging.objective import TaggingObjective
 from test_checkpoints_hf import hf_release
 from testing import minilm_dir, random_inputs, tiny_config
 
@@ -100,14 +101,96 @@ def test_loss_counts_only_labelled_positions():
     logits = rng.standard_normal((3, 7, 5)).astype(np.float32)
     labels = np.full((3, 7), -1, np.int32)
     labels[0, [1, 2, 5]], labels[1, [1]], labels[2, [3, 4]] = [0, 4, 2], [1], [3, 3]
-    task = TaggingTask()
-    sums = {k: float(v) for k, v in task.sums({"label_ids": labels}, {"logits": logits}).items()}
+    objective = TaggingObjective()
+    sums = {k: float(v)
+            for k, v in objective.sums({"label_ids": labels}, {"logits": logits}).items()}
     mask = labels >= 0
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     expected = -log_probs[mask, labels[mask]].sum()
-    assert sums["words"] == 6 == float(task.counts({"label_ids": labels})["words"])
+    assert sums["words"] == 6 == float(objective.counts({"label_ids": labels})["words"])
     assert abs(sums["loss_sum"] - expected) < 1e-4
     assert sums["correct"] == (logits.argmax(-1)[mask] == labels[mask]).sum()
+
+
+def test_keras_loss_and_accuracy_count_labelled_positions_only():
+    """compile()'s default loss and accuracy are TaggingObjective's: positions labelled -1
+    (later pieces, [CLS], [SEP], padding) count nowhere."""
+    model = tagger(seed=2)
+    inputs = random_inputs(model.config)
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, len(LABELS), inputs["input_ids"].shape).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.4] = -1
+    labels[inputs["input_mask"] == 0] = -1
+    model.compile()
+    got = model.evaluate(inputs, labels, batch_size=len(labels), return_dict=True, verbose=0)
+    logits = model(inputs)["logits"].numpy().astype(np.float64)
+    mask = labels >= 0
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    assert got["loss"] == pytest.approx(-log_probs[mask, labels[mask]].mean(), rel=1e-5)
+    assert got["accuracy"] == pytest.approx((logits.argmax(-1)[mask] == labels[mask]).mean())
+
+
+def test_keras_fit_on_two_replicas_equals_one_device():
+    """As in the training loop, the Keras loss is normalized by the labelled words of the
+    global batch: replicas holding different numbers of them take the one-device step."""
+    model = tagger(seed=1)
+    inputs = random_inputs(model.config, batch=6)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, len(LABELS), inputs["input_ids"].shape).astype(np.int32)
+    labels[rng.random(labels.shape) < 0.5] = -1
+    labels[inputs["input_mask"] == 0] = -1
+    start = model.get_weights()
+    # No collective ops: every MirroredStrategy of a process numbers its collectives from the
+    # same keys and TensorFlow keeps the first shape it saw per key, so collectives here would
+    # break the mirrored Trainer tests that run later in the same process.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
+        mirrored = tagger(seed=1)
+        mirrored.compile(optimizer=keras.optimizers.SGD(0.5))
+    model.compile(optimizer=keras.optimizers.SGD(0.5))
+    mirrored.set_weights(start)
+    for each in (model, mirrored):
+        each.fit(inputs, labels, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not np.allclose(model.classifier.kernel.numpy(), tagger(seed=1).classifier.kernel)
+
+
+def test_keras_fit_evaluate_predict_on_raw_strings():
+    """compile() with the defaults, then fit on raw sentences through the tokenizer layer,
+    each word labelled at its first piece in the pipeline (-1 elsewhere): it learns the tags."""
+    keras.utils.set_random_seed(5)
+    model = tagger(seed=5, max_position_embeddings=24, initializer_range=0.2)
+    tokenizer = BertTokenizer(vocab_file(), max_seq_length=20)
+    kinds = {"red": 1, "blue": 1, "green": 1, "black": 1, "cat": 2, "dog": 2, "fox": 2, "cow": 2}
+    filler = ["the", "small", "house", "near", "saw", "old", "a", "with", "kingfisher",
+              "unwrapped"]  # the last two have several pieces
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(list(kinds) + filler, int(rng.integers(3, 9))))
+             for _ in range(48)]
+    # A piece's label by its id: the kind of word it starts, -1 for a word's later pieces.
+    vocab = tokenizer.vocab
+    ids = [i for i, piece in enumerate(vocab) if piece.startswith("##")]
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(ids + [vocab.index(w) for w in kinds], tf.int32),
+        tf.constant([-1] * len(ids) + list(kinds.values()), tf.int32)), default_value=0)
+
+    def encode(text):
+        features = tokenizer(text)
+        ids = features["input_ids"]
+        special = (ids == tokenizer.cls_id) | (ids == tokenizer.sep_id) | (ids == tokenizer.pad_id)
+        return features, tf.where(special, -1, table.lookup(ids))
+
+    data = tf.data.Dataset.from_tensor_slices(texts).batch(12).map(encode)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(data, return_dict=True, verbose=0)
+    model.fit(data, epochs=4, verbose=0)
+    after = model.evaluate(data, return_dict=True, verbose=0)
+    # Measured: loss 1.58 -> 0.29, accuracy 0.30 -> 1.0 (about half the words are O).
+    assert after["loss"] < 0.5 * before["loss"] and after["accuracy"] >= 0.9
+    predicted = model.predict(data, verbose=0)["logits"]
+    assert predicted.shape == (48, 20, len(LABELS))
 
 
 # ------------------------------------------------------------------ windows
@@ -198,7 +281,7 @@ def test_served_graph_equals_the_run_pipeline(tokenizer):
     out = {k: v.numpy() for k, v in module.serve_strings(tf.constant(texts)).items()}
     _, expected = host_logits(model, tokenizer, sentences, 13, stride=3)
     longest = max(map(len, sentences))
-    serve_words = module.task.extra_signatures(module)["serve_words"]
+    serve_words = module.kind.extra_signatures(module)["serve_words"]
     by_words = serve_words(
         words=tf.constant([s + ["pad"] * (longest - len(s)) for s in sentences]),
         num_words=tf.constant([len(s) for s in sentences], tf.int32))

@@ -8,8 +8,9 @@ import tensorflow as tf
 
 from bert_tf.training import optimization
 from bert_tf.models.bert import BertPretrainer
-from tasks.pretraining.task import PretrainingTask
-from bert_tf.training.trainer import Trainer, TrainingOptions, results_from_sums
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
+from bert_tf.training.objective import Objective
+from bert_tf.training.trainer import Trainer, TrainingOptions
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -22,7 +23,7 @@ def make_trainer(tmp_path, policy="float32", seed=0, **options):
                            steps_per_loop=options.pop("steps_per_loop", 1),
                            save_checkpoints_steps=1000, log=lines.append, **options)
     trainer = Trainer(
-        tf.distribute.OneDeviceStrategy("/cpu:0"), PretrainingTask(),
+        tf.distribute.OneDeviceStrategy("/cpu:0"), PretrainingObjective(),
         build_model=lambda: BertPretrainer(CONFIG, dtype=policy),
         build_optimizer=lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
         options=opts)
@@ -119,18 +120,18 @@ def test_progress_summaries_and_evaluation(tmp_path):
                             "next_sentence_loss", "loss"}
     assert results["loss"] == results["masked_lm_loss"] + results["next_sentence_loss"]
     # The reported values are the ratios of the summed values.
-    task = PretrainingTask()
-    totals = {n: 0.0 for n in task.sum_names}
+    objective = PretrainingObjective()
+    totals = {n: 0.0 for n in objective.sum_names}
     for b in batches:
-        for n, v in task.sums(b, trainer.model(b)).items():
+        for n, v in objective.sums(b, trainer.model(b)).items():
             totals[n] += float(v)
-    expected = results_from_sums(totals, task)
+    expected = objective.results(totals)
     for key, value in expected.items():
         assert results[key] == np.float64(value) or abs(results[key] - value) < 1e-5
 
 
 class TokenTagger(keras.Model):
-    """A token-level head as the tagging and span tasks have: the loss never reaches the pooler."""
+    """A token-level head as the tagging and span models have: the loss never reaches the pooler."""
 
     def __init__(self):
         super().__init__()
@@ -144,7 +145,7 @@ class TokenTagger(keras.Model):
         return {"logits": self.head(self.encoder(batch, training=training)["sequence_output"])}
 
 
-class TokenTask:
+class TokenObjective(Objective):
     losses = {"loss": ("loss_sum", "tokens")}
     metrics = {}
     sum_names = ("loss_sum", "tokens")
@@ -169,7 +170,7 @@ def test_a_loss_that_misses_weights_and_frozen_layers_train(tmp_path):
         model.encoder.layer_0.trainable = False
         return model
 
-    trainer = Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"), TokenTask(), build,
+    trainer = Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"), TokenObjective(), build,
                       lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
                       TrainingOptions(output_dir=str(tmp_path), num_train_steps=3,
                                       steps_per_loop=3, gradient_accumulation_steps=3,
@@ -238,7 +239,7 @@ def test_xla_step_equals_the_plain_step_on_one_and_two_replicas(tmp_path):
     for jit_compile in (False, True):
         keras.utils.set_random_seed(0)
         mirrored = Trainer(
-            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), PretrainingTask(),
+            tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), PretrainingObjective(),
             build_model=lambda: BertPretrainer(CONFIG),
             build_optimizer=lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
             options=TrainingOptions(output_dir=str(tmp_path / f"mirrored{jit_compile}"),

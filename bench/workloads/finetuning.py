@@ -1,7 +1,7 @@
 """Fine-tuning step of a two-label classifier: bert_tf's Trainer (XLA off/on) vs keras-hub BertTextClassifier.fit.
 
 bert_tf runs the training loop of run_classifier.py (`Trainer` on
-`tasks/classification`'s model and task: AdamW, global-norm clipping,
+`tasks/classification`'s model and objective: AdamW, global-norm clipping,
 non-finite check), once per --jit_compile variant (default off,on: where
 XLA helps on this machine); keras-hub runs `BertTextClassifier.fit` without
 a preprocessor (Keras AdamW with global_clipnorm, its jit_compile setting
@@ -11,12 +11,12 @@ batch, runs alternating, medians.
 --finetuning_heads adds the token-level heads, one table each, at the same
 --batch_size and --seq_length:
 - span (SQuAD-style extractive QA): our Trainer on `tasks/question_answering`
-  (`BertSpanLabeler`, `SpanTask`) vs keras-hub's `BertBackbone` with a
+  (`BertSpanLabeler`, `SpanObjective`) vs keras-hub's `BertBackbone` with a
   functional `Dense(2)` head over `sequence_output` giving start and end
   logits, `fit` with the mean of the start and end sparse cross-entropies
   (BERT's SQuAD loss);
 - tagging (token classification, CoNLL-2003's 9 labels): our Trainer on
-  `tasks/tagging` (`BertTagger`, `TaggingTask`) vs `BertBackbone` + dropout +
+  `tasks/tagging` (`BertTagger`, `TaggingObjective`) vs `BertBackbone` + dropout +
   `Dense(9)` over `sequence_output`, `fit` with sparse cross-entropy masked by
   sample weights. Every other position (and [CLS], the last token) carries
   the ignore label -1, as non-first wordpieces do.
@@ -69,26 +69,26 @@ def tagging_batch(config, b, t, seed=0):
 
 def ours(config, batch, precision, steps, jit_compile):
     from tasks.classification.model import BertClassifier
-    from tasks.classification.task import ClassificationTask
+    from tasks.classification.objective import ClassificationObjective
 
-    return training.ours(ClassificationTask(),
+    return training.ours(ClassificationObjective(),
                          lambda: BertClassifier(config, NUM_LABELS, dtype=precision),
                          batch, steps, jit_compile=jit_compile)
 
 
 def ours_span(config, batch, precision, steps, jit_compile):
     from tasks.question_answering.model import BertSpanLabeler
-    from tasks.question_answering.task import SpanTask
+    from tasks.question_answering.objective import SpanObjective
 
-    return training.ours(SpanTask(), lambda: BertSpanLabeler(config, dtype=precision),
+    return training.ours(SpanObjective(), lambda: BertSpanLabeler(config, dtype=precision),
                          batch, steps, jit_compile=jit_compile)
 
 
 def ours_tagging(config, batch, precision, steps, jit_compile):
     from tasks.tagging.model import BertTagger
-    from tasks.tagging.task import TaggingTask
+    from tasks.tagging.objective import TaggingObjective
 
-    return training.ours(TaggingTask(), lambda: BertTagger(config, NUM_TAGS, dtype=precision),
+    return training.ours(TaggingObjective(), lambda: BertTagger(config, NUM_TAGS, dtype=precision),
                          batch, steps, jit_compile=jit_compile)
 
 

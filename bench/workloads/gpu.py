@@ -100,9 +100,9 @@ def run(ceilings):
 
     from bert_tf import BertConfig
     from bert_tf.models.bert import BertPretrainer
-    from tasks.pretraining.task import PretrainingTask
+    from bert_tf.models.bert.pretraining_objective import PretrainingObjective
     from tasks.question_answering.model import BertSpanLabeler
-    from tasks.question_answering.task import SpanTask
+    from tasks.question_answering.objective import SpanObjective
 
     began = time.perf_counter()
     # BERT-Large unless --preset is given (its default, base, is the CPU workloads').
@@ -131,14 +131,14 @@ def run(ceilings):
         f"(a) pretraining, MLM + NSP, {k} masked positions", b, t,
         pretraining.forward_flops(config, b, t, k),
         lambda jit, b=b, t=t: training.ours(
-            PretrainingTask(), lambda: BertPretrainer(config, dtype=precision),
+            PretrainingObjective(), lambda: BertPretrainer(config, dtype=precision),
             pretraining.synthetic_batch(config, b, t, k), steps_per_call, jit_compile=jit,
             learning_rate=1e-4)))
     b, t = FLAGS.gpu_squad_batch, FLAGS.gpu_squad_seq_length
     parts.append((
         "(b) SQuAD fine-tuning, span head", b, t, squad_forward_flops(config, b, t),
         lambda jit, b=b, t=t: training.ours(
-            SpanTask(), lambda: BertSpanLabeler(config, dtype=precision),
+            SpanObjective(), lambda: BertSpanLabeler(config, dtype=precision),
             squad_batch(config, b, t), steps_per_call, jit_compile=jit, learning_rate=3e-5)))
 
     rows, mfu = [], {}

@@ -34,11 +34,11 @@ def train_step(preset, batch, seq_length, accumulation, precision):
     from bert_tf.training import optimization
     from bert_tf.training.trainer import Trainer, TrainingOptions
     from tasks.question_answering.model import BertSpanLabeler
-    from tasks.question_answering.task import SpanTask
+    from tasks.question_answering.objective import SpanObjective
 
     config = BertConfig.preset(preset)
     trainer = Trainer(
-        tf.distribute.OneDeviceStrategy("/cpu:0"), SpanTask(),
+        tf.distribute.OneDeviceStrategy("/cpu:0"), SpanObjective(),
         build_model=lambda: BertSpanLabeler(config, dtype=precision),
         build_optimizer=lambda: optimization.create_optimizer(
             "adamw", 3e-5, num_train_steps=10 ** 9, num_warmup_steps=0),

@@ -42,9 +42,9 @@ def forward_flops(config, b, t, k):
 
 def ours(config, batch, precision, steps, jit_compile=False):
     from bert_tf.models.bert import BertPretrainer
-    from tasks.pretraining.task import PretrainingTask
+    from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 
-    return training.ours(PretrainingTask(), lambda: BertPretrainer(config, dtype=precision),
+    return training.ours(PretrainingObjective(), lambda: BertPretrainer(config, dtype=precision),
                          batch, steps, jit_compile=jit_compile, learning_rate=1e-4)
 
 

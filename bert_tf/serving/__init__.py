@@ -1,1 +1,1 @@
-"""Serving: SavedModel export for TF Serving (a registry tasks add to) and feature extraction."""
+"""Serving: SavedModel export for TF Serving (one ExportKind per kind of export) and feature extraction."""

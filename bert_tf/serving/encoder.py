@@ -16,4 +16,4 @@ def _encoder_outputs(module, features):
             "sequence_output": sequence}
 
 
-ENCODER = export.register(export.ServingTask("encoder", _encoder_outputs))
+ENCODER = export.ExportKind("encoder", _encoder_outputs)

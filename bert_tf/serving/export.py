@@ -1,17 +1,18 @@
-"""SavedModel export for TF Serving: raw strings in, tokenized in the graph, task outputs out.
+"""SavedModel export for TF Serving: raw strings in, tokenized in the graph, the model's outputs out.
 
 Layout: export_dir/<version>/saved_model.pb, variables/, assets/vocab.txt and
 assets.extra/tf_serving_warmup_requests. Signatures:
 
-- serving_default: UTF-8 strings (`text` [B], and whatever else the task
-  takes) -> the task's outputs, plus `truncated` [B] where text was cut to
+- serving_default: UTF-8 strings (`text` [B], and whatever else the kind of
+  export takes) -> its outputs, plus `truncated` [B] where text was cut to
   max_seq_length;
-- serve_ids: int32 `input_ids`, `input_mask`, `segment_ids` [B, T] -> the
-  task's outputs (for clients that tokenize themselves);
-- and any others the task adds.
+- serve_ids: int32 `input_ids`, `input_mask`, `segment_ids` [B, T] -> its
+  outputs (for clients that tokenize themselves);
+- and any others the kind of export adds.
 
-This module knows no task: each one describes how it is served in a
-ServingTask and registers it (`register`); tasks/<family>/serving.py do.
+This module knows no task: an ExportKind describes the signatures of one
+kind of export, and `export` takes one (tasks/<family>/serving.py define
+theirs, encoder.py the encoder's).
 """
 
 # B=batch, T=tokens
@@ -52,33 +53,33 @@ def at_least_two_positions(features):
 
 
 def serve_encoded(module, **texts):
-    """serving_default of a task whose model reads one encoded example per input row."""
-    features = encode_text(module, *(texts[name] for name in module.task.text_inputs))
+    """serving_default of a model that reads one encoded example per input row."""
+    features = encode_text(module, *(texts[name] for name in module.kind.text_inputs))
     truncated = features.pop("truncated")
-    outputs = module.task.outputs(module, features)
+    outputs = module.kind.outputs(module, features)
     outputs["truncated"] = truncated
     return outputs
 
 
-def default_warmup(task, texts):
+def default_warmup(kind, texts):
     """serving_default inputs for the warmup requests: the texts, and reversed for a second input."""
-    example = {task.text_inputs[0]: list(texts)}
-    for name in task.text_inputs[1:]:
+    example = {kind.text_inputs[0]: list(texts)}
+    for name in kind.text_inputs[1:]:
         example[name] = list(reversed(texts))
     return [example]
 
 
 @dataclasses.dataclass(frozen=True)
-class ServingTask:
-    """How one kind of model is served.
+class ExportKind:
+    """The signatures of one kind of export (`name`: encoder, classifier, pair_classifier, ...).
 
     `outputs(module, features)` maps the model's inputs (int32 [B, T]
     input_ids, input_mask, segment_ids) to the served outputs: serve_ids
-    uses it, and so does serving_default unless the task gives its own
+    uses it, and so does serving_default unless the kind gives its own
     `serve_text(module, **strings)`. `text_inputs` names serving_default's
     [B] string inputs. `extra_signatures(module)` returns more
     {name: concrete function}. `needs_labels`: the export must be given the
-    label list (module.labels, a string tensor). `warmup(task, texts)` gives
+    label list (module.labels, a string tensor). `warmup(kind, texts)` gives
     the warmup requests' inputs.
     """
 
@@ -91,33 +92,20 @@ class ServingTask:
     extra_signatures: Optional[Callable] = None
 
 
-_REGISTRY = {}
-
-
-def register(task: ServingTask) -> ServingTask:
-    """Makes a ServingTask exportable by name (export_model.py --task)."""
-    _REGISTRY[task.name] = task
-    return task
-
-
-def registered(name) -> ServingTask:
-    if name not in _REGISTRY:
-        raise ExportError(f"unknown serving task {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]
-
-
 class ServingModule(tf.Module):
-    """The model, its tokenizer and the task's outputs, as a saveable module.
+    """The model, its tokenizer and the export kind's outputs, as a saveable module.
 
-    `constants` become attributes (tf constants) the task's functions read.
+    `constants` become attributes (tf constants) the kind's functions read.
     """
 
-    def __init__(self, model, task: ServingTask, tokenizer, max_seq_length, labels=None,
+    def __init__(self, model, kind: ExportKind, tokenizer, max_seq_length, labels=None,
                  vocab_file=None, **constants):
         super().__init__(name="bert_tf_serving")
-        if task.needs_labels and not labels:
-            raise ExportError(f"a {task.name} export needs its label list")
-        self.task = task
+        if not isinstance(kind, ExportKind):
+            raise TypeError(f"an export takes an ExportKind, got {kind!r}")
+        if kind.needs_labels and not labels:
+            raise ExportError(f"a {kind.name} export needs its label list")
+        self.kind = kind
         self.model = model
         self.tokenizer = tokenizer
         self.wordpiece = tokenizer._wordpiece  # tracked here so its tables are saved
@@ -139,7 +127,7 @@ class ServingModule(tf.Module):
              tf.shape(input_ids), tf.shape(input_mask), tf.shape(segment_ids)])
         with tf.control_dependencies([same]):
             input_ids = tf.identity(input_ids)
-        return self.task.outputs(self, at_least_two_positions(
+        return self.kind.outputs(self, at_least_two_positions(
             {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}))
 
     def serve_strings(self, *strings):
@@ -147,19 +135,19 @@ class ServingModule(tf.Module):
         # rank test traced here would be folded to the declared rank: EnsureShape
         # checks the tensor that actually arrives.
         texts = {name: tf.ensure_shape(value, [None], name=name)
-                 for name, value in zip(self.task.text_inputs, strings)}
-        return self.task.serve_text(self, **texts)
+                 for name, value in zip(self.kind.text_inputs, strings)}
+        return self.kind.serve_text(self, **texts)
 
     def signatures(self):
         text_sig = tf.function(self.serve_strings).get_concrete_function(
-            *(tf.TensorSpec([None], tf.string, name=name) for name in self.task.text_inputs))
+            *(tf.TensorSpec([None], tf.string, name=name) for name in self.kind.text_inputs))
         ids_sig = tf.function(self.serve_ids).get_concrete_function(
             input_ids=tf.TensorSpec([None, None], tf.int32, name="input_ids"),
             input_mask=tf.TensorSpec([None, None], tf.int32, name="input_mask"),
             segment_ids=tf.TensorSpec([None, None], tf.int32, name="segment_ids"))
         found = {"serving_default": text_sig, "serve_ids": ids_sig}
-        if self.task.extra_signatures:
-            found.update(self.task.extra_signatures(self))
+        if self.kind.extra_signatures:
+            found.update(self.kind.extra_signatures(self))
         return found
 
 
@@ -189,30 +177,28 @@ def write_warmup(version_dir, model_name, examples: Sequence[dict]):
 WARMUP_TEXTS = ("A first example.", "Ein zweites Beispiel, mit Umlauten.", "")
 
 
-def export(model, task, tokenizer, export_dir, max_seq_length=128, labels=None,
+def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, labels=None,
            vocab_file=None, version: Optional[int] = None, warmup_texts=None, **constants):
     """Writes export_dir/<version>/ for TF Serving and returns its path.
 
-    `task` is a ServingTask or a registered name. `version` defaults to the
+    `kind` says which signatures (an ExportKind). `version` defaults to the
     current time in seconds; an existing version is never overwritten
     (ExportError). The export is written beside the final directory and
     renamed into place, so a polling server never sees half of it.
     """
-    if isinstance(task, str):
-        task = registered(task)
     version = int(version) if version is not None else int(time.time())
     if version <= 0:
         raise ExportError(f"the export version must be a positive integer, got {version}")
     final = os.path.join(export_dir, str(version))
     if tf.io.gfile.exists(final):
         raise ExportError(f"{final} exists already; pass another version")
-    module = ServingModule(model, task, tokenizer, max_seq_length, labels, vocab_file,
+    module = ServingModule(model, kind, tokenizer, max_seq_length, labels, vocab_file,
                            **constants)
     tf.io.gfile.makedirs(export_dir)
     staging = files.temporary_name(final, "incomplete")
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
-        examples = task.warmup(task, list(warmup_texts or WARMUP_TEXTS))
+        examples = kind.warmup(kind, list(warmup_texts or WARMUP_TEXTS))
         write_warmup(staging, os.path.basename(os.path.normpath(export_dir)), examples)
         try:
             os.rename(staging, final)  # fails if another export took the version meanwhile

@@ -3,7 +3,7 @@
 A script's flags become a settings dataclass (field names = flag names).
 `Run` then does, in this order: check the settings alone (one-line
 FlagErrors naming the flag), set up the process and the tf.distribute
-strategy, let the task read and check its inputs (`prepare`), check batch
+strategy, let the task family read and check its inputs (`prepare`), check batch
 sizes against replicas and accumulation, take the output directory (lock,
 compare with a trained run already there, write the run files), build the
 Trainer, and restore the latest checkpoint or initialize from
@@ -11,7 +11,7 @@ Trainer, and restore the latest checkpoint or initialize from
 
 `FineTuningRun` adds google-research/bert's fine-tuning flags and actions
 (train, evaluate, predict, export); a task family subclasses it and fills
-in its hooks: read the data, build the model and its task, encode examples,
+in its hooks: read the data, build the model and its objective, encode examples,
 compute metrics, write predictions, and say how it is served.
 """
 
@@ -151,7 +151,7 @@ class TrainingSettings(FlagSettings):
 class Run:
     """The skeleton of a training script's run; subclasses fill in the hooks below."""
 
-    task_name = ""  # recorded in run.json
+    run_type = ""  # what the run is ("pretraining", "tagging", ...): run.json's "task"
 
     def __init__(self, settings: TrainingSettings):
         self.settings = s = settings
@@ -166,7 +166,7 @@ class Run:
         if self.is_chief:
             self.directory.claim(self.run_files())
         self.trainer = trainer.Trainer(
-            self.strategy, self.build_task(), build_model=self.build_model,
+            self.strategy, self.build_objective(), build_model=self.build_model,
             build_optimizer=self.build_optimizer,
             options=s.training_options(self.num_train_steps))
         if tf.train.latest_checkpoint(s.output_dir):
@@ -217,7 +217,8 @@ class Run:
     def build_model(self):
         raise NotImplementedError
 
-    def build_task(self):
+    def build_objective(self):
+        """What the model is trained on and evaluated by (an Objective)."""
         raise NotImplementedError
 
     def build_optimizer(self):
@@ -284,14 +285,16 @@ class FineTuningRun(Run):
     A task family provides:
       - `read_data()`: check the splits that will be used (DataErrors
         naming file and line) and set `self.num_train_examples`;
-      - `build_model()` and `build_task()`;
+      - `build_model()` and `build_objective()`;
       - `encode(split, which)` -> batching.EncodedExamples of a split;
       - `eval_sets()` / `predict_sets()`: names of the evaluation/prediction
         sets ("" for the main one);
       - `metrics(which, outputs)` -> {name: value} from the model's outputs
-        in example order; `write_predictions(which, outputs)` -> paths;
-      - `task_info()` (extra run.json entries), `extra_run_files()`;
-      - `serving_task()` and `serving_kwargs()` for the SavedModel export.
+        in example order (a "loss" from the objective the Trainer trained,
+        `self.trainer.objective.evaluate`, and the dataset's own scores);
+        `write_predictions(which, outputs)` -> paths;
+      - `extra_run_info()` (extra run.json entries), `extra_run_files()`;
+      - `export_kind()` and `serving_kwargs()` for the SavedModel export.
     """
 
     settings: FineTuningSettings
@@ -335,7 +338,7 @@ class FineTuningRun(Run):
                 {"do_lower_case": self.tokenizer.do_lower_case,
                  "strip_accents": self.tokenizer.strip_accents}, sort_keys=True) + "\n",
             run_directory.RUN_INFO: run_directory.run_info(
-                task=self.task_name, max_seq_length=s.max_seq_length, **self.task_info()),
+                task=self.run_type, max_seq_length=s.max_seq_length, **self.extra_run_info()),
         }
         found.update(self.extra_run_files())
         return found
@@ -374,13 +377,14 @@ class FineTuningRun(Run):
     def write_predictions(self, which, outputs) -> List[str]:
         raise NotImplementedError
 
-    def task_info(self) -> dict:
+    def extra_run_info(self) -> dict:
         return {}
 
     def extra_run_files(self) -> Dict[str, object]:
         return {}
 
-    def serving_task(self):
+    def export_kind(self):
+        """The ExportKind of this run's SavedModel (bert_tf.serving.export)."""
         raise NotImplementedError
 
     def serving_kwargs(self) -> dict:
@@ -412,7 +416,7 @@ class FineTuningRun(Run):
         return batching.restore_order(outputs, len(examples))
 
     def evaluate(self):
-        """The task's metrics on each evaluation set, written to eval_results.txt."""
+        """The metrics of each evaluation set (`metrics`), written to eval_results.txt."""
         s = self.settings
         results = {"global_step": self.global_step}
         for which in self.eval_sets():
@@ -444,10 +448,10 @@ class FineTuningRun(Run):
 
         s = self.settings
         tokenizer = self.files.tokenizer(s.max_seq_length, wordpiece=s.tokenizer_ops)
-        path = export.export(self.trainer.model, self.serving_task(), tokenizer, s.export_dir,
+        path = export.export(self.trainer.model, self.export_kind(), tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
                              version=self.global_step or None, **self.serving_kwargs())
-        s.log(f"Exported {self.serving_task().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
+        s.log(f"Exported {self.export_kind().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
         return path
 
     def evaluate_and_predict(self):

@@ -57,15 +57,6 @@ def _format_eta(seconds):
         f"{seconds // 60}m{seconds % 60:02d}s")
 
 
-def results_from_sums(totals, task):
-    """Task metrics (ratios of summed values) plus "loss", the sum of the task's losses."""
-    out = {name: float(totals[num]) / max(float(totals[den]), 1e-12)
-           for name, (num, den) in task.metrics.items()}
-    out["loss"] = sum(float(totals[num]) / max(float(totals[den]), 1e-12)
-                      for num, den in task.losses.values())
-    return out
-
-
 def _scalar_metadata():
     from tensorflow.core.framework import summary_pb2
 
@@ -89,23 +80,23 @@ def weights_checksum(model):
 
 
 class Trainer:
-    """Trains `task` with `build_model()` and `build_optimizer()` under `strategy`.
+    """Trains `build_model()` on `objective` with `build_optimizer()` under `strategy`.
 
-    A task provides `counts(batch)` and `sums(batch, outputs)` (dicts of
-    float32 scalars; `sum_names` lists the keys of the latter), `losses`
-    ({name: (sum, count)}: loss = sum / count over the global batch),
-    `metrics` (the same form, for reporting) and optionally
-    `passthrough_keys`, the batch keys `predict` returns beside the model's
-    outputs (labels, example indices).
+    The objective (see bert_tf.training.objective) gives per-batch sums;
+    each loss is a sum over the global batch divided by a count over it, so
+    any split over replicas and micro-batches trains the same loss. Its
+    `passthrough_keys` are the batch keys `predict` returns beside the
+    model's outputs (labels; example indices always).
 
     Weights the loss does not reach (a pooler under a token-level head) and
     frozen weights are left as they are: the first get zero gradients, the
     second are not trainable variables at all.
     """
 
-    def __init__(self, strategy, task, build_model, build_optimizer, options: TrainingOptions):
+    def __init__(self, strategy, objective, build_model, build_optimizer,
+                 options: TrainingOptions):
         self.strategy = strategy
-        self.task = task
+        self.objective = objective
         self.options = options
         self.is_chief = distribution.is_chief()
         with strategy.scope():
@@ -119,9 +110,9 @@ class Trainer:
             self.loss_scale = tf.Variable(
                 options.initial_loss_scale if options.loss_scaling else 1.0, dtype=tf.float32,
                 name="loss_scale", **counter)
-            # The task's sums over the current loop of steps.
+            # The objective's sums over the current loop of steps.
             self._sums = {name: tf.Variable(0.0, name=f"sum_{name}", **counter)
-                          for name in task.sum_names}
+                          for name in objective.sum_names}
             self._grad_norm = tf.Variable(0.0, name="grad_norm_sum", **counter)
         self._restored = False  # restore_or_initialize ran: the model is the latest checkpoint
         self._unreached = frozenset()  # indices of trainable variables the loss does not reach
@@ -144,9 +135,8 @@ class Trainer:
         """Gradients and sums of one micro-batch on one replica (the part XLA may compile)."""
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
-            sums = self.task.sums(batch, outputs)
-            loss = tf.add_n([tf.math.divide_no_nan(sums[num], counts[den])
-                             for num, den in self.task.losses.values()])
+            sums = self.objective.sums(batch, outputs)
+            loss = self.objective.loss(sums, counts)
             scaled = loss * scale
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled, variables)
@@ -160,7 +150,7 @@ class Trainer:
 
     def _replica_step(self, batch):
         ctx = tf.distribute.get_replica_context()
-        counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, self.task.counts(batch))
+        counts = ctx.all_reduce(tf.distribute.ReduceOp.SUM, self.objective.counts(batch))
         scale = tf.identity(self.loss_scale)
         k = self.options.gradient_accumulation_steps
         if k == 1:
@@ -303,7 +293,7 @@ class Trainer:
                 seconds = time.perf_counter() - loop_start
                 step = int(self.global_step.numpy())
                 totals = {n: float(v.numpy()) for n, v in self._sums.items()}
-                last = results_from_sums(totals, self.task)
+                last = self.objective.results(totals)
                 last["learning_rate"] = float(self._learning_rate())
                 last["gradient_norm"] = float(self._grad_norm.numpy()) / steps
                 last["examples_per_second"] = global_batch_size * steps / seconds
@@ -351,14 +341,14 @@ class Trainer:
 
     def _eval_step_fn(self, batch):
         def replica(batch):
-            return self.task.sums(batch, self.model(batch, training=False))
+            return self.objective.sums(batch, self.model(batch, training=False))
 
         sums = self.strategy.run(replica, args=(batch,))
         return {n: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                 for n, v in sums.items()}
 
     def evaluate(self, dataset_fn, max_steps=None):
-        """Task metrics and "loss" over a dataset (or its first `max_steps` batches)."""
+        """The objective's metrics and "loss" over a dataset (or its first `max_steps` batches)."""
         dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
         totals = {}
         for i, batch in enumerate(dataset):
@@ -368,13 +358,13 @@ class Trainer:
                 totals[name] = totals.get(name, 0.0) + float(value.numpy())
         if not totals:
             raise ValueError("the evaluation data is empty")
-        return results_from_sums(totals, self.task)
+        return self.objective.results(totals)
 
     def _predict_step_fn(self, batch):
         def replica(batch):
             outputs = dict(self.model(batch, training=False))
             # example_index: batches sorted by length are put back in example order.
-            for key in tuple(getattr(self.task, "passthrough_keys", ())) + ("example_index",):
+            for key in tuple(self.objective.passthrough_keys) + ("example_index",):
                 if key in batch:
                     outputs[key] = batch[key]
             return outputs
@@ -382,7 +372,7 @@ class Trainer:
         return self.strategy.run(replica, args=(batch,))
 
     def predict(self, dataset_fn):
-        """The model's outputs (and the task's passthrough keys) over a dataset, in order, as numpy.
+        """The model's outputs (and the objective's passthrough keys) over a dataset, in order, as numpy.
 
         `dataset_fn(input_context)` should give every input pipeline the whole
         dataset: in a multi-worker cluster each worker then computes all

@@ -13,7 +13,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from bert_tf.errors import DataError, MissingFileError
 
-__all__ = ["DataError", "Example", "Processor", "get_processor", "TASK_NAMES", "read_lines"]
+__all__ = ["DataError", "Example", "Processor", "get_processor", "DATASET_NAMES", "read_lines"]
 
 
 def read_lines(path):
@@ -63,7 +63,7 @@ class SplitFiles:
 
 
 class Processor:
-    """A task's data. `labels` is None for regression or when read from training data."""
+    """A dataset's reader. `labels` is None for regression or when read from training data."""
 
     name = "custom"
     is_pair = False
@@ -315,12 +315,13 @@ class CustomProcessor(Processor):
 
 
 PROCESSORS = {cls.name: cls for cls in (Cola, Sst2, Mrpc, StsB, Qqp, Mnli, Qnli, Rte, Wnli)}
-TASK_NAMES = sorted(list(PROCESSORS) + ["xnli", "custom"])
+DATASET_NAMES = sorted(list(PROCESSORS) + ["xnli", "custom"])
 
 
-def get_processor(task_name, **custom):
-    """The processor of a task name (case-insensitive; "sst2", "stsb" accepted too)."""
-    name = task_name.lower()
+def get_processor(dataset, **custom):
+    """The processor of a dataset name, run_classifier.py's --task_name (case-insensitive;
+    "sst2", "stsb" accepted too)."""
+    name = dataset.lower()
     name = {"sst2": "sst-2", "stsb": "sts-b"}.get(name, name)
     if name in PROCESSORS:
         return PROCESSORS[name]()
@@ -328,4 +329,4 @@ def get_processor(task_name, **custom):
         return Xnli(custom.get("language", "zh"))
     if name == "custom":
         return CustomProcessor(**{k: v for k, v in custom.items() if k != "language"})
-    raise DataError(f"unknown task {task_name!r}; choose one of {TASK_NAMES}")
+    raise DataError(f"unknown task {dataset!r}; choose one of {DATASET_NAMES}")

@@ -9,6 +9,7 @@ from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel, BertEncoder
+from tasks.classification.objective import ClassificationObjective, RegressionObjective
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -20,6 +21,11 @@ class BertClassifier(BertConfigModel):
     {"logits": float32 `[B, L]`} (classification) or {"score": float32 `[B]`}
     (regression, `num_labels=1`). In Google's format the head is
     google-research/bert's `output_weights` `[L, H]` and `output_bias` `[L]`.
+
+    `compile()` defaults to the objective run_classifier.py trains
+    (ClassificationObjective: cross-entropy, accuracy; RegressionObjective:
+    mean squared error): fit on (inputs, label_ids) with int32 `[B]` class
+    ids or float32 `[B]` targets.
     """
 
     head_checkpoint_names = {
@@ -59,12 +65,8 @@ class BertClassifier(BertConfigModel):
         return {"classifier/kernel": self.classifier.kernel,
                 "classifier/bias": self.classifier.bias}
 
-    def keras_losses(self):
-        if self.regression:
-            return ({"score": keras.losses.MeanSquaredError()},
-                    {"score": [keras.metrics.MeanSquaredError(name="mean_squared_error")]})
-        return ({"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True)},
-                {"logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]})
+    def objective(self):
+        return RegressionObjective() if self.regression else ClassificationObjective()
 
     def get_config(self):
         config = super().get_config()

@@ -12,20 +12,19 @@ import tensorflow as tf
 from bert_tf.data import files
 from bert_tf.errors import DataError
 from bert_tf.training import batching, run_directory
-from bert_tf.training.run import (FineTuningRun, FineTuningSettings, FlagError, log_softmax,
-                                  softmax)
+from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, softmax
 from tasks.classification import metrics as metric_fns
 from tasks.classification import serving
 from tasks.classification.data import get_processor
 from tasks.classification.model import BertClassifier
-from tasks.classification.task import ClassificationTask, RegressionTask
+from tasks.classification.objective import ClassificationObjective, RegressionObjective
 
 
 @dataclasses.dataclass
 class ClassifierSettings(FineTuningSettings):
     """Everything run_classifier.py's flags decide; the defaults are the flags' defaults."""
 
-    task_name: str = ""
+    task_name: str = ""  # --task_name: the dataset (a GLUE task, xnli or custom)
     data_dir: str = ""
     text_a_column: str = "text"
     text_b_column: Optional[str] = None
@@ -75,7 +74,7 @@ class ClassifierRun(FineTuningRun):
     settings: ClassifierSettings
 
     @property
-    def task_name(self):
+    def run_type(self):
         return f"classification:{self.processor.name}"
 
     def read_data(self):
@@ -111,7 +110,7 @@ class ClassifierRun(FineTuningRun):
                     scan(processor, s.data_dir, split, which, known_labels=known,
                          regression=self.regression)
 
-    def task_info(self):
+    def extra_run_info(self):
         return {"labels": self.labels, "regression": self.regression,
                 "text_pair": self.processor.is_pair,
                 "do_lower_case": self.tokenizer.do_lower_case}
@@ -126,8 +125,8 @@ class ClassifierRun(FineTuningRun):
         return BertClassifier(self.config, num_labels, self.regression,
                               dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return RegressionTask() if self.regression else ClassificationTask()
+    def build_objective(self):
+        return RegressionObjective() if self.regression else ClassificationObjective()
 
     # ------------------------------------------------------------------ data
 
@@ -175,16 +174,10 @@ class ClassifierRun(FineTuningRun):
     # --------------------------------------------------------------- results
 
     def metrics(self, which, outputs):
+        """The objective's loss (the training loss) and the dataset's own scores."""
         labels = outputs["label_ids"]
-        if self.regression:
-            scores = outputs["score"]
-            found = {"loss": float(np.mean((scores - labels) ** 2))}
-            found.update({m: metric_fns.METRICS[m](labels, scores)
-                          for m in self.processor.metrics})
-            return found
-        log_probs = log_softmax(outputs["logits"])
-        found = {"loss": float(-np.mean(log_probs[np.arange(len(labels)), labels]))}
-        predictions = log_probs.argmax(1)
+        found = {"loss": self.trainer.objective.evaluate({"label_ids": labels}, outputs)["loss"]}
+        predictions = outputs["score"] if self.regression else outputs["logits"].argmax(1)
         for name in self.processor.metrics:
             found[name] = metric_fns.METRICS[name](labels, predictions)
         return found
@@ -200,8 +193,8 @@ class ClassifierRun(FineTuningRun):
         files.write_text(path, "".join("\t".join(row) + "\n" for row in rows))
         return [path]
 
-    def serving_task(self):
-        return serving.serving_task(self.regression, self.processor.is_pair)
+    def export_kind(self):
+        return serving.export_kind(self.regression, self.processor.is_pair)
 
     def serving_kwargs(self):
         return {"labels": self.labels}

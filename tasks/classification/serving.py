@@ -18,31 +18,34 @@ def _regression(module, features):
 
 
 PAIR = ("text", "text_pair")
-CLASSIFIER = export.register(export.ServingTask("classifier", _classifier, needs_labels=True))
-PAIR_CLASSIFIER = export.register(export.ServingTask("pair_classifier", _classifier,
-                                                     text_inputs=PAIR, needs_labels=True))
-REGRESSION = export.register(export.ServingTask("regression", _regression))
-PAIR_REGRESSION = export.register(export.ServingTask("pair_regression", _regression,
-                                                     text_inputs=PAIR))
+CLASSIFIER = export.ExportKind("classifier", _classifier, needs_labels=True)
+PAIR_CLASSIFIER = export.ExportKind("pair_classifier", _classifier, text_inputs=PAIR,
+                                    needs_labels=True)
+REGRESSION = export.ExportKind("regression", _regression)
+PAIR_REGRESSION = export.ExportKind("pair_regression", _regression, text_inputs=PAIR)
 
 
-def serving_task(regression, pair):
+def export_kind(regression, pair):
     return {(False, False): CLASSIFIER, (False, True): PAIR_CLASSIFIER,
             (True, False): REGRESSION, (True, True): PAIR_REGRESSION}[(bool(regression),
                                                                       bool(pair))]
 
 
-def _export(regression):
-    def exporter(settings, files):
-        from tasks.classification.model import BertClassifier
-        from tasks.export import labels_of
+def _load(settings, files, regression):
+    from tasks.classification.model import BertClassifier
 
-        labels = None if regression else labels_of(settings, files, "classifier")
-        model = BertClassifier.from_pretrained(files.release, 1 if regression else len(labels),
-                                               regression=regression)
-        pair = settings.text_pair or bool(files.run_info.get("text_pair"))
-        return model, serving_task(regression, pair), {"labels": labels}
-    return exporter
+    labels = None if regression else settings.label_list(files, "classifier")
+    model = BertClassifier.from_pretrained(files.release, 1 if regression else len(labels),
+                                           regression=regression)
+    pair = settings.text_pair or bool(files.run_info.get("text_pair"))
+    return model, export_kind(regression, pair), {"labels": labels}
 
 
-EXPORTS = {"classifier": _export(False), "regression": _export(True)}
+def classifier_exporter(settings, files):
+    """export_model.py --task=classifier (--text_pair, or a run of pairs: pair_classifier)."""
+    return _load(settings, files, regression=False)
+
+
+def regression_exporter(settings, files):
+    """export_model.py --task=regression (--text_pair, or a run of pairs: pair_regression)."""
+    return _load(settings, files, regression=True)

@@ -10,11 +10,11 @@ from bert_tf import checkpoints
 from bert_tf.data.files import list_input_files
 from bert_tf.errors import MissingFileError
 from bert_tf.models.bert import BertConfig, BertPretrainer
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from bert_tf.training import run_directory
 from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
 from bert_tf.training.run import write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
-from tasks.pretraining.task import PretrainingTask
 
 
 @dataclasses.dataclass
@@ -74,7 +74,7 @@ def input_files(pattern, flag):
 class PretrainingRun(Run):
     """Pretrains BertPretrainer on TFRecords; resumable, under any strategy."""
 
-    task_name = "pretraining"
+    run_type = "pretraining"
     settings: PretrainingSettings
 
     def prepare(self):
@@ -123,7 +123,7 @@ class PretrainingRun(Run):
         found = {
             checkpoints.CONFIG_NAME: self.config.to_json(),
             run_directory.RUN_INFO: run_directory.run_info(
-                task=self.task_name, max_seq_length=s.max_seq_length,
+                task=self.run_type, max_seq_length=s.max_seq_length,
                 max_predictions_per_seq=s.max_predictions_per_seq),
         }
         if s.vocab_file:
@@ -133,8 +133,8 @@ class PretrainingRun(Run):
     def build_model(self):
         return BertPretrainer(self.config, dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return PretrainingTask()
+    def build_objective(self):
+        return PretrainingObjective()
 
     def build_optimizer(self):
         s = self.settings

@@ -60,18 +60,16 @@ def _serve_masked_text(module, text):
     return outputs
 
 
-def _warmup(task, texts):
+def _warmup(kind, texts):
     return [{"text": [t + " " + MASK_MARKER for t in texts]}]
 
 
-PRETRAINER = export.register(export.ServingTask(
-    "pretrainer", _masked_lm, serve_text=_serve_masked_text, warmup=_warmup))
+PRETRAINER = export.ExportKind("pretrainer", _masked_lm, serve_text=_serve_masked_text,
+                               warmup=_warmup)
 
 
-def _export(settings, files):
+def pretrainer_exporter(settings, files):
+    """export_model.py --task=pretrainer."""
     from bert_tf.models.bert import BertPretrainer
 
     return BertPretrainer.from_pretrained(files.release), PRETRAINER, {}
-
-
-EXPORTS = {"pretrainer": _export}

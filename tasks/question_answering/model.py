@@ -8,6 +8,7 @@ import tensorflow as tf
 from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.models.bert import BertConfigModel, BertEncoder
+from tasks.question_answering.objective import SpanObjective
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -22,6 +23,12 @@ class BertSpanLabeler(BertConfigModel):
     `cls/squad/output_weights` `[2, H]` and `cls/squad/output_bias` `[2]`;
     in Hugging Face's (BertForQuestionAnswering) `qa_outputs.weight` and
     `qa_outputs.bias`.
+
+    `compile()` defaults to the SpanObjective run_squad.py trains: the mean
+    of the start and end cross-entropies, each over the window's real tokens
+    (input_mask), and the start and end accuracies. Fit on (inputs,
+    {"start_positions", "end_positions"}: int32 `[B]` token indices; 0,
+    [CLS], for a window without the answer).
     """
 
     head_checkpoint_names = {
@@ -47,3 +54,6 @@ class BertSpanLabeler(BertConfigModel):
 
     def head_weights(self):
         return {"span/kernel": self.span.kernel, "span/bias": self.span.bias}
+
+    def objective(self):
+        return SpanObjective()

@@ -17,7 +17,7 @@ from tasks.question_answering import metrics as qa_metrics
 from tasks.question_answering import postprocess as qa_postprocess
 from tasks.question_answering import serving, squad
 from tasks.question_answering.model import BertSpanLabeler
-from tasks.question_answering.task import SpanTask
+from tasks.question_answering.objective import SpanObjective
 
 PREDICTION_FILES = ("predictions.json", "nbest_predictions.json")
 NULL_ODDS_FILE = "null_odds.json"
@@ -67,7 +67,7 @@ class SquadRun(FineTuningRun):
     """Fine-tunes a span head on SQuAD; writes predictions.json & co. and the official scores."""
 
     settings: SquadSettings
-    task_name = "question_answering"
+    run_type = "question_answering"
 
     # ------------------------------------------------------------------ data
 
@@ -117,7 +117,7 @@ class SquadRun(FineTuningRun):
             logging.info("window %d of id %r: %s | start %d end %d: %s", n, example.qas_id,
                          " ".join(t.decode() for t in tokens), start, end, answer)
 
-    def task_info(self):
+    def extra_run_info(self):
         s = self.settings
         return {"version_2_with_negative": s.version_2_with_negative,
                 "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,
@@ -126,8 +126,8 @@ class SquadRun(FineTuningRun):
     def build_model(self):
         return BertSpanLabeler(self.config, dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return SpanTask()
+    def build_objective(self):
+        return SpanObjective()
 
     def initialize(self, model):
         """A release that holds a span head (a SQuAD model) loads whole; others load the encoder."""
@@ -203,7 +203,7 @@ class SquadRun(FineTuningRun):
                             "\"empty\", as run_squad does)", empty)
         return paths
 
-    def serving_task(self):
+    def export_kind(self):
         return serving.QUESTION_ANSWERING
 
     def serving_kwargs(self):

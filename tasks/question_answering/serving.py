@@ -39,18 +39,18 @@ def _answer(module, question, context):
         **{name: getattr(module, name) for name in DEFAULTS})
 
 
-def _warmup(task, texts):
+def _warmup(kind, texts):
     """A short context, one that needs several windows, and empty strings."""
-    del task, texts
+    del kind, texts
     long_context = " ".join(f"Paragraph {i} says that the river is {i} miles long."
                             for i in range(60))
     return [{"question": ["Who wrote the notes?", "How long is the river in paragraph 42?", ""],
              "context": ["The notes were written by Ada Lovelace in 1843.", long_context, ""]}]
 
 
-QUESTION_ANSWERING = export.register(export.ServingTask(
+QUESTION_ANSWERING = export.ExportKind(
     "question_answering", _span_logits, text_inputs=("question", "context"),
-    serve_text=_answer, warmup=_warmup))
+    serve_text=_answer, warmup=_warmup)
 
 
 def serving_constants(max_seq_length, **values):
@@ -72,7 +72,8 @@ def serving_constants(max_seq_length, **values):
     return found
 
 
-def _exporter(settings, files):
+def question_answering_exporter(settings, files):
+    """export_model.py --task=question_answering: the run's windowing settings from run.json."""
     from tasks.question_answering.model import BertSpanLabeler
 
     model = BertSpanLabeler.from_pretrained(files.release)
@@ -85,6 +86,3 @@ def _exporter(settings, files):
     values.update({name: getattr(settings, name) for name in DEFAULTS
                    if getattr(settings, name, None) is not None})
     return model, QUESTION_ANSWERING, serving_constants(settings.max_seq_length, **values)
-
-
-EXPORTS = {"question_answering": _exporter}

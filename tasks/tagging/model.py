@@ -9,6 +9,7 @@ from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel, BertEncoder
+from tasks.tagging.objective import TaggingObjective
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -18,7 +19,10 @@ class BertTagger(BertConfigModel):
     Call: `model({"input_ids", "input_mask", "segment_ids"}, training=None)`
     -> {"logits": float32 `[B, T, L]`}. Each word's label is predicted at its
     first wordpiece; the pipeline ignores the other positions (see
-    `tasks.tagging.features`).
+    `tasks.tagging.features`). `compile()` defaults to the TaggingObjective
+    run_tagging.py trains: fit on (inputs, label_ids) with int32 `[B, T]`
+    label ids at each word's first piece and -1 elsewhere; the loss and the
+    accuracy count the labelled positions only.
 
     Checkpoint names: in Google's format the head is `output_weights` `[L, H]`
     and `output_bias` `[L]`, the layout of google-research/bert's classifier
@@ -72,6 +76,9 @@ class BertTagger(BertConfigModel):
     def head_weights(self):
         return {"classifier/kernel": self.classifier.kernel,
                 "classifier/bias": self.classifier.bias}
+
+    def objective(self):
+        return TaggingObjective()
 
     def get_config(self):
         config = super().get_config()

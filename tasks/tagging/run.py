@@ -10,10 +10,10 @@ import tensorflow as tf
 from bert_tf import checkpoints
 from bert_tf.errors import DataError, UserError
 from bert_tf.training import run_directory
-from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, log_softmax, require
+from bert_tf.training.run import FineTuningRun, FineTuningSettings, FlagError, require
 from tasks.tagging import conll, features, metrics, schemes, serving
 from tasks.tagging.model import BertTagger
-from tasks.tagging.task import TaggingTask
+from tasks.tagging.objective import TaggingObjective
 
 SPLIT_FILES = {"train": "train_file", "dev": "eval_file", "test": "predict_file"}
 
@@ -58,7 +58,7 @@ class TaggerRun(FineTuningRun):
     """Fine-tunes a tagger; writes eval_results.txt and the predictions in the input's format."""
 
     settings: TaggerSettings
-    task_name = "tagging"
+    run_type = "tagging"
 
     def read_data(self):
         """Reads and checks every file the flags name, and tokenizes the training set."""
@@ -108,7 +108,7 @@ class TaggerRun(FineTuningRun):
         self.sentences[split] = found
         return found
 
-    def task_info(self):
+    def extra_run_info(self):
         return {"labels": self.labels, "window_stride": self.settings.stride,
                 "do_lower_case": self.tokenizer.do_lower_case}
 
@@ -118,8 +118,8 @@ class TaggerRun(FineTuningRun):
     def build_model(self):
         return BertTagger(self.config, len(self.labels), dtype=self.settings.mixed_precision)
 
-    def build_task(self):
-        return TaggingTask()
+    def build_objective(self):
+        return TaggingObjective()
 
     def initialize(self, model):
         """Fine-tuning starts from the checkpoint's encoder (a fresh head), as in every task;
@@ -161,15 +161,18 @@ class TaggerRun(FineTuningRun):
     # --------------------------------------------------------------- results
 
     def metrics(self, which, outputs):
-        """Entity precision/recall/F1 (overall and per type), word accuracy and loss."""
+        """Entity precision/recall/F1 (overall and per type), word accuracy, and the objective's
+        loss over every word (each at the window that owns it)."""
         word_logits = self._word_logits("dev", outputs)
         sentences = self.sentences["dev"]
         gold = [sentence.tags for sentence in sentences]
         found = {key[len("eval_"):]: value
                  for key, value in metrics.eval_results(gold, self._tags(word_logits)).items()}
-        losses = [-log_softmax(logits)[np.arange(len(tags)), [self.label_index[t] for t in tags]]
-                  for logits, tags in zip(word_logits, gold) if len(tags)]
-        found["loss"] = float(np.mean(np.concatenate(losses))) if losses else 0.0
+        # All words as one row of labelled positions.
+        labels = np.array([self.label_index[t] for tags in gold for t in tags], np.int32)
+        logits = np.concatenate([np.zeros([0, len(self.labels)], np.float32)] + word_logits)
+        found["loss"] = self.trainer.objective.evaluate({"label_ids": labels[None]},
+                                                        {"logits": logits[None]})["loss"]
         return found
 
     def predictions_path(self):
@@ -186,7 +189,7 @@ class TaggerRun(FineTuningRun):
                                 [schemes.from_iob2(t, scheme) for t in tags])
         return [path]
 
-    def serving_task(self):
+    def export_kind(self):
         return serving.TAGGER
 
     def serving_kwargs(self):

@@ -250,16 +250,16 @@ def _extra_signatures(module):
             tf.TensorSpec([None], tf.int32, name="num_words"))}
 
 
-TAGGER = export.register(export.ServingTask(
+TAGGER = export.ExportKind(
     "tagger", _outputs_of_ids, serve_text=_serve_text, needs_labels=True,
-    extra_signatures=_extra_signatures))
+    extra_signatures=_extra_signatures)
 
 
-def _export_tagger(settings, files):
-    from tasks.export import labels_of
+def tagger_exporter(settings, files):
+    """export_model.py --task=tagger: the run's labels and, at its max_seq_length, its stride."""
     from tasks.tagging.model import BertTagger
 
-    labels = labels_of(settings, files, "tagger")
+    labels = settings.label_list(files, "tagger")
     label_parts(labels)
     info = files.run_info
     # The run's stride, when the export windows as the run did; else half a window.
@@ -267,6 +267,3 @@ def _export_tagger(settings, files):
     stride = info.get("window_stride") if same else None
     model = BertTagger.from_pretrained(files.release, len(labels))
     return model, TAGGER, {"labels": labels, "window_stride": stride}
-
-
-EXPORTS = {"tagger": _export_tagger}

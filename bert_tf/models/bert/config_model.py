@@ -5,6 +5,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.models.bert.config import BertConfig
+from bert_tf.training.objective import KerasObjective
 
 
 class BertConfigModel(keras.Model):
@@ -114,18 +115,30 @@ class BertConfigModel(keras.Model):
 
     # --------------------------------------------------------- Keras-native use
 
-    def keras_losses(self):
-        """({output name: loss}, {output name: [metrics]}) for `compile(loss="auto")`."""
-        return None, None
+    def objective(self):
+        """The Objective this model is trained on (see bert_tf.training.objective), or None.
+
+        compile()'s default loss and metrics come from it, so that Keras'
+        `fit` minimizes the loss the run_*.py scripts' training loop minimizes.
+        """
+        return None
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """keras.Model.compile with this model's task defaults ("auto").
+        """keras.Model.compile with this model's defaults ("auto").
 
         optimizer "auto": AdamW at 5e-5 with weight decay 0.01, not on LayerNorm
-        and bias variables (BERT's fine-tuning recipe); loss and metrics
-        "auto": the task's own (see keras_losses). Then `fit`, `evaluate` and
-        `predict` work on a tf.data pipeline of (features, labels), for
-        example raw strings mapped through a BertTokenizer layer.
+        and bias variables (BERT's fine-tuning recipe). loss "auto": the
+        training loss of the model's `objective()` (the run_*.py scripts'
+        loss, normalized over each batch as their training loop does);
+        metrics "auto": the objective's metrics (the scripts' training
+        metrics), totalled over each epoch. Then `fit`, `evaluate` and
+        `predict` work on a tf.data pipeline of (inputs, labels): the inputs
+        as the model takes them (for example raw strings mapped through a
+        BertTokenizer layer), the labels keyed as in the training loop's
+        batches (a dict of the objective's `label_keys`, or a tensor when it
+        has one). The objective sees the inputs too (the span loss reads
+        input_mask) and weighs its own examples: it takes no sample weights.
+        A loss or metrics given here go to Keras as usual.
         """
         if optimizer == "auto":
             from bert_tf.training.optimization import NO_DECAY
@@ -133,12 +146,38 @@ class BertConfigModel(keras.Model):
             optimizer = keras.optimizers.AdamW(learning_rate=5e-5, weight_decay=0.01,
                                                epsilon=1e-6)
             optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
-        default_loss, default_metrics = self.keras_losses()
-        if loss == "auto":
-            loss = default_loss
-        if metrics == "auto":
-            metrics = default_metrics
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        objective = self.objective() if "auto" in (loss, metrics) else None
+        keras_objective = objective and KerasObjective(objective)
+        self._objective_loss = keras_objective if loss == "auto" else None
+        self._objective_metrics = keras_objective if metrics == "auto" else None
+        super().compile(optimizer=optimizer, loss=None if loss == "auto" else loss,
+                        metrics=None if metrics == "auto" else metrics, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        keras_objective = getattr(self, "_objective_loss", None)
+        if keras_objective is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if sample_weight is not None:
+            raise ValueError(f"{type(self).__name__}'s objective weighs its own examples and "
+                             "takes no sample weights")
+        loss = keras_objective.loss(x, y, y_pred)
+        for extra in self.losses:  # add_loss() and regularizers, as Keras adds them
+            loss = loss + tf.cast(tf.reduce_sum(extra), loss.dtype)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        keras_objective = getattr(self, "_objective_metrics", None)
+        if keras_objective is not None:
+            keras_objective.metrics.update_state(keras_objective.batch(x, y), y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    @property
+    def metrics(self):
+        found = super().metrics
+        keras_objective = getattr(self, "_objective_metrics", None)
+        if self.compiled and keras_objective is not None:
+            found.append(keras_objective.metrics)
+        return found
 
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable,

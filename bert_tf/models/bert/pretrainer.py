@@ -9,6 +9,7 @@ from bert_tf.layers import LayerNormalization, activations
 from bert_tf.models.bert import checkpoint_names
 from bert_tf.models.bert.config_model import BertConfigModel
 from bert_tf.models.bert.encoder import BertEncoder
+from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -18,6 +19,10 @@ class BertPretrainer(BertConfigModel):
     Call: `model(batch, training=None)` with int `[B, T]` input_ids,
     input_mask, segment_ids and int `[B, K]` masked_lm_positions. Returns
     float32 "mlm_logits" `[B, K, V]` and "nsp_logits" `[B, 2]`.
+    `compile()` defaults to the PretrainingObjective's loss (masked-LM plus
+    next-sentence cross-entropy, as run_pretraining.py trains) and metrics:
+    fit on (inputs, {"masked_lm_ids" int [B, K], "masked_lm_weights" float
+    [B, K], "next_sentence_labels" int [B, 1]}).
     Google checkpoints name the heads cls/predictions/* and
     cls/seq_relationship/*.
     """
@@ -65,15 +70,8 @@ class BertPretrainer(BertConfigModel):
         nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 
-    def keras_losses(self):
-        """Masked-LM and next-sentence cross-entropy; fit with sample weights
-        {"mlm_logits": masked_lm_weights} so padded predictions count for nothing."""
-        cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        return ({"mlm_logits": cross_entropy, "nsp_logits": cross_entropy},
-                {"mlm_logits": [keras.metrics.SparseCategoricalAccuracy(
-                    name="masked_lm_accuracy")],
-                 "nsp_logits": [keras.metrics.SparseCategoricalAccuracy(
-                     name="next_sentence_accuracy")]})
+    def objective(self):
+        return PretrainingObjective()
 
     def head_weights(self):
         return {

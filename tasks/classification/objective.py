@@ -1,15 +1,18 @@
-"""Losses and metrics of classification and regression, as sums the training loop normalizes globally."""
+"""The objectives of classification and regression: their losses and metrics, as sums over a batch."""
 
 # B=batch, L=labels
 
 import tensorflow as tf
 
+from bert_tf.training.objective import Objective
 
-class ClassificationTask:
+
+class ClassificationObjective(Objective):
     """Softmax cross-entropy, averaged over the global batch; accuracy."""
 
     losses = {"loss": ("loss_sum", "examples")}
     metrics = {"accuracy": ("correct", "examples")}
+    label_keys = ("label_ids",)  # int32 [B]
     passthrough_keys = ("label_ids",)
     sum_names = ("loss_sum", "correct", "examples")
 
@@ -26,11 +29,12 @@ class ClassificationTask:
                 "examples": tf.cast(tf.shape(labels)[0], tf.float32)}
 
 
-class RegressionTask:
+class RegressionObjective(Objective):
     """Mean squared error over the global batch."""
 
     losses = {"loss": ("squared_error_sum", "examples")}
     metrics = {"mean_squared_error": ("squared_error_sum", "examples")}
+    label_keys = ("label_ids",)  # float32 [B]
     passthrough_keys = ("label_ids",)
     sum_names = ("squared_error_sum", "examples")
 

@@ -1,11 +1,13 @@
-"""The tagging loss and accuracy as sums over labelled words, which the training loop normalizes globally."""
+"""The objective of tagging: the loss and accuracy over labelled words, as sums over a batch."""
 
 # B=batch, T=sequence, L=labels
 
 import tensorflow as tf
 
+from bert_tf.training.objective import Objective
 
-class TaggingTask:
+
+class TaggingObjective(Objective):
     """Softmax cross-entropy at each labelled position (a word's first piece), averaged over the
     labelled words of the global batch; word accuracy.
 
@@ -16,7 +18,7 @@ class TaggingTask:
 
     losses = {"loss": ("loss_sum", "words")}
     metrics = {"accuracy": ("correct", "words")}
-    passthrough_keys = ()
+    label_keys = ("label_ids",)
     sum_names = ("loss_sum", "correct", "words")
 
     def counts(self, batch):

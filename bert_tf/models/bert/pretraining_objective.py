@@ -1,12 +1,14 @@
-"""BERT pretraining's losses and metrics (masked LM + next sentence), as sums the training loop normalizes globally."""
+"""The BERT pretrainer's objective (masked LM + next sentence): its losses and metrics, as sums over a batch."""
 
 # B=batch, K=masked positions, V=vocab size
 
 import tensorflow as tf
 
+from bert_tf.training.objective import Objective
 
-class PretrainingTask:
-    """Losses and metrics of BERT pretraining, as sums the training loop can normalize globally.
+
+class PretrainingObjective(Objective):
+    """Losses and metrics of BERT pretraining (BertPretrainer's heads), as sums over a batch.
 
     The masked-LM loss is the cross-entropy at the masked positions weighted
     by masked_lm_weights, divided by the total weight of the global batch;
@@ -23,6 +25,8 @@ class PretrainingTask:
                "next_sentence_accuracy": ("nsp_correct", "examples"),
                "next_sentence_loss": ("nsp_loss_sum", "examples")}
 
+    # masked_lm_weights [B, K] float32: 1 at a real prediction, 0 at padding.
+    label_keys = ("masked_lm_ids", "masked_lm_weights", "next_sentence_labels")
     sum_names = ("mlm_loss_sum", "mlm_correct", "mlm_weight", "nsp_loss_sum", "nsp_correct",
                  "examples")
 

@@ -1,14 +1,16 @@
-"""The span loss of extractive QA, as sums the training loop normalizes over the global batch."""
+"""The objective of extractive QA: the span loss and accuracies, as sums over a batch."""
 
 # B=batch (windows), T=tokens
 
 import tensorflow as tf
 
+from bert_tf.training.objective import Objective
+
 # Logit given to padding positions: far below any real logit, finite so no NaN can appear.
 _PADDING_LOGIT = -1e9
 
 
-class SpanTask:
+class SpanObjective(Objective):
     """google-research/bert's run_squad loss: the mean of the start and end cross-entropies.
 
     Each window's softmax runs over its own tokens only (padding is masked
@@ -20,7 +22,7 @@ class SpanTask:
     losses = {"loss": ("loss_sum", "windows")}
     metrics = {"start_accuracy": ("start_correct", "windows"),
                "end_accuracy": ("end_correct", "windows")}
-    passthrough_keys = ()
+    label_keys = ("start_positions", "end_positions")  # int32 [B]
     sum_names = ("loss_sum", "start_correct", "end_correct", "windows")
 
     def counts(self, batch):
