@@ -26,8 +26,9 @@ def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
     flags.DEFINE_float("weight_decay", d.weight_decay, "Weight decay (not on LayerNorm and "
                        "biases).")
     flags.DEFINE_bool("adam_bias_correction", d.adam_bias_correction, "Bias-correct AdamW's "
-                      "moments (the original does not; short runs at high learning rates need "
-                      "it).")
+                      "moments, as keras-hub and Hugging Face do (the fine-tuning scripts' "
+                      "default: short runs on small data learn); false is google-research/bert's "
+                      "exact optimizer (run_pretraining.py's default).")
     flags.DEFINE_integer("gradient_accumulation_steps", d.gradient_accumulation_steps,
                          "Micro-batches per optimizer step.")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the training step (forward, "

@@ -97,31 +97,6 @@ def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     assert open(os.path.join(again, "test_results.tsv")).read() == "\n".join(lines) + "\n"
 
 
-def test_fine_tunes_from_the_minilm_release_directory(tmp_path):
-    """A Hugging Face directory as --init_checkpoint: vocab, config and casing come from it."""
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    good, bad = ["great", "wonderful", "excellent", "lovely"], ["awful", "terrible", "bad", "poor"]
-    for split, n in (("train", 48), ("dev", 40)):
-        with open(data / f"{split}.csv", "w") as f:
-            f.write("review,sentiment\n")
-            for _ in range(n):
-                positive = rng.random() < 0.5
-                word = rng.choice(good if positive else bad)
-                f.write(f"The film was {word} overall,{'pos' if positive else 'neg'}\n")
-    out = str(tmp_path / "run")
-    done = run(["--task_name=custom", f"--data_dir={data}", f"--init_checkpoint={minilm_dir()}",
-                "--text_a_column=review", "--label_column=sentiment", "--do_train", "--do_eval",
-                "--max_seq_length=16", "--train_batch_size=8", "--learning_rate=1e-4",
-                "--adam_bias_correction", "--num_train_epochs=3", f"--output_dir={out}"])
-    assert "Initialized the encoder from huggingface checkpoint" in done.stdout
-    assert open(os.path.join(out, "label_list.txt")).read() == "neg\npos\n"
-    # The pretrained encoder tells these words apart after 18 steps (measured 1.0, AMX
-    # machine); chance is about 0.5.
-    assert float(results(os.path.join(out, "eval_results.txt"))["eval_accuracy"]) >= 0.8
-
-
 def test_regression_and_two_dev_sets(tmp_path):
     stsb = tmp_path / "STS-B"
     stsb.mkdir()

@@ -226,23 +226,6 @@ def mismatch_second_answer(path):
     return path
 
 
-def test_fine_tunes_from_the_minilm_release_directory(tmp_path):
-    """A Hugging Face directory as --init_checkpoint: vocab, config and casing come from it."""
-    train = mismatch_second_answer(write_marker_squad(tmp_path / "train.json", 24, seed=5))
-    out = str(tmp_path / "run")
-    done = run([f"--init_checkpoint={minilm_dir()}", f"--train_file={train}", "--do_train",
-                "--max_seq_length=32", "--doc_stride=8", "--max_query_length=8",
-                "--train_batch_size=8", "--num_train_epochs=1", f"--output_dir={out}"])
-    assert "Initialized the encoder from huggingface checkpoint" in done.stdout
-    assert f"{train}: data[0].paragraphs[1].qas[0] (id '5-1'): answer" in done.stderr
-    assert "dropped for training" in done.stderr
-    assert "2 steps of 8" in done.stdout  # int(23 usable questions / 8 x 1 epoch)
-    shapes = dict(tf.train.list_variables(os.path.join(out, "finetuned", "bert_model.ckpt")))
-    assert shapes["cls/squad/output_weights"] == [2, 384]
-    assert shapes["bert/encoder/layer_5/output/dense/kernel"] == [1536, 384]
-    assert json.load(open(os.path.join(out, "run.json")))["do_lower_case"] is True
-
-
 def test_bad_input_file_is_one_line_without_traceback(tmp_path):
     bad = tmp_path / "dev.json"
     bad.write_text('{"data": [}')

@@ -219,22 +219,3 @@ def test_evaluation_alone_reads_the_run_directory(trained):
                               max_seq_length=MAX_SEQ)
     run = TaggerRun.checked(settings)
     assert run.labels == open(out / "label_list.txt").read().split()
-
-
-def test_fine_tunes_from_the_minilm_release_directory(tmp_path):
-    """A Hugging Face directory as --init_checkpoint, JSON-lines data in IOB2 (the default)."""
-    rng = np.random.default_rng(2)
-    for split, n in (("train", 8), ("dev", 4)):
-        with open(tmp_path / f"{split}.jsonl", "w") as f:
-            for words, tags in generated_sentences(rng, n, [3, 9, 17]):
-                f.write(json.dumps({"tokens": words, "tags": tags}) + "\n")
-    out = tmp_path / "run"
-    done = run([f"--train_file={tmp_path / 'train.jsonl'}",
-                f"--eval_file={tmp_path / 'dev.jsonl'}", f"--init_checkpoint={minilm_dir()}",
-                "--do_train", "--do_eval", "--max_seq_length=16", "--train_batch_size=8",
-                "--num_train_epochs=1", f"--output_dir={out}"])
-    assert "Initialized the encoder from huggingface checkpoint" in done.stdout
-    found = results(out / "eval_results.txt")
-    assert 0 <= float(found["eval_f1"]) <= 1 and found["global_step"] == str(
-        int(done.stdout.split("Fine-tuning on ")[1].split()[0]) // 8)
-    assert json.load(open(out / "run.json"))["do_lower_case"] is True

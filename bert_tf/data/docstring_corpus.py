@@ -56,8 +56,13 @@ def documents(package_dir, min_sentences=2, seen=None):
     Sentences already in `seen` (a set, updated) are dropped: generated
     modules repeat the same boilerplate thousands of times.
     """
+    return documents_of_files(package_files(package_dir), min_sentences, seen)
+
+
+def documents_of_files(paths, min_sentences=2, seen=None):
+    """Yields one list of sentences per Python file of `paths` (see `documents`)."""
     seen = set() if seen is None else seen
-    for path in package_files(package_dir):
+    for path in paths:
         sentences = []
         for doc in module_docstrings(path):
             for sentence in _sentences(doc):

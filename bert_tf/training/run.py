@@ -263,6 +263,11 @@ class FineTuningSettings(TrainingSettings):
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
     pad_to_max_length: bool = False
+    # Bias-corrected AdamW, as keras-hub and Hugging Face fine-tune. google-research/bert's
+    # uncorrected moments make the first few hundred steps 3 to 6.5 times the learning rate
+    # ((1 - 0.9^t) / sqrt(1 - 0.999^t)), which wrecks short runs on small data;
+    # --adam_bias_correction=false reproduces the original.
+    adam_bias_correction: bool = True
 
     def check(self):
         super().check()
