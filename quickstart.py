@@ -51,8 +51,8 @@ flags.DEFINE_integer("pretrain_steps", 0, "Pretraining steps of 64 x 32 tokens (
                      "says).")
 flags.DEFINE_integer("sentences_per_library", 0, "Fine-tuning sentences per library (0: as "
                      "--work says).")
-flags.DEFINE_float("finetune_epochs", 3.0, "Fine-tuning epochs.")
-flags.DEFINE_float("finetune_learning_rate", 5e-4, "Fine-tuning peak learning rate (a tiny "
+flags.DEFINE_float("finetune_epochs", 4.0, "Fine-tuning epochs.")
+flags.DEFINE_float("finetune_learning_rate", 1e-3, "Fine-tuning peak learning rate (a tiny "
                    "model fine-tunes at a higher rate than BERT-Base's 5e-5).")
 flags.DEFINE_integer("seed", 1, "Seed of the masking, the initialization, the shuffling and "
                      "dropout.")
@@ -89,8 +89,8 @@ FINETUNE_BATCH = 32
 # Floor and cap of the work. The floors are what the slowest CPU of the kind (2-core Zen 3,
 # float32) gets within the budget; they still show every stage learning (README figures).
 # Above the caps more adds little.
-PRETRAIN_STEPS = (500, 3000)
-SENTENCES_PER_LIBRARY = (600, 1500)
+PRETRAIN_STEPS = (500, 2000)
+SENTENCES_PER_LIBRARY = (1000, 1500)
 # Seconds kept for what is not pretraining or fine-tuning steps after the timing run
 # (evaluations, tracing, the export and its client), and the share of the rest that
 # pretraining gets. Fine-tuning reads ~20-token sentences with no masked-LM head:
@@ -108,7 +108,7 @@ class DemoFailed(Exception):
 
 
 def plan_work(budget_seconds, elapsed_seconds, pretrain_examples_per_second,
-              finetune_epochs=3.0):
+              finetune_epochs=4.0):
     """(pretraining steps, training sentences per library) that fit the time left.
 
     Never below the floors (the slowest CPU's sizes), never above the caps.
@@ -289,7 +289,7 @@ def demo(started):
     banner("3/6 records: masked-LM + next-sentence examples", started)
     options = pretraining_records.options_for(tokenizer, max_seq_length=SEQ_LENGTH,
                                               max_predictions_per_seq=PREDICTIONS,
-                                              dupe_factor=1)
+                                              dupe_factor=2)
     records = {}
     for name in ("train", "eval"):
         records[name] = os.path.join(work, "data", f"{name}.tfrecord")
@@ -398,7 +398,8 @@ def demo(started):
 
 def main(argv):
     del argv
-    sys.stdout.reconfigure(line_buffering=True)  # progress shows at once in pipes and logs
+    if hasattr(sys.stdout, "reconfigure"):  # progress shows at once in pipes and logs
+        sys.stdout.reconfigure(line_buffering=True)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     started = time.perf_counter()
     try:
