@@ -94,8 +94,15 @@ def test_the_work_is_sized_to_the_time_budget():
     cap = (quickstart.PRETRAIN_STEPS[1], quickstart.SENTENCES_PER_LIBRARY[1])
     assert quickstart.plan_work(360, 30, pretrain_examples_per_second=50) == floor
     assert quickstart.plan_work(360, 30, pretrain_examples_per_second=5000) == cap
-    middle = quickstart.plan_work(360, 30, pretrain_examples_per_second=500)
-    left = 360 - 30 - quickstart.RESERVED_SECONDS
-    assert middle[0] == int(quickstart.PRETRAIN_SHARE * left * 500 / quickstart.BATCH)
-    assert floor[0] < middle[0] < cap[0]
-    assert quickstart.plan_work(600, 30, 500)[0] > middle[0]  # a larger budget, more work
+    middle = quickstart.plan_work(360, 30, pretrain_examples_per_second=200)
+    left = 360 - 30 - quickstart.RESERVED_EXAMPLES / 200
+    finetune_speed = quickstart.FINETUNE_SPEEDUP * 200
+    per_library = int((1 - quickstart.PRETRAIN_SHARE) * left * finetune_speed / 4 / 4)
+    assert middle == (int((left - per_library * 4 * 4 / finetune_speed) * 200 / quickstart.BATCH),
+                      per_library)
+    assert floor[0] < middle[0] < cap[0] and floor[1] < middle[1] < cap[1]
+    larger = quickstart.plan_work(600, 30, 200)
+    assert larger[0] > middle[0] and larger[1] >= middle[1]  # a larger budget, more work
+    # Fine-tuning at its cap leaves the rest of the time to pretraining.
+    capped = quickstart.plan_work(360, 30, 450)
+    assert capped[1] == cap[1] and capped[0] > middle[0]
