@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from in_process import run_checked
 from tasks.tagging import conll, metrics, schemes
 from testing import minilm_dir, tiny_config
 
@@ -26,6 +27,12 @@ def run(flags):
     if done.returncode:
         raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
     return done
+
+
+def run_here(flags):
+    """run_tagging.py with these flags in this process (see in_process.py); `run` starts a
+    process of its own."""
+    return run_checked("run_tagging.py", *flags)
 
 
 def results(path):
@@ -90,13 +97,14 @@ def trained(tmp_path_factory):
                 num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
                 attention_probs_dropout_prob=0.0).to_json_file(str(config))
     out, serving = tmp / "run", tmp / "serving"
-    done = run([f"--train_file={paths['train']}", f"--eval_file={paths['dev']}",
-                f"--predict_file={paths['test']}", "--tag_scheme=iob1",
-                f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
-                f"--bert_config_file={config}", f"--max_seq_length={MAX_SEQ}",
-                "--train_batch_size=16", "--learning_rate=3e-3", "--num_train_epochs=3",
-                "--adam_bias_correction", "--deterministic", "--seed=3", "--do_train",
-                "--do_eval", "--do_predict", f"--output_dir={out}", f"--export_dir={serving}"])
+    done = run_here([f"--train_file={paths['train']}", f"--eval_file={paths['dev']}",
+                     f"--predict_file={paths['test']}", "--tag_scheme=iob1",
+                     f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
+                     f"--bert_config_file={config}", f"--max_seq_length={MAX_SEQ}",
+                     "--train_batch_size=16", "--learning_rate=3e-3", "--num_train_epochs=3",
+                     "--adam_bias_correction", "--deterministic", "--seed=3", "--do_train",
+                     "--do_eval", "--do_predict", f"--output_dir={out}",
+                     f"--export_dir={serving}"])
     return data, paths, out, serving, done.stdout
 
 
