@@ -357,7 +357,12 @@ def test_truncated_checkpoint_files_are_named(tmp_path):
 
 
 def test_scripts_print_one_line_errors(tmp_path):
-    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback."""
+    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback:
+    one script of each kind as a process of its own (data: build_vocab.py and
+    create_pretraining_data.py, which fail before importing TensorFlow; fine-tuning:
+    run_classifier.py; serving: extract_features.py; pretraining: in test_run_pretraining.py).
+    The other scripts' main()s are checked in this process (test_main_exits_with_one_line
+    and the tests of each script)."""
     bad_text = tmp_path / "bad.txt"
     bad_text.write_bytes(b"A line.\nAnother \xff line.\n")
     code, _, err = script("build_vocab.py", f"--input_file={bad_text}", "--vocab_size=100",
@@ -380,6 +385,19 @@ def test_scripts_print_one_line_errors(tmp_path):
                           f"--output_file={tmp_path / 'f.jsonl'}",
                           f"--init_checkpoint={minilm_dir()}", "--layers=-1,x")
     assert_one_line_error("extract_features.py", code, err, "--layers='-1,x' is not")
+
+
+@pytest.mark.parametrize("name,flags,message", [
+    ("run_tagging.py", ["--output_dir={out}", "--do_predict"], "--do_predict needs --predict_file"),
+    ("export_model.py", ["--checkpoint={tmp}", "--export_dir={out}", "--export_version=0"],
+     "--export_version must be a positive integer, got 0"),
+])
+def test_main_exits_with_one_line(tmp_path, name, flags, message):
+    from in_process import run_script
+
+    done = run_script(name, *(f.format(out=tmp_path / "out", tmp=tmp_path) for f in flags))
+    assert done.returncode == 1 and done.stderr.splitlines() == [f"{name}: error: {message}"]
+    assert not os.path.exists(tmp_path / "out")
 
 
 def test_mirrored_evaluation_with_a_partial_last_batch(finished_run, tmp_path):
