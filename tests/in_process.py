@@ -30,19 +30,20 @@ class Done:
     stderr: str
 
 
-def _project_module(name):
-    # Flags of bench/, tasks/, the scripts (imported under private names here and in
-    # test_docs.py) share names ("jit_compile" is a list in bench, a bool in the scripts).
-    return name.split(".")[0] in ("bert_tf", "tasks", "bench") or name.startswith("_")
+def _hidden_while_a_script_runs(module):
+    # Every flag but absl's own: bench/, tasks/, quickstart.py and the scripts (imported
+    # under private names here and in test_docs.py) define flags of the same names
+    # ("output_dir" everywhere; "jit_compile" is a list in bench, a bool in the scripts).
+    return not module.startswith("absl.")
 
 
 @contextlib.contextmanager
 def _own_flags():
-    """Every project flag hidden; afterwards the ones the script defined are removed and
+    """Every flag but absl's hidden; afterwards the ones the script defined are removed and
     the hidden ones restored, with absl's per-module bookkeeping."""
     fv = flags.FLAGS
     saved = {name: fv[name] for name in list(fv)
-             if _project_module(fv.find_module_defining_flag(name) or "_")}
+             if _hidden_while_a_script_runs(fv.find_module_defining_flag(name) or "")}
     module_dicts = [fv.flags_by_module_dict(), fv.flags_by_module_id_dict(),
                     fv.key_flags_by_module_dict()]
     saved_dicts = [{key: list(value) for key, value in d.items()} for d in module_dicts]
