@@ -25,7 +25,7 @@ from bert_tf.models.bert import BertPretrainer
 from bert_tf.tokenization import BertTokenizer
 from in_process import run_checked
 from tasks.classification.model import BertClassifier
-from testing import minilm_dir, tiny_config
+from testing import built_once, minilm_dir, tiny_config
 
 MAX_SEQ = 24
 LABELS = ["neg", "neutral", "pos"]
@@ -98,15 +98,20 @@ EXPORTS = [("pair_classifier", "core"), ("pair_classifier", "text"), ("regressio
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    out = {}
-    for task, ops in EXPORTS:
-        model = build(task)
-        tokenizer = BertTokenizer(vocab_file(), wordpiece=ops)
-        path = export.export(model, task, tokenizer, str(tmp_path_factory.mktemp(task) / ops),
-                             max_seq_length=MAX_SEQ, labels=LABELS if "classifier" in task
-                             else None, vocab_file=vocab_file(), version=3)
-        out[(task, ops)] = (model, path)
-    return out
+    """{(task, ops): (Keras model, export path)}: the exports are written once per test run
+    (whichever worker gets here first); `build` is seeded, so every worker's models have
+    the exported weights."""
+    def write(directory):
+        for task, ops in EXPORTS:
+            export.export(build(task), task, BertTokenizer(vocab_file(), wordpiece=ops),
+                          str(directory / task / ops), max_seq_length=MAX_SEQ,
+                          labels=LABELS if "classifier" in task else None,
+                          vocab_file=vocab_file(), version=3)
+
+    directory = built_once(tmp_path_factory, "test_export", write)
+    models = {task: build(task) for task in dict(EXPORTS)}
+    return {(task, ops): (models[task], str(directory / task / ops / "3"))
+            for task, ops in EXPORTS}
 
 
 def text_inputs(task):
@@ -273,24 +278,30 @@ def fresh_requests(exported, ops):
 @pytest.fixture(scope="module")
 def fresh(exported, tmp_path_factory):
     """{(task, ops): {what: outputs}} from two fresh processes (core exports; text exports)
-    started together, and what each had imported."""
-    tmp = tmp_path_factory.mktemp("fresh")
-    (tmp / "client.py").write_text(FRESH_CLIENT)
-    requests, processes = {}, {}
-    for ops in ("core", "text"):
-        requests[ops] = fresh_requests(exported, ops)
-        (tmp / f"{ops}.json").write_text(json.dumps(requests[ops]), encoding="utf-8")
-        processes[ops] = subprocess.Popen(
-            [sys.executable, str(tmp / "client.py"), str(tmp / f"{ops}.json"), ops],
-            cwd=str(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
+    started together, once per test run, and what each had imported."""
+    def ask(directory):
+        (directory / "client.py").write_text(FRESH_CLIENT)
+        processes = {}
+        for ops in ("core", "text"):
+            (directory / f"{ops}.json").write_text(json.dumps(fresh_requests(exported, ops)),
+                                                   encoding="utf-8")
+            processes[ops] = subprocess.Popen(
+                [sys.executable, str(directory / "client.py"), str(directory / f"{ops}.json"),
+                 ops], cwd=str(directory), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
+        for ops, process in processes.items():
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err[-3000:]
+            (directory / f"{ops}.answers.json").write_text(out.strip().splitlines()[-1],
+                                                           encoding="utf-8")
+
+    directory = built_once(tmp_path_factory, "test_export-fresh", ask)
     answers, imported = {}, {}
-    for ops, process in processes.items():
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
-        got = json.loads(out.strip().splitlines()[-1])
+    for ops in ("core", "text"):
+        requests = json.loads((directory / f"{ops}.json").read_text(encoding="utf-8"))
+        got = json.loads((directory / f"{ops}.answers.json").read_text(encoding="utf-8"))
         imported[ops] = {k: got[k] for k in ("modules", "ours_anywhere", "tensorflow_text")}
-        for request, answer in zip(requests[ops], got["answers"], strict=True):
+        for request, answer in zip(requests, got["answers"], strict=True):
             answers.setdefault(tuple(request["export"]), {})[request["what"]] = answer
     return answers, imported
 

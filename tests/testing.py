@@ -59,6 +59,34 @@ def check_layer(layer_cls, init_kwargs, call):
     return layer, expected
 
 
+def built_once(tmp_path_factory, name, build):
+    """A directory `build(directory)` fills once per test run, whichever pytest-xdist worker
+    asks first; the others wait for it and reuse it. Returns the directory.
+
+    A module-scoped fixture runs once per worker that runs one of its tests, and
+    worksteal splits a module between workers; what such a fixture writes to disk
+    (exports, trained run directories) goes through here so that it is built once. What
+    `build` writes must be read-only to the tests.
+    """
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    directory = root / f"built-once-{name}"
+    with open(root / f"built-once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / ".complete").exists():
+            if directory.exists():
+                import shutil
+
+                shutil.rmtree(directory)  # a worker that failed half-way
+            directory.mkdir()
+            build(directory)
+            (directory / ".complete").touch()
+    return directory
+
+
 def random_pretraining_batch(config, batch=BATCH, seq=SEQ, predictions=3, seed=0):
     """A masked-LM + next-sentence batch (numpy, int32 / float32) for a tiny config."""
     rng = np.random.default_rng(seed)
