@@ -35,17 +35,14 @@ PAIRS = ["Its partner.", "Non-empty.", "", "short", " ".join(["y"] * 100)]
 MASKED = ["the cat sat on the [MASK] .", "[MASK] and [MASK]", "no mask here", "",
           "long " * 60 + "[MASK]"]
 
-# The client of the fresh-process checks: TensorFlow only (and tensorflow_text for the
-# exports that use its ops). One process answers every request for every export of its
-# kind: loading and calling, as a model server would, with nothing of ours importable
-# (the working directory is a temporary one and PYTHONPATH is unset).
+# The client of the fresh-process checks: TensorFlow only, then tensorflow_text for the
+# exports that use its ops. One process answers every request for every export, loading
+# and calling as a model server would, with nothing of ours importable (the working
+# directory is a temporary one and PYTHONPATH is unset): first the core exports, which
+# must load and run without tensorflow_text, then the text ones.
 FRESH_CLIENT = """
 import json, sys
 import tensorflow as tf
-if sys.argv[2] == "text":
-    import tensorflow_text  # registers the FastWordpiece ops the text exports use
-requests = json.load(open(sys.argv[1], encoding="utf-8"))
-before = set(sys.modules)
 
 def plain(value):
     if isinstance(value, bytes):
@@ -54,26 +51,37 @@ def plain(value):
         return [plain(v) for v in value]
     return value
 
-models, answers = {}, []
-for request in requests:
-    if request["path"] not in models:
-        models[request["path"]] = tf.saved_model.load(request["path"])
-    signature = models[request["path"]].signatures[request["signature"]]
-    specs = signature.structured_input_signature[1]
-    # None stands for an empty batch: no rows (and no columns).
-    inputs = {k: tf.zeros([0] * specs[k].shape.rank, specs[k].dtype) if v is None
-              else tf.constant(v, specs[k].dtype) for k, v in request["inputs"].items()}
-    answers.append({k: plain(v.numpy().tolist()) for k, v in signature(**inputs).items()})
-print(json.dumps({
-    "answers": answers,
-    # What loading and running needed beyond `import tensorflow` (which itself imports keras).
-    "modules": sorted(m for m in set(sys.modules) - before
-                      if m.split(".")[0] in ("bert_tf", "tasks", "keras", "keras_hub")),
-    "ours_anywhere": sorted(m for m in sys.modules if m.split(".")[0] in ("bert_tf", "tasks")),
-    "tensorflow_text": "tensorflow_text" in sys.modules,
-}))
-"""
+def answer(requests):
+    models, answers = {}, []
+    for request in requests:
+        if request["path"] not in models:
+            models[request["path"]] = tf.saved_model.load(request["path"])
+        signature = models[request["path"]].signatures[request["signature"]]
+        specs = signature.structured_input_signature[1]
+        # None stands for an empty batch: no rows (and no columns).
+        inputs = {k: tf.zeros([0] * specs[k].shape.rank, specs[k].dtype) if v is None
+                  else tf.constant(v, specs[k].dtype) for k, v in request["inputs"].items()}
+        answers.append({k: plain(v.numpy().tolist()) for k, v in signature(**inputs).items()})
+    return answers
 
+requests = json.load(open(sys.argv[1], encoding="utf-8"))
+result = {}
+for ops in ("core", "text"):
+    if ops == "text":
+        import tensorflow_text  # registers the FastWordpiece ops the text exports use
+    before = set(sys.modules)
+    answers = answer(requests[ops])
+    result[ops] = {
+        "answers": answers,
+        # What loading and running needed beyond the imports above (tensorflow itself
+        # imports keras).
+        "modules": sorted(m for m in set(sys.modules) - before
+                          if m.split(".")[0] in ("bert_tf", "tasks", "keras", "keras_hub")),
+        "tensorflow_text": "tensorflow_text" in sys.modules,
+    }
+result["ours_anywhere"] = sorted(m for m in sys.modules if m.split(".")[0] in ("bert_tf", "tasks"))
+print(json.dumps(result))
+"""
 
 def vocab_file():
     return os.path.join(minilm_dir(), "vocab.txt")
@@ -277,31 +285,27 @@ def fresh_requests(exported, ops):
 
 @pytest.fixture(scope="module")
 def fresh(exported, tmp_path_factory):
-    """{(task, ops): {what: outputs}} from two fresh processes (core exports; text exports)
-    started together, once per test run, and what each had imported."""
+    """{(task, ops): {what: outputs}} from one fresh process (once per test run), and what
+    it had imported when it was done with the core exports and with the text ones."""
     def ask(directory):
         (directory / "client.py").write_text(FRESH_CLIENT)
-        processes = {}
-        for ops in ("core", "text"):
-            (directory / f"{ops}.json").write_text(json.dumps(fresh_requests(exported, ops)),
-                                                   encoding="utf-8")
-            processes[ops] = subprocess.Popen(
-                [sys.executable, str(directory / "client.py"), str(directory / f"{ops}.json"),
-                 ops], cwd=str(directory), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
-        for ops, process in processes.items():
-            out, err = process.communicate(timeout=300)
-            assert process.returncode == 0, err[-3000:]
-            (directory / f"{ops}.answers.json").write_text(out.strip().splitlines()[-1],
-                                                           encoding="utf-8")
+        requests = {ops: fresh_requests(exported, ops) for ops in ("core", "text")}
+        (directory / "requests.json").write_text(json.dumps(requests), encoding="utf-8")
+        done = subprocess.run([sys.executable, str(directory / "client.py"),
+                               str(directory / "requests.json")], cwd=str(directory),
+                              capture_output=True, text=True, timeout=300,
+                              env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        (directory / "answers.json").write_text(done.stdout.strip().splitlines()[-1],
+                                                encoding="utf-8")
 
     directory = built_once(tmp_path_factory, "test_export-fresh", ask)
-    answers, imported = {}, {}
+    requests = json.loads((directory / "requests.json").read_text(encoding="utf-8"))
+    got = json.loads((directory / "answers.json").read_text(encoding="utf-8"))
+    answers, imported = {}, {"ours_anywhere": got["ours_anywhere"]}
     for ops in ("core", "text"):
-        requests = json.loads((directory / f"{ops}.json").read_text(encoding="utf-8"))
-        got = json.loads((directory / f"{ops}.answers.json").read_text(encoding="utf-8"))
-        imported[ops] = {k: got[k] for k in ("modules", "ours_anywhere", "tensorflow_text")}
-        for request, answer in zip(requests, got["answers"], strict=True):
+        imported[ops] = {k: got[ops][k] for k in ("modules", "tensorflow_text")}
+        for request, answer in zip(requests[ops], got[ops]["answers"], strict=True):
             answers.setdefault(tuple(request["export"]), {})[request["what"]] = answer
     return answers, imported
 
@@ -310,8 +314,8 @@ def test_fresh_process_imports_tensorflow_only(fresh):
     _, imported = fresh
     for ops in ("core", "text"):
         assert imported[ops]["modules"] == [], ops  # no bert_tf, and no more of keras
-        assert imported[ops]["ours_anywhere"] == [], ops
-    # The core exports loaded and ran without tensorflow-text's ops.
+    assert imported["ours_anywhere"] == []
+    # The core exports loaded and ran before tensorflow_text was imported.
     assert imported["core"]["tensorflow_text"] is False
     assert imported["text"]["tensorflow_text"] is True
 
