@@ -12,10 +12,13 @@ from tasks.pretraining.task import PretrainingTask
 from bert_tf.training.trainer import Trainer, TrainingOptions, results_from_sums
 from testing import random_pretraining_batch, tiny_config
 
-CONFIG = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+# One layer: what these tests check is the loop, which a second identical block only makes
+# slower to trace (and to compile under XLA: 28 s -> 12-18 s for the XLA test, measured).
+CONFIG = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                     num_hidden_layers=1)
 
 
-def make_trainer(tmp_path, policy="float32", seed=0, config=CONFIG, **options):
+def make_trainer(tmp_path, policy="float32", seed=0, **options):
     keras.utils.set_random_seed(seed)
     lines = []
     opts = TrainingOptions(output_dir=str(tmp_path), num_train_steps=options.pop("steps", 2),
@@ -23,7 +26,7 @@ def make_trainer(tmp_path, policy="float32", seed=0, config=CONFIG, **options):
                            save_checkpoints_steps=1000, log=lines.append, **options)
     trainer = Trainer(
         tf.distribute.OneDeviceStrategy("/cpu:0"), PretrainingTask(),
-        build_model=lambda: BertPretrainer(config, dtype=policy),
+        build_model=lambda: BertPretrainer(CONFIG, dtype=policy),
         build_optimizer=lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
         options=opts)
     return trainer, lines
@@ -226,13 +229,10 @@ def test_chief_is_the_chief_task_or_worker_zero(monkeypatch):
 def test_xla_step_equals_the_plain_step_on_one_and_two_replicas(tmp_path):
     """--jit_compile compiles the forward/backward step (and, on one replica, the optimizer
     update): the weights after a few steps equal the uncompiled loop's."""
-    # One layer: XLA's compile time grows with the graph, and a second identical block
-    # compiles the same ops again (28 s -> 18 s measured).
-    config = CONFIG.replace(num_hidden_layers=1)
-    batches = [random_pretraining_batch(config, batch=6, seed=s) for s in range(3)]
-    plain, _ = make_trainer(tmp_path / "plain", steps=3, config=config)
+    batches = [random_pretraining_batch(CONFIG, batch=6, seed=s) for s in range(3)]
+    plain, _ = make_trainer(tmp_path / "plain", steps=3)
     plain.train(dataset_of(batches), global_batch_size=6)
-    compiled, _ = make_trainer(tmp_path / "xla", steps=3, jit_compile=True, config=config)
+    compiled, _ = make_trainer(tmp_path / "xla", steps=3, jit_compile=True)
     assert compiled._apply_fn is not compiled._apply  # the update is compiled too
     compiled.train(dataset_of(batches), global_batch_size=6)
     for a, b in zip(weights(plain), weights(compiled)):
@@ -242,7 +242,7 @@ def test_xla_step_equals_the_plain_step_on_one_and_two_replicas(tmp_path):
         keras.utils.set_random_seed(0)
         mirrored = Trainer(
             tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), PretrainingTask(),
-            build_model=lambda: BertPretrainer(config),
+            build_model=lambda: BertPretrainer(CONFIG),
             build_optimizer=lambda: optimization.AdamWeightDecay(learning_rate=1e-2),
             options=TrainingOptions(output_dir=str(tmp_path / f"mirrored{jit_compile}"),
                                     num_train_steps=3, steps_per_loop=1,
