@@ -26,7 +26,9 @@ SEQ, PRED = 32, 5
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """Masked and unmasked records, and tiny configs with and without dropout."""
+    """Masked and unmasked records, and tiny configs with and without dropout (one layer:
+    these tests are about the run, which a second identical block only makes slower to
+    trace, in every process of the cluster too)."""
     tmp = tmp_path_factory.mktemp("pretrain")
     corpus = write_corpus(tmp / "corpus.txt", documents=20, sentences=15)
     vocab = os.path.join(minilm_dir(), "vocab.txt")
@@ -38,7 +40,8 @@ def data(tmp_path_factory):
         pretraining_records.create_pretraining_records(
             [corpus], [str(tmp / f"{name}-{i}.tfrecord") for i in range(2)], tokenizer, options,
             num_workers=0)
-    config = tiny_config(vocab_size=tokenizer.vocab_size, max_position_embeddings=SEQ)
+    config = tiny_config(vocab_size=tokenizer.vocab_size, max_position_embeddings=SEQ,
+                         num_hidden_layers=1)
     config.to_json_file(str(tmp / "config.json"))
     config.replace(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).to_json_file(
         str(tmp / "config_no_dropout.json"))
@@ -118,7 +121,7 @@ def test_train_eval_export(data, tmp_path):
     def inside(model):  # weight paths below the model's own (uniquified) name
         return [v.path.split("/", 1)[1] for v in model.weights]
 
-    assert inside(loaded) == inside(at_6) and len(loaded.weights) > 30
+    assert inside(loaded) == inside(at_6) and len(loaded.weights) >= 30
     for a, b in zip(loaded.weights, at_6.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert max(np.abs(b.numpy() - c.numpy()).max() for b, c in
@@ -320,8 +323,9 @@ def distance(a, b):
 
 
 # Distance to the float32 run's weights as a fraction of how far that run moved them,
-# measured on an AMX machine (2026-12-02): XLA 6e-7, bfloat16 0.003, float16 0.0013,
-# accumulation 1.5e-7. The bounds leave 30x or more for other CPUs. XLA is compared with
+# measured on an AMX machine (2026-12-02, two layers): XLA 6e-7, bfloat16 0.003, float16
+# 0.0013, accumulation 1.5e-7; on Zen 5 (2026-12-07, one layer): bfloat16 0.0035,
+# float16 0.0005, accumulation 1.8e-7. The bounds leave about 30x or more for other CPUs. XLA is compared with
 # the plain loop step by step in test_training.py (one and two replicas);
 # test_settings_reach_the_trainer checks that --jit_compile gets there.
 @pytest.mark.parametrize("changes,fraction", [
@@ -350,8 +354,8 @@ def test_settings_reach_the_trainer(tmp_path):
             options.num_train_steps) == (True, True, 2, 4, 8, 3, 16)
 
 
-# Measured (2026-12-07, Zen 5): untrained 10.329; after 6 steps at 1e-2, 10.193 (three steps at
-# 1e-3, the old setting, moved it only to 10.323).
+# Measured (2026-12-07, Zen 5): untrained 10.329; after 6 steps at 1e-2, 10.189 (one layer;
+# 10.193 with two, where three steps at 1e-3, the old setting, moved it only to 10.323).
 STEPS, LR, MARGIN = 6, 1e-2, 0.05
 
 
