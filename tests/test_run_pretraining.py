@@ -328,9 +328,9 @@ def distance(a, b):
 # Distance to the float32 run's weights as a fraction of how far that run moved them,
 # measured on an AMX machine (2026-12-02, two layers): XLA 6e-7, bfloat16 0.003, float16
 # 0.0013, accumulation 1.5e-7; on Zen 5 (2026-12-07, one layer): bfloat16 0.0035,
-# float16 0.0005, accumulation 1.8e-7. The bounds leave about 30x or more for other CPUs. XLA is compared with
-# the plain loop step by step in test_training.py (one and two replicas);
-# test_settings_reach_the_trainer checks that --jit_compile gets there.
+# float16 0.0005, accumulation 1.8e-7. The bounds leave about 30x or more for other CPUs.
+# XLA is compared with the plain loop step by step in test_training.py (one and two
+# replicas); test_settings_reach_the_trainer checks that --jit_compile gets there.
 @pytest.mark.parametrize("changes,fraction", [
     (dict(mixed_precision="mixed_bfloat16"), 0.1),  # bfloat16 compute, float32 weights
     (dict(mixed_precision="mixed_float16"), 0.1),  # and dynamic loss scaling
