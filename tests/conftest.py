@@ -10,3 +10,19 @@ import tensorflow as tf  # noqa: E402
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def collective_keys_of_its_own():
+    """Each test's MirroredStrategy takes collective keys no earlier test used, as
+    TensorFlow's own tests do (distribute/strategy_combinations.py). The runtime keeps the
+    shape of each collective instance for the life of the process: a second strategy
+    all-reducing other shapes under the same keys fails ("Shape mismatch in the collective
+    instance"), and runs in this process now come after one another."""
+    from tensorflow.python.distribute import mirrored_strategy
+
+    mirrored_strategy.MirroredStrategy._collective_key_base += 100000
+    yield

@@ -1,5 +1,6 @@
 """The shared battery (testing.check_battery) on every layer and every model."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,6 +8,8 @@ import tensorflow as tf
 from bert_tf import BertEmbeddings, MultiHeadSelfAttention, TransformerEncoderBlock
 from bert_tf.models.bert import BertEncoder, BertPretrainer
 from tasks.classification.model import BertClassifier
+from tasks.question_answering.model import BertSpanLabeler
+from tasks.tagging.model import BertTagger
 from testing import (BATCH, SEQ, check_battery, random_inputs, random_pretraining_batch,
                      tiny_config)
 
@@ -38,6 +41,25 @@ def total(outputs):
                      if t.dtype.is_floating])
 
 
+def pattern_loss(y_true, y_pred):
+    """`total` as a Keras loss of one output (for compile; the target is ignored)."""
+    del y_true
+    return total(y_pred)
+
+
+def pattern_fit(inputs, outputs):
+    """fit=(x, y, loss) for a model without targets of its own: `pattern_loss` on each output."""
+    return (inputs, {name: np.zeros(outputs[name].shape, np.float32) for name in outputs},
+            {name: pattern_loss for name in outputs})
+
+
+def cross_entropy():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+LABELS = np.random.default_rng(4).integers(0, 5, (BATCH, SEQ)).astype(np.int32)
+
+
 def with_padding(inputs, extra=3):
     """The inputs with `extra` more padded positions of junk ids."""
     pad = lambda a, v: np.pad(a, [(0, 0), (0, extra)], constant_values=v)  # noqa: E731
@@ -62,7 +84,7 @@ def test_embeddings():
 
     check_battery(build, lambda e, training=False: e(INPUTS["input_ids"], INPUTS["segment_ids"],
                                                      training=training),
-                  total, tolerance_bf16=0.05)
+                  total, tolerance_bf16=0.05, stochastic=True)
 
 
 def test_layer_norm():
@@ -87,7 +109,7 @@ def test_attention():
         return (layer(wide, padding_mask=np.pad(MASK, [(0, 0), (0, 3)])), real_positions)
 
     check_battery(build, lambda a, training=False: a(X, padding_mask=MASK, training=training),
-                  total, tolerance_bf16=0.05, padded=padded)
+                  total, tolerance_bf16=0.05, stochastic=True, padded=padded)
 
 
 def test_encoder_block():
@@ -102,18 +124,31 @@ def test_encoder_block():
         return block(wide, padding_mask=np.pad(MASK, [(0, 0), (0, 3)])), real_positions
 
     check_battery(build, lambda b, training=False: b(X, padding_mask=MASK, training=training),
-                  total, tolerance_bf16=0.1, padded=padded,
+                  total, tolerance_bf16=0.1, stochastic=True, padded=padded,
                   frozen=lambda b: b.attention)
+
+
+def test_dropout():
+    from bert_tf.layers import Dropout
+
+    # Inference is the identity, in bfloat16 too (the tolerance is that of the rounding of
+    # X to bfloat16 and back: 2^-8 relative, X within 4).
+    check_battery(lambda dtype=None: Dropout(0.3, seed=5, dtype=dtype),
+                  lambda d, training=False: d(X, training=training), total,
+                  tolerance_bf16=0.02, stochastic=True)
 
 
 def test_encoder(tmp_path):
     def padded(encoder):
         return encoder(with_padding(INPUTS)), real_positions
 
+    outputs = BertEncoder(CONFIG)(INPUTS)
     check_battery(lambda dtype=None: BertEncoder(CONFIG, dtype=dtype),
                   lambda e, training=False: e(INPUTS, training=training), total,
-                  tolerance_bf16=0.2, padded=padded, frozen=lambda e: e.embeddings,
-                  keras_file=str(tmp_path / "encoder.keras"))
+                  tolerance_bf16=0.2, stochastic=True, padded=padded,
+                  frozen=lambda e: e.embeddings, keras_file=str(tmp_path / "encoder.keras"),
+                  fit=pattern_fit(INPUTS, {k: outputs[k] for k in ("sequence_output",
+                                                                   "pooled_output")}))
 
 
 def test_pretrainer(tmp_path):
@@ -122,11 +157,13 @@ def test_pretrainer(tmp_path):
     def padded(model):
         return model(dict(batch, **with_padding(batch))), lambda out: out
 
+    # Its own compile() losses: masked-LM and next-sentence cross-entropy.
+    targets = {"mlm_logits": batch["masked_lm_ids"], "nsp_logits": batch["next_sentence_labels"]}
     check_battery(lambda dtype=None: BertPretrainer(CONFIG, dtype=dtype),
                   lambda m, training=False: m(batch, training=training),
-                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, padded=padded,
-                  frozen=lambda m: m.encoder.layer_0,
-                  keras_file=str(tmp_path / "pretrainer.keras"))
+                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, stochastic=True,
+                  padded=padded, frozen=lambda m: m.encoder.layer_0,
+                  keras_file=str(tmp_path / "pretrainer.keras"), fit=(batch, targets, "auto"))
 
 
 @pytest.mark.parametrize("regression", [False, True])
@@ -135,16 +172,54 @@ def test_classifier(tmp_path, regression):
         return model(with_padding(INPUTS)), lambda out: out
 
     # The head reads the pooled [CLS] vector only: every encoder weight is still reached.
+    # Its own compile() loss: squared error, or cross-entropy over 4 labels.
+    labels = (np.linspace(-1, 2, BATCH).astype(np.float32) if regression
+              else np.arange(BATCH, dtype=np.int32) % 4)
     check_battery(lambda dtype=None: BertClassifier(CONFIG, 1 if regression else 4, regression,
                                                     dtype=dtype),
                   lambda m, training=False: m(INPUTS, training=training), total,
-                  tolerance_bf16=0.05, padded=padded, frozen=lambda m: m.encoder.layer_1,
-                  keras_file=str(tmp_path / "classifier.keras"))
+                  tolerance_bf16=0.05, stochastic=True, padded=padded,
+                  frozen=lambda m: m.encoder.layer_1,
+                  keras_file=str(tmp_path / "classifier.keras"),
+                  fit=(INPUTS, {"score" if regression else "logits": labels}, "auto"))
+
+
+def test_span_labeler(tmp_path):
+    def padded(model):
+        # Logits per position, [B, T]: the real positions of each row.
+        return model(with_padding(INPUTS)), lambda out: {
+            name: logits[:, :SEQ] * MASK for name, logits in out.items()}
+
+    # Start and end positions against the logits over the sequence (an explicit loss: the
+    # head's compile() defaults are not assumed). The pooler is not reached.
+    positions = {"start_logits": np.array([0, 1, 2, 1, 0], np.int32),
+                 "end_logits": np.array([3, 2, 4, 1, 1], np.int32)}
+    check_battery(lambda dtype=None: BertSpanLabeler(CONFIG, dtype=dtype),
+                  lambda m, training=False: m(INPUTS, training=training), total,
+                  tolerance_bf16=0.05, stochastic=True, padded=padded,
+                  frozen=lambda m: m.encoder.layer_0, unreached=("pooler",),
+                  keras_file=str(tmp_path / "span.keras"),
+                  fit=(INPUTS, positions, {name: cross_entropy() for name in positions}))
+
+
+def test_tagger(tmp_path):
+    def padded(model):
+        return model(with_padding(INPUTS)), real_positions
+
+    # A label per position (an explicit loss: the head's compile() defaults are not
+    # assumed). Its pooler is frozen: not trainable at all.
+    check_battery(lambda dtype=None: BertTagger(CONFIG, 5, dtype=dtype),
+                  lambda m, training=False: m(INPUTS, training=training), total,
+                  tolerance_bf16=0.05, stochastic=True, padded=padded,
+                  frozen=lambda m: m.encoder.layer_1, keras_file=str(tmp_path / "tagger.keras"),
+                  fit=(INPUTS, {"logits": LABELS}, {"logits": cross_entropy()}))
 
 
 def test_a_loss_on_the_sequence_output_leaves_the_pooler_unreached():
     """What a token-level head sees: the pooler gets no gradient, and the battery says so."""
+    outputs = BertEncoder(CONFIG)(INPUTS)
     check_battery(lambda dtype=None: BertEncoder(CONFIG, dtype=dtype),
                   lambda e, training=False: e(INPUTS, training=training),
                   lambda out: total(out["sequence_output"]), tolerance_bf16=0.2,
-                  unreached=("pooler",))
+                  stochastic=True, unreached=("pooler",),
+                  fit=pattern_fit(INPUTS, {"sequence_output": outputs["sequence_output"]}))

@@ -3,6 +3,8 @@
 import collections
 import json
 import os
+import re
+import string
 import subprocess
 import sys
 
@@ -135,14 +137,59 @@ def test_planned_widths_shrink_to_the_text():
     assert realistic.steady_rate([(1, 10.0), (2, 11.0)], 8, 2) is None
 
 
+def entity_f1(gold, predicted):
+    """Micro F1 of exact (type, first word, last word) entities of IOB2 tag rows, written here
+    from the definition (conlleval's), independently of tasks.tagging.metrics."""
+    def entities(rows):
+        found = set()
+        for row, tags in enumerate(rows):
+            start = None
+            for i, tag in enumerate(list(tags) + ["O"]):
+                if start is not None and not (tag.startswith("I-") and tag[2:] == kind):
+                    found.add((row, kind, start, i))
+                    start = None
+                if tag.startswith("B-") or (tag.startswith("I-") and start is None):
+                    start, kind = i, tag[2:]
+        return found
+
+    g, p = entities(gold), entities(predicted)
+    return 2 * len(g & p) / (len(g) + len(p)) if g or p else 0.0
+
+
+def squad_f1(predictions, dataset):
+    """The official SQuAD v1.1 F1 (normalized tokens, best over the gold answers), 0-1."""
+    def tokens(text):
+        text = "".join(c for c in text.lower() if c not in string.punctuation)
+        return re.sub(r"\b(a|an|the)\b", " ", text).split()
+
+    def f1(prediction, truth):
+        common = collections.Counter(tokens(prediction)) & collections.Counter(tokens(truth))
+        same = sum(common.values())
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(tokens(prediction)), same / len(tokens(truth))
+        return 2 * precision * recall / (precision + recall)
+
+    scores = [max(f1(predictions[qa["id"]], a["text"]) for a in qa["answers"])
+              for article in dataset["data"] for paragraph in article["paragraphs"]
+              for qa in paragraph["qas"]]
+    return sum(scores) / len(scores)
+
+
 @pytest.mark.parametrize("task", ["tagging", "qa"])
-def test_task_lengths_child_trains_and_predicts(task, tmp_path):
-    """The tagging and QA runs of the task_lengths workload, in process, tiny."""
+def test_task_lengths_child_trains_and_predicts(task, tmp_path, monkeypatch):
+    """The tagging and QA runs of the task_lengths workload, in process, tiny; its score is
+    the F1 of the predictions it wrote, recomputed here."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(task_lengths.tempfile, "mkdtemp", lambda prefix: str(work))
     if task == "tagging":
-        files = text_data.write_tagging(text_data.tagging_set(24, 8, seed=0), str(tmp_path))
+        data = text_data.tagging_set(24, 8, seed=0)
+        files = text_data.write_tagging(data, str(tmp_path))
         t = 64
     else:
-        files = text_data.write_squad(text_data.qa_set(4, 2, seed=0), str(tmp_path))
+        data = text_data.qa_set(4, 2, seed=0)
+        files = text_data.write_squad(data, str(tmp_path))
         t = 192
     found = task_lengths.task_child(
         task, files, init="random", preset="tiny", precision="float32", batch_size=4,
@@ -152,7 +199,17 @@ def test_task_lengths_child_trains_and_predicts(task, tmp_path):
     assert found["predict_windows"] >= found["predict_examples"] > 0
     assert sum(count for _, count in found["histogram"]["buckets"]) == found["train_windows"]
     assert found["mean_length"] <= found["mean_padded_length"] < t
-    assert 0 <= found["score"] <= 1
+    if task == "tagging":  # evaluated on the dev rows, which are also the predicted ones
+        predicted = conll.read_sentences(str(work / "run" / "test_predictions.txt"))
+        assert [list(s.words) for s in predicted] == [words for words, _ in data["dev"]]
+        expected = entity_f1([tags for _, tags in data["dev"]],
+                             [list(s.tags) for s in predicted])
+    else:
+        predictions = json.load(open(work / "run" / "predictions.json", encoding="utf-8"))
+        expected = squad_f1(predictions, data["dev"])
+    # Untrained, random tags and spans still overlap the gold ones a little (measured
+    # 0.030 and 0.014): a score of 0 would not pass for right.
+    assert expected > 0 and found["score"] == pytest.approx(expected, abs=1e-6)
     json.dumps(found)  # what bench.child sends back
 
 

@@ -106,7 +106,16 @@ def test_other_heads_are_skipped_but_unknown_encoder_names_need_strict_false(tmp
     save_file(arrays, str(tmp_path / "hf" / "model.safetensors"))
     with pytest.raises(CheckpointMismatchError, match="rotary.weight"):
         BertEncoder.from_pretrained(str(tmp_path / "hf"))
-    BertEncoder.from_pretrained(str(tmp_path / "hf"), strict=False)
+    # strict=False skips that name and loads everything else: the strict load's weights,
+    # and its outputs.
+    lenient = BertEncoder.from_pretrained(str(tmp_path / "hf"), strict=False)
+    expected = encoder.named_weights()
+    assert lenient.named_weights().keys() == expected.keys()
+    for path, variable in lenient.named_weights().items():
+        np.testing.assert_array_equal(variable.numpy(), expected[path].numpy(), err_msg=path)
+    inputs = random_inputs(config)
+    np.testing.assert_array_equal(lenient(inputs)["sequence_output"],
+                                  encoder(inputs)["sequence_output"])
 
 
 def test_sequence_classification_checkpoint(tmp_path):

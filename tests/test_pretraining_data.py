@@ -1,8 +1,6 @@
 """create_pretraining_data: the records' statistics, format compatibility, determinism, errors."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,10 +10,10 @@ from tasks.pretraining import examples as pretraining_data
 from tasks.pretraining import inputs as pretraining_inputs
 from tasks.pretraining import records as pretraining_records
 from bert_tf.tokenization import BertTokenizer
+from in_process import run_checked
 from testing import minilm_dir, write_corpus
 
 SEQ, PRED = 64, 10
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # google-research/bert's run_pretraining.py input spec, written out independently.
 ORIGINAL_SPEC = {
@@ -351,22 +349,19 @@ def test_bad_text_input(tmp_path, tokenizer):
 
 
 def test_scripts_from_text_to_vocab_to_records(tmp_path):
-    """The README's path: build_vocab.py, then create_pretraining_data.py with that vocab."""
+    """The README's path: build_vocab.py, then create_pretraining_data.py with that vocab
+    (their main()s in this process; the second spawns two worker processes)."""
     corpus = write_corpus(tmp_path / "corpus.txt", documents=10, sentences=20)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     vocab = tmp_path / "vocab.txt"
-    subprocess.run([sys.executable, os.path.join(ROOT, "build_vocab.py"), f"--input_file={corpus}",
-                    "--vocab_size=800", f"--output_file={vocab}"], check=True, env=env,
-                   capture_output=True)
+    run_checked("build_vocab.py", f"--input_file={corpus}", "--vocab_size=800",
+                f"--output_file={vocab}")
     tokens = vocab.read_text(encoding="utf-8").split("\n")[:-1]
     assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and 600 < len(tokens) <= 800
     out = tmp_path / "train.tfrecord"
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "create_pretraining_data.py"),
-         f"--input_file={corpus}", f"--output_file={out}", f"--vocab_file={vocab}",
-         "--max_seq_length=32", "--max_predictions_per_seq=5", "--dupe_factor=2",
-         "--num_workers=2", "--chunk_tokens=500"],
-        check=True, env=env, capture_output=True, text=True)
+    done = run_checked("create_pretraining_data.py", f"--input_file={corpus}",
+                       f"--output_file={out}", f"--vocab_file={vocab}", "--max_seq_length=32",
+                       "--max_predictions_per_seq=5", "--dupe_factor=2", "--num_workers=2",
+                       "--chunk_tokens=500")
     assert "examples" in done.stdout
     spec = {k: tf.io.FixedLenFeature([v.shape[0] if k not in ("input_ids", "input_mask", "segment_ids")
                                       else 32], v.dtype) for k, v in ORIGINAL_SPEC.items()}

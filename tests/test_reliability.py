@@ -357,29 +357,63 @@ def test_truncated_checkpoint_files_are_named(tmp_path):
 
 
 def test_scripts_print_one_line_errors(tmp_path):
-    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback."""
+    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback:
+    one script of each kind as a process of its own, the three started together (data:
+    create_pretraining_data.py; fine-tuning: run_classifier.py; serving:
+    extract_features.py; pretraining: in test_run_pretraining.py). The other scripts'
+    main()s are checked in this process (test_main_exits_with_one_line and the tests of
+    each script)."""
     bad_text = tmp_path / "bad.txt"
     bad_text.write_bytes(b"A line.\nAnother \xff line.\n")
-    code, _, err = script("build_vocab.py", f"--input_file={bad_text}", "--vocab_size=100",
-                          f"--output_file={tmp_path / 'vocab.txt'}")
-    assert_one_line_error("build_vocab.py", code, err, r"bad.txt:2: not valid UTF-8")
-    assert not (tmp_path / "vocab.txt").exists()
-    code, _, err = script("create_pretraining_data.py", f"--input_file={bad_text}",
-                          f"--output_file={tmp_path / 'o.tfrecord'}", f"--vocab_file={VOCAB}",
-                          "--max_seq_length=3")
-    assert_one_line_error("create_pretraining_data.py", code, err,
+    commands = {
+        "create_pretraining_data.py": [f"--input_file={bad_text}",
+                                       f"--output_file={tmp_path / 'o.tfrecord'}",
+                                       f"--vocab_file={VOCAB}", "--max_seq_length=3"],
+        "run_classifier.py": ["--task_name=custom", f"--data_dir={tmp_path}",
+                              f"--vocab_file={VOCAB}", f"--output_dir={tmp_path / 'run'}",
+                              "--bert_config_file=/nowhere/config.json", "--do_train",
+                              "--iterations_per_loop=0"],
+        "extract_features.py": [f"--input_file={bad_text}", f"--output_file={tmp_path / 'f.jsonl'}",
+                                f"--init_checkpoint={minilm_dir()}", "--layers=-1,x"],
+    }
+    processes = {name: subprocess.Popen([sys.executable, os.path.join(ROOT, name), *flags],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                 for name, flags in commands.items()}
+    errors = {}
+    for name, process in processes.items():
+        _, err = process.communicate(timeout=300)
+        errors[name] = (process.returncode, err)
+    assert_one_line_error("create_pretraining_data.py", *errors["create_pretraining_data.py"],
                           "--max_seq_length must be at least 5, got 3")
     assert not (tmp_path / "o.tfrecord").exists()
-    code, _, err = script("run_classifier.py", "--task_name=custom", f"--data_dir={tmp_path}",
-                          f"--vocab_file={VOCAB}", f"--output_dir={tmp_path / 'run'}",
-                          "--bert_config_file=/nowhere/config.json", "--do_train",
-                          "--iterations_per_loop=0")
-    assert_one_line_error("run_classifier.py", code, err,
+    assert_one_line_error("run_classifier.py", *errors["run_classifier.py"],
                           "--iterations_per_loop must be a positive integer, got 0")
-    code, _, err = script("extract_features.py", f"--input_file={bad_text}",
-                          f"--output_file={tmp_path / 'f.jsonl'}",
-                          f"--init_checkpoint={minilm_dir()}", "--layers=-1,x")
-    assert_one_line_error("extract_features.py", code, err, "--layers='-1,x' is not")
+    assert not (tmp_path / "run").exists()
+    assert_one_line_error("extract_features.py", *errors["extract_features.py"],
+                          "--layers='-1,x' is not")
+    assert not (tmp_path / "f.jsonl").exists()
+
+
+@pytest.mark.parametrize("name,flags,message", [
+    ("build_vocab.py", ["--input_file={bad}", "--vocab_size=100", "--output_file={out}"],
+     r".*bad.txt:2: not valid UTF-8"),
+    ("run_tagging.py", ["--output_dir={out}", "--do_predict"], "--do_predict needs --predict_file"),
+    ("export_model.py", ["--checkpoint={tmp}", "--export_dir={out}", "--export_version=0"],
+     "--export_version must be a positive integer, got 0"),
+])
+def test_main_exits_with_one_line(tmp_path, name, flags, message):
+    import re
+
+    from in_process import run_script
+
+    (tmp_path / "bad.txt").write_bytes(b"A line.\nAnother \xff line.\n")
+    done = run_script(name, *(f.format(out=tmp_path / "out", tmp=tmp_path,
+                                       bad=tmp_path / "bad.txt") for f in flags))
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert re.fullmatch(f"{re.escape(name)}: error: {message}", line), line
+    assert not os.path.exists(tmp_path / "out")
 
 
 def test_mirrored_evaluation_with_a_partial_last_batch(finished_run, tmp_path):

@@ -9,8 +9,11 @@ import time
 
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
+from bert_tf.tokenization import BertTokenizer
+from in_process import run_checked, run_script
 from tasks.classification.model import BertClassifier
 from testing import minilm_dir, tiny_config, write_topic_pairs
 
@@ -24,6 +27,12 @@ def run(flags, check=True):
     if check and done.returncode:
         raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
     return done
+
+
+def run_here(flags):
+    """run_classifier.py with these flags in this process (see in_process.py); `run` starts a
+    process of its own."""
+    return run_checked("run_classifier.py", *flags)
 
 
 def results(path):
@@ -56,7 +65,7 @@ def tiny_flags(topic_task, output_dir, **extra):
 
 def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     out = str(tmp_path / "run")
-    run(tiny_flags(topic_task, out))
+    run_here(tiny_flags(topic_task, out))
     found = results(os.path.join(out, "eval_results.txt"))
     assert set(found) == {"eval_accuracy", "eval_f1", "eval_loss", "global_step", "loss"}
     assert float(found["eval_accuracy"]) > 0.8  # chance is 0.5; neither text alone tells
@@ -68,7 +77,6 @@ def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     # The test rows are predicted in order: compare with the model run on them here.
     model = BertClassifier.from_pretrained(os.path.join(out, "finetuned"), num_labels=2)
-    from bert_tf.tokenization import BertTokenizer
     tokenizer = BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"))
     rows = [line.split("\t") for line in
             open(os.path.join(topic_task[0], "test.tsv")).read().splitlines()[1:]]
@@ -78,12 +86,19 @@ def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     # Google's names for the head.
     reader = tf.train.load_checkpoint(os.path.join(out, "finetuned", "bert_model.ckpt"))
     assert reader.get_variable_to_shape_map()["output_weights"] == [2, 32]
-    # Killed after its first checkpoint and run again, the same command resumes there and
-    # ends with exactly the same results (same seed, deterministic ops).
+
+
+def test_killed_and_run_again_ends_as_an_uninterrupted_run(topic_task, tmp_path):
+    """The fine-tuning loop SIGKILLed after its first checkpoint: the same command again
+    resumes there and ends with exactly the same results (same seed, deterministic ops).
+    The victim is a process of its own; the other two runs are in this one."""
+    flags = dict(num_train_epochs=1, iterations_per_loop=10, save_checkpoints_steps=10)
+    straight = str(tmp_path / "straight")
+    run_here(tiny_flags(topic_task, straight, **flags))
     again = str(tmp_path / "again")
     victim = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_classifier.py"),
-                               *tiny_flags(topic_task, again)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL,
+                               *tiny_flags(topic_task, again, **flags)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     deadline = time.time() + 300
     while not tf.train.latest_checkpoint(again) and time.time() < deadline:
@@ -91,46 +106,102 @@ def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not os.path.exists(os.path.join(again, "eval_results.txt"))  # it died mid-way
-    resumed = run(tiny_flags(topic_task, again))
-    assert re.search(r"Resumed from \S+ at step (75|150)\b", resumed.stdout), resumed.stdout
-    assert results(os.path.join(again, "eval_results.txt")) == found
-    assert open(os.path.join(again, "test_results.tsv")).read() == "\n".join(lines) + "\n"
+    resumed = run_here(tiny_flags(topic_task, again, **flags))
+    assert re.search(r"Resumed from \S+ at step (10|20|30)\b", resumed.stdout), resumed.stdout
+    assert results(os.path.join(again, "eval_results.txt")) == results(
+        os.path.join(straight, "eval_results.txt"))
+    assert results(os.path.join(straight, "eval_results.txt"))["global_step"] == "37"
+    for name in ("test_results.tsv", "finetuned/bert_model.ckpt.index"):
+        assert open(os.path.join(again, name), "rb").read() == open(
+            os.path.join(straight, name), "rb").read(), name
+
+
+def encoded(rows, max_seq_length=16):
+    """Our tokenizer's features of (text_a, text_b) rows."""
+    tokenizer = BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"))
+    return tokenizer.encode([a for a, _ in rows], [b for _, b in rows],
+                            max_seq_length=max_seq_length)
 
 
 def test_regression_and_two_dev_sets(tmp_path):
+    """STS-B's correlations and MNLI's two dev sets, each recomputed here (scipy, numpy)
+    from the fine-tuned model's predictions."""
     stsb = tmp_path / "STS-B"
     stsb.mkdir()
     header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
     rng = np.random.default_rng(1)
+    dev_rows = []
     for split in ("train", "dev"):
         with open(stsb / f"{split}.tsv", "w") as f:
             f.write(header + "\tscore\n")
             for i in range(24):
+                score = float(f"{rng.uniform(0, 5):.3f}")
                 f.write(f"{i}\tg\tf\t2012\t{i}\tnone\tnone\tA man plays.\tA man plays {i}."
-                        f"\t{rng.uniform(0, 5):.3f}\n")
+                        f"\t{score:.3f}\n")
+                if split == "dev":
+                    dev_rows.append(("A man plays.", f"A man plays {i}.", score))
+    # The dev rows again as the test set: test_results.tsv holds the scores evaluation saw.
+    with open(stsb / "test.tsv", "w") as f:
+        f.write(header + "\n" + "".join(f"{i}\tg\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\n"
+                                        for i, (a, b, _) in enumerate(dev_rows)))
     config = tmp_path / "config.json"
-    tiny_config(vocab_size=30522, max_position_embeddings=32).to_json_file(str(config))
+    # Weights large enough that the logits of different inputs stand apart (the metrics
+    # of the two MNLI dev sets then differ).
+    tiny_config(vocab_size=30522, max_position_embeddings=32,
+                initializer_range=0.5).to_json_file(str(config))
     common = [f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
               f"--bert_config_file={config}", "--do_train", "--do_eval", "--max_seq_length=16",
               "--train_batch_size=8", "--num_train_epochs=1"]
     out = str(tmp_path / "stsb")
-    run(["--task_name=STS-B", f"--data_dir={stsb}", f"--output_dir={out}", *common])
-    assert {"eval_pearson", "eval_spearman", "eval_loss"} <= set(
-        results(os.path.join(out, "eval_results.txt")))
+    run_here(["--task_name=STS-B", f"--data_dir={stsb}", f"--output_dir={out}", "--do_predict",
+              *common])
+    found = results(os.path.join(out, "eval_results.txt"))
+    assert set(found) == {"eval_pearson", "eval_spearman", "eval_loss", "global_step", "loss"}
+    scores = np.loadtxt(os.path.join(out, "test_results.tsv"), dtype=np.float64)
+    model = BertClassifier.from_pretrained(os.path.join(out, "finetuned"), num_labels=1,
+                                           regression=True)
+    np.testing.assert_allclose(scores, model(encoded([(a, b) for a, b, _ in dev_rows]))["score"],
+                               atol=1e-5)  # the fine-tuned model's scores, in order
+    targets = np.array([t for _, _, t in dev_rows])
+    assert np.std(scores) > 0  # the correlations below are defined
+    assert float(found["eval_pearson"]) == pytest.approx(
+        scipy.stats.pearsonr(scores, targets)[0], abs=1e-6)
+    assert float(found["eval_spearman"]) == pytest.approx(
+        scipy.stats.spearmanr(scores, targets)[0], abs=1e-6)
+    assert float(found["eval_loss"]) == pytest.approx(np.mean((scores - targets) ** 2), rel=1e-5)
     mnli = tmp_path / "MNLI"
     mnli.mkdir()
     labels = ["contradiction", "entailment", "neutral"]
     cols = "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2"
-    for name in ("train", "dev_matched", "dev_mismatched"):
+    dev = {}
+    for name, shift in (("train", 0), ("dev_matched", 0), ("dev_mismatched", 1)):
+        rows = [(f"premise {i}", "hypothesis" if shift == 0 else f"other {i}",
+                 labels[(i + shift) % 3]) for i in range(12 - 3 * shift)]
+        dev[name] = rows
         with open(mnli / f"{name}.tsv", "w") as f:
             f.write(cols + "\tlabel1\tgold_label\n")
-            for i in range(12):
-                f.write(f"{i}\t1\t1n\tg\t(\t(\t(\t(\tpremise {i}\thypothesis\t{labels[i % 3]}"
-                        f"\t{labels[i % 3]}\n")
+            for i, (a, b, label) in enumerate(rows):
+                f.write(f"{i}\t1\t1n\tg\t(\t(\t(\t(\t{a}\t{b}\t{label}\t{label}\n")
     out = str(tmp_path / "mnli")
-    run(["--task_name=MNLI", f"--data_dir={mnli}", f"--output_dir={out}", *common])
-    assert {"eval_accuracy", "eval_mismatched_accuracy", "eval_mismatched_loss"} <= set(
-        results(os.path.join(out, "eval_results.txt")))
+    run_here(["--task_name=MNLI", f"--data_dir={mnli}", f"--output_dir={out}", *common])
+    found = results(os.path.join(out, "eval_results.txt"))
+    assert set(found) == {"eval_accuracy", "eval_loss", "eval_mismatched_accuracy",
+                          "eval_mismatched_loss", "global_step", "loss"}
+    assert open(os.path.join(out, "label_list.txt")).read().split() == labels
+    model = BertClassifier.from_pretrained(os.path.join(out, "finetuned"), num_labels=3)
+    expected = {}
+    for name, prefix in (("dev_matched", "eval_"), ("dev_mismatched", "eval_mismatched_")):
+        logits = model(encoded([(a, b) for a, b, _ in dev[name]]))["logits"].numpy()
+        log_probs = logits.astype(np.float64) - np.logaddexp.reduce(logits, axis=1,
+                                                                     keepdims=True)
+        gold = np.array([labels.index(label) for _, _, label in dev[name]])
+        expected[prefix + "accuracy"] = np.mean(log_probs.argmax(1) == gold)
+        expected[prefix + "loss"] = -np.mean(log_probs[np.arange(len(gold)), gold])
+    # The two sets' losses differ by 100x the tolerance below (0.0023 measured): each
+    # result is its own set's.
+    assert abs(expected["eval_loss"] - expected["eval_mismatched_loss"]) > 1e-3
+    for key, value in expected.items():
+        assert float(found[key]) == pytest.approx(value, rel=1e-5), key
 
 
 def write_rte(directory, train_rows, dev_rows):
@@ -141,6 +212,8 @@ def write_rte(directory, train_rows, dev_rows):
             f.write("".join("\t".join(map(str, r)) + "\n" for r in rows))
 
 
+# The script's main() in this process: the message it exits with, as one line (the same
+# as a process of its own, checked by test_reliability.py::test_scripts_print_one_line_errors).
 @pytest.mark.parametrize("train_rows,dev_rows,message", [
     ([(0, "a", "b", "entailment")], [(0, "a", "b", "maybe")],
      r"dev.tsv:2: label 'maybe' does not occur in the training data"),
@@ -152,23 +225,25 @@ def test_bad_data_is_named_before_training(tmp_path, train_rows, dev_rows, messa
     write_rte(tmp_path / "RTE", train_rows, dev_rows)
     config = tmp_path / "config.json"
     tiny_config(vocab_size=30522).to_json_file(str(config))
-    done = run(["--task_name=RTE", f"--data_dir={tmp_path / 'RTE'}",
-                f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
-                f"--bert_config_file={config}", "--do_train", "--do_eval",
-                "--max_seq_length=8", f"--output_dir={tmp_path / 'out'}"], check=False)
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "run_classifier.py: error:" in done.stderr
-    assert re.search(message, done.stderr), done.stderr[-2000:]
-    assert not os.path.exists(tmp_path / "out" / "checkpoint")  # nothing was trained
+    done = run_script("run_classifier.py", "--task_name=RTE", f"--data_dir={tmp_path / 'RTE'}",
+                      f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
+                      f"--bert_config_file={config}", "--do_train", "--do_eval",
+                      "--max_seq_length=8", f"--output_dir={tmp_path / 'out'}")
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("run_classifier.py: error: ") and re.search(message, line), line
+    assert not os.path.exists(tmp_path / "out")  # nothing was written, let alone trained
 
 
 def test_casing_that_contradicts_the_checkpoint_is_an_error(tmp_path):
     """As in google-research/bert: a cased tokenization of an uncased model loses points silently."""
     write_rte(tmp_path / "RTE", [(0, "A b", "C d", "entailment")] * 4,
               [(0, "A b", "C d", "entailment")])
-    done = run(["--task_name=RTE", f"--data_dir={tmp_path / 'RTE'}",
-                f"--init_checkpoint={minilm_dir()}", "--do_lower_case=false", "--do_train",
-                f"--output_dir={tmp_path / 'out'}", "--max_seq_length=16"], check=False)
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "error: --do_lower_case=False but" in done.stderr and "is uncased" in done.stderr
+    done = run_script("run_classifier.py", "--task_name=RTE", f"--data_dir={tmp_path / 'RTE'}",
+                      f"--init_checkpoint={minilm_dir()}", "--do_lower_case=false", "--do_train",
+                      f"--output_dir={tmp_path / 'out'}", "--max_seq_length=16")
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("run_classifier.py: error: --do_lower_case=False but"), line
+    assert "is uncased" in line
     assert not os.path.exists(tmp_path / "out")

@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from bert_tf.errors import DataError, UserError
 from bert_tf.training.run import FlagError
+from in_process import run_checked, run_script
 from tasks import export as export_run
 from tasks.question_answering.run import SquadRun, SquadSettings
-from testing import minilm_dir, tiny_config
+from testing import built_once, minilm_dir, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARKERS = ("zebra", "violet", "copper")
@@ -36,6 +37,12 @@ def run(flags, check=True):
     if check and done.returncode:
         raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
     return done
+
+
+def run_here(flags):
+    """run_squad.py with these flags in this process (see in_process.py); `run` starts a
+    process of its own."""
+    return run_checked("run_squad.py", *flags)
 
 
 def results(path):
@@ -100,17 +107,20 @@ WINDOWS = ["--max_seq_length=48", "--doc_stride=16", "--max_query_length=12"]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny model fine-tuned on generated SQuAD 2.0 data, predicted and exported in one run."""
-    tmp = tmp_path_factory.mktemp("squad2")
-    train = write_marker_squad(tmp / "train.json", 400, seed=1, version_2=True)
-    dev = write_marker_squad(tmp / "dev.json", 60, seed=2, version_2=True, extra=EXTRA)
-    out = str(tmp / "run")
-    done = run([*tiny_files(str(tmp)), f"--train_file={train}", f"--predict_file={dev}",
-                "--do_train", "--do_predict", "--version_2_with_negative", *WINDOWS,
-                "--train_batch_size=16", "--learning_rate=3e-3", "--num_train_epochs=3",
-                "--adam_bias_correction", "--iterations_per_loop=75", f"--output_dir={out}",
-                f"--export_dir={tmp / 'serving'}", "--seed=3"])
-    return {"dev": dev, "out": out, "serving": str(tmp / "serving" / "75"), "stdout": done.stdout}
+    """A tiny model fine-tuned on generated SQuAD 2.0 data, predicted and exported in one run,
+    once per test run (whichever worker gets here first)."""
+    def train(tmp):
+        train = write_marker_squad(tmp / "train.json", 400, seed=1, version_2=True)
+        dev = write_marker_squad(tmp / "dev.json", 60, seed=2, version_2=True, extra=EXTRA)
+        run_here([*tiny_files(str(tmp)), f"--train_file={train}", f"--predict_file={dev}",
+                  "--do_train", "--do_predict", "--version_2_with_negative", *WINDOWS,
+                  "--train_batch_size=16", "--learning_rate=3e-3", "--num_train_epochs=3",
+                  "--adam_bias_correction", "--iterations_per_loop=75",
+                  f"--output_dir={tmp / 'run'}", f"--export_dir={tmp / 'serving'}", "--seed=3"])
+
+    tmp = built_once(tmp_path_factory, "test_run_squad", train)
+    return {"dev": str(tmp / "dev.json"), "out": str(tmp / "run"),
+            "serving": str(tmp / "serving" / "75")}
 
 
 def test_learns_squad_2_and_writes_the_original_files(trained):
@@ -227,12 +237,15 @@ def mismatch_second_answer(path):
 
 
 def test_bad_input_file_is_one_line_without_traceback(tmp_path):
+    """main() in this process; a script's error as a process of its own is checked in
+    test_reliability.py::test_scripts_print_one_line_errors."""
     bad = tmp_path / "dev.json"
     bad.write_text('{"data": [}')
-    done = run([*tiny_files(str(tmp_path)), f"--predict_file={bad}", "--do_predict", *WINDOWS,
-                f"--output_dir={tmp_path / 'out'}"], check=False)
-    assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert f"run_squad.py: error: {bad}:1:11: not JSON" in done.stderr
+    done = run_script("run_squad.py", *tiny_files(str(tmp_path)), f"--predict_file={bad}",
+                      "--do_predict", *WINDOWS, f"--output_dir={tmp_path / 'out'}")
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"run_squad.py: error: {bad}:1:11: not JSON"), line
     assert not os.path.exists(tmp_path / "out")  # nothing written
 
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from in_process import run_checked
 from tasks.tagging import conll, metrics, schemes
-from testing import minilm_dir, tiny_config
+from testing import built_once, minilm_dir, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TYPES = ("PER", "LOC", "ORG")
@@ -26,6 +27,12 @@ def run(flags):
     if done.returncode:
         raise AssertionError(f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}")
     return done
+
+
+def run_here(flags):
+    """run_tagging.py with these flags in this process (see in_process.py); `run` starts a
+    process of its own."""
+    return run_checked("run_tagging.py", *flags)
 
 
 def results(path):
@@ -78,26 +85,32 @@ def write_conll(path, sentences):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One run: train, evaluate, predict (sentences up to 70 words: windows) and export."""
-    tmp = tmp_path_factory.mktemp("ner")
+    """One run: train, evaluate, predict (sentences up to 70 words: windows) and export;
+    once per test run, whichever worker gets here first."""
     rng = np.random.default_rng(1)
     data = {split: generated_sentences(rng, n, lengths) for split, n, lengths in
             (("train", 320, range(3, 14)), ("dev", 100, range(3, 14)),
              ("test", 24, [3, 8, 13, 45, 70]))}
-    paths = {split: write_conll(tmp / f"{split}.txt", rows) for split, rows in data.items()}
-    config = tmp / "config.json"
-    tiny_config(vocab_size=30522, max_position_embeddings=64, hidden_size=32,
-                num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
-                attention_probs_dropout_prob=0.0).to_json_file(str(config))
-    out, serving = tmp / "run", tmp / "serving"
-    done = run([f"--train_file={paths['train']}", f"--eval_file={paths['dev']}",
-                f"--predict_file={paths['test']}", "--tag_scheme=iob1",
-                f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
-                f"--bert_config_file={config}", f"--max_seq_length={MAX_SEQ}",
-                "--train_batch_size=16", "--learning_rate=3e-3", "--num_train_epochs=3",
-                "--adam_bias_correction", "--deterministic", "--seed=3", "--do_train",
-                "--do_eval", "--do_predict", f"--output_dir={out}", f"--export_dir={serving}"])
-    return data, paths, out, serving, done.stdout
+
+    def train(tmp):
+        paths = {split: write_conll(tmp / f"{split}.txt", rows) for split, rows in data.items()}
+        config = tmp / "config.json"
+        tiny_config(vocab_size=30522, max_position_embeddings=64, hidden_size=32,
+                    num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
+                    attention_probs_dropout_prob=0.0).to_json_file(str(config))
+        done = run_here([f"--train_file={paths['train']}", f"--eval_file={paths['dev']}",
+                         f"--predict_file={paths['test']}", "--tag_scheme=iob1",
+                         f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
+                         f"--bert_config_file={config}", f"--max_seq_length={MAX_SEQ}",
+                         "--train_batch_size=16", "--learning_rate=3e-3",
+                         "--num_train_epochs=3", "--adam_bias_correction", "--deterministic",
+                         "--seed=3", "--do_train", "--do_eval", "--do_predict",
+                         f"--output_dir={tmp / 'run'}", f"--export_dir={tmp / 'serving'}"])
+        (tmp / "stdout.txt").write_text(done.stdout)
+
+    tmp = built_once(tmp_path_factory, "test_run_tagging", train)
+    paths = {split: str(tmp / f"{split}.txt") for split in data}
+    return data, paths, tmp / "run", tmp / "serving", (tmp / "stdout.txt").read_text()
 
 
 def test_learns_entities_and_writes_every_file(trained):

@@ -92,8 +92,12 @@ def test_head_names_in_both_formats_and_no_pooler(tmp_path):
     fresh = BertTagger.from_pretrained(str(tmp_path / "encoder"), 3)
     np.testing.assert_array_equal(fresh.encoder.embeddings.word_embeddings.numpy(),
                                   model.encoder.embeddings.word_embeddings.numpy())
-    config_round_trip = BertTagger.from_config(model.get_config())
-    assert config_round_trip.num_labels == len(LABELS)
+    # The config round trip: the same config, and the same logits with the same weights.
+    clone = BertTagger.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert clone.config == model.config and clone.num_labels == len(LABELS)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone(inputs)["logits"].numpy(), expected)
 
 
 def test_loss_counts_only_labelled_positions():

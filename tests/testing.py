@@ -59,6 +59,34 @@ def check_layer(layer_cls, init_kwargs, call):
     return layer, expected
 
 
+def built_once(tmp_path_factory, name, build):
+    """A directory `build(directory)` fills once per test run, whichever pytest-xdist worker
+    asks first; the others wait for it and reuse it. Returns the directory.
+
+    A module-scoped fixture runs once per worker that runs one of its tests, and
+    worksteal splits a module between workers; what such a fixture writes to disk
+    (exports, trained run directories) goes through here so that it is built once. What
+    `build` writes must be read-only to the tests.
+    """
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    directory = root / f"built-once-{name}"
+    with open(root / f"built-once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / ".complete").exists():
+            if directory.exists():
+                import shutil
+
+                shutil.rmtree(directory)  # a worker that failed half-way
+            directory.mkdir()
+            build(directory)
+            (directory / ".complete").touch()
+    return directory
+
+
 def random_pretraining_batch(config, batch=BATCH, seq=SEQ, predictions=3, seed=0):
     """A masked-LM + next-sentence batch (numpy, int32 / float32) for a tiny config."""
     rng = np.random.default_rng(seed)
@@ -143,8 +171,8 @@ def _numpy_outputs(outputs):
     return [np.asarray(tf.cast(t, tf.float32)) for t in flat if t.dtype.is_floating]
 
 
-def check_battery(build, call, loss, *, tolerance_bf16, padded=None, frozen=None,
-                  unreached=(), keras_file=None):
+def check_battery(build, call, loss, *, tolerance_bf16, fit=None, stochastic=False, padded=None,
+                  frozen=None, unreached=(), keras_file=None):
     """What every layer and model must do, checked in one call (keras-hub's run_layer_test spirit).
 
     - `build(dtype=None)` makes the object (non-default arguments inside);
@@ -152,15 +180,22 @@ def check_battery(build, call, loss, *, tolerance_bf16, padded=None, frozen=None
     - get_config round trip: a clone from the config, given the same weights,
       gives the same outputs and the same config.
     - `keras_file`: a path; models are saved to .keras and reloaded, outputs equal.
-    - One SGD step on `loss(outputs)` changes every trainable weight except
-      `unreached` (names the loss cannot reach, which must stay put) and,
-      with `frozen(obj)` making part of the object non-trainable, leaves that
-      part unchanged.
+    - `stochastic`: outputs with training=True differ from inference (dropout is on);
+      otherwise they are the same.
+    - One training step, training=True, changes every trainable weight except
+      `unreached` (names the loss cannot reach, which must stay put) and, with
+      `frozen(obj)` making part of the object non-trainable, leaves that part
+      unchanged. A model takes a real Keras step: `fit=(x, y, compile_loss)`,
+      compiled with SGD and `compile_loss` ("auto": the model's own compile()
+      defaults), then one `fit` batch of (x, y). A layer takes an SGD step on
+      `loss(outputs)`. (A layer without weights, Dropout, takes none.)
     - `mixed_bfloat16`: outputs within `tolerance_bf16` (absolute) of float32.
     - `padded(obj) -> (outputs on padded inputs, slicer)`: the real
       positions are unchanged by padding (`slicer(outputs)` cuts them out).
     Returns the object.
     """
+    import warnings
+
     import keras
     import tensorflow as tf
 
@@ -194,7 +229,15 @@ def check_battery(build, call, loss, *, tolerance_bf16, padded=None, frozen=None
     half.set_weights(obj.get_weights())
     for a, b in zip(_numpy_outputs(call(half)), _numpy_outputs(call(obj))):
         np.testing.assert_allclose(a, b, atol=tolerance_bf16)
-    # One optimizer step.
+    # Training mode: dropout changes the outputs by far more than the few last bits in
+    # which a layer's training and inference formulas may differ (float32 5e-7 measured).
+    gap = max(float(np.abs(a - b).max())
+              for a, b in zip(_numpy_outputs(call(obj, training=True)), expected))
+    if stochastic:
+        assert gap > 1e-3, f"training=True changed the outputs by {gap} only: no dropout?"
+    else:
+        assert gap < 1e-5, f"training=True changed the outputs by {gap}"
+    # One training step.
     frozen_before = {}
     if frozen is not None:
         part = frozen(obj)
@@ -202,11 +245,24 @@ def check_battery(build, call, loss, *, tolerance_bf16, padded=None, frozen=None
         frozen_before = {id(v): v.numpy().copy() for v in part.weights}
     before = {v.path: v.numpy().copy() for v in obj.trainable_weights}
     optimizer = keras.optimizers.SGD(learning_rate=0.5)
-    with tf.GradientTape() as tape:
-        value = loss(call(obj, training=False))
-    grads = tape.gradient(value, obj.trainable_weights)
-    optimizer.apply([tf.zeros_like(v) if g is None else g
-                     for g, v in zip(grads, obj.trainable_weights)], obj.trainable_weights)
+    if not before:
+        assert fit is None and not unreached, "nothing to train"
+    elif isinstance(obj, keras.Model):
+        assert fit is not None, "a model takes a fit step: pass fit=(x, y, compile_loss)"
+        x, y, compile_loss = fit
+        obj.compile(optimizer=optimizer, loss=compile_loss)
+        with warnings.catch_warnings():
+            if unreached:  # Keras warns of the weights the loss does not reach
+                warnings.filterwarnings("ignore", "Gradients do not exist for variables")
+            history = obj.fit(x, y, batch_size=len(tf.nest.flatten(x)[0]), epochs=1,
+                              shuffle=False, verbose=0)
+        assert obj.optimizer.iterations.numpy() == 1 and np.isfinite(history.history["loss"][0])
+    else:
+        with tf.GradientTape() as tape:
+            value = loss(call(obj, training=True))
+        grads = tape.gradient(value, obj.trainable_weights)
+        optimizer.apply([tf.zeros_like(v) if g is None else g
+                         for g, v in zip(grads, obj.trainable_weights)], obj.trainable_weights)
     for v in obj.trainable_weights:
         moved = not np.array_equal(v.numpy(), before[v.path])
         reached = not any(name in v.path for name in unreached)
