@@ -1,6 +1,5 @@
 """The shared battery (testing.check_battery) on every layer and every model."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -51,10 +50,6 @@ def pattern_fit(inputs, outputs):
     """fit=(x, y, loss) for a model without targets of its own: `pattern_loss` on each output."""
     return (inputs, {name: np.zeros(outputs[name].shape, np.float32) for name in outputs},
             {name: pattern_loss for name in outputs})
-
-
-def cross_entropy():
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 LABELS = np.random.default_rng(4).integers(0, 5, (BATCH, SEQ)).astype(np.int32)
@@ -181,7 +176,7 @@ def test_classifier(tmp_path, regression):
                   tolerance_bf16=0.05, stochastic=True, padded=padded,
                   frozen=lambda m: m.encoder.layer_1,
                   keras_file=str(tmp_path / "classifier.keras"),
-                  fit=(INPUTS, {"score" if regression else "logits": labels}, "auto"))
+                  fit=(INPUTS, labels, "auto"))
 
 
 def test_span_labeler(tmp_path):
@@ -190,29 +185,29 @@ def test_span_labeler(tmp_path):
         return model(with_padding(INPUTS)), lambda out: {
             name: logits[:, :SEQ] * MASK for name, logits in out.items()}
 
-    # Start and end positions against the logits over the sequence (an explicit loss: the
-    # head's compile() defaults are not assumed). The pooler is not reached.
-    positions = {"start_logits": np.array([0, 1, 2, 1, 0], np.int32),
-                 "end_logits": np.array([3, 2, 4, 1, 1], np.int32)}
+    # Its own compile() loss: start and end cross-entropy over each row's real tokens. The
+    # pooler is not reached.
+    positions = {"start_positions": np.array([0, 1, 2, 1, 0], np.int32),
+                 "end_positions": np.array([3, 2, 4, 1, 1], np.int32)}
     check_battery(lambda dtype=None: BertSpanLabeler(CONFIG, dtype=dtype),
                   lambda m, training=False: m(INPUTS, training=training), total,
                   tolerance_bf16=0.05, stochastic=True, padded=padded,
                   frozen=lambda m: m.encoder.layer_0, unreached=("pooler",),
                   keras_file=str(tmp_path / "span.keras"),
-                  fit=(INPUTS, positions, {name: cross_entropy() for name in positions}))
+                  fit=(INPUTS, positions, "auto"))
 
 
 def test_tagger(tmp_path):
     def padded(model):
         return model(with_padding(INPUTS)), real_positions
 
-    # A label per position (an explicit loss: the head's compile() defaults are not
-    # assumed). Its pooler is frozen: not trainable at all.
+    # Its own compile() loss: a label per position (-1: none). Its pooler is frozen: not
+    # trainable at all.
     check_battery(lambda dtype=None: BertTagger(CONFIG, 5, dtype=dtype),
                   lambda m, training=False: m(INPUTS, training=training), total,
                   tolerance_bf16=0.05, stochastic=True, padded=padded,
                   frozen=lambda m: m.encoder.layer_1, keras_file=str(tmp_path / "tagger.keras"),
-                  fit=(INPUTS, {"logits": LABELS}, {"logits": cross_entropy()}))
+                  fit=(INPUTS, np.where(MASK > 0, LABELS, -1).astype(np.int32), "auto"))
 
 
 def test_a_loss_on_the_sequence_output_leaves_the_pooler_unreached():
