@@ -269,3 +269,26 @@ def test_casing_from_directory(cased_vocab, tmp_path):
         if config:
             (directory / "tokenizer_config.json").write_text(json.dumps(config))
         assert BertTokenizer.from_pretrained(str(directory)).do_lower_case is expected, name
+
+
+def test_vocab_learning_searches_the_threshold_on_a_log_scale(tmp_path, monkeypatch):
+    """The learner's threshold is found by halving its logarithm: a vocabulary within 5% of
+    the size asked for, in a handful of whole-learner tries (halving the range itself took
+    15 on the Quick start's corpus)."""
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as lib
+
+    rng = np.random.default_rng(3)
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    # Zipf-like word frequencies, as in text: a few words very common, most rare.
+    words = ["".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(3000)]
+    counts = {w: int(20000 / (rank + 1)) + 1 for rank, w in enumerate(dict.fromkeys(words))}
+    tries = []
+    learn = lib.learn_with_thresh
+    monkeypatch.setattr(lib, "learn_with_thresh",
+                        lambda *args: tries.append(args[1]) or learn(*args))
+    for size in (400, 1200):
+        tries.clear()
+        vocab = learn_vocab(counts, size)
+        assert 0.95 * size <= len(vocab) <= size, (size, len(vocab), tries)
+        assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert len(tries) <= 8, tries  # measured 6 and 5; halving the range itself: 12 and 10
