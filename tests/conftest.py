@@ -26,3 +26,11 @@ def collective_keys_of_its_own():
 
     mirrored_strategy.MirroredStrategy._collective_key_base += 100000
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with a test marked slow run first, so that with `-n 2` no long test starts last
+    and leaves one worker running it alone at the end (each module's tests stay together:
+    module-scoped fixtures are built once)."""
+    heavy = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in heavy)  # a stable sort

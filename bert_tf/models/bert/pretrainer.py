@@ -65,7 +65,13 @@ class BertPretrainer(BertConfigModel):
                            batch_dims=1)  # [B, K, H]
         hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
         embeddings = tf.cast(self.word_embeddings.value, hidden.dtype)  # [V, H]
-        mlm_logits = tf.matmul(hidden, embeddings, transpose_b=True)  # [B, K, V]
+        # One [B*K, H] x [H, V] matmul: a batched [B, K, H] x [V, H]^T one broadcasts the
+        # table, and its gradient builds a [B, V, H] tensor only to sum it over B (3x slower
+        # for the whole step of a tiny model, gigabytes for BERT-Base).
+        h = self.config.hidden_size
+        mlm_logits = tf.matmul(tf.reshape(hidden, [-1, h]), embeddings, transpose_b=True)
+        mlm_logits = tf.reshape(mlm_logits, tf.concat(
+            [tf.shape(hidden)[:-1], [self.config.vocab_size]], 0))  # [B, K, V]
         mlm_logits = tf.cast(mlm_logits, tf.float32) + self.mlm_output_bias
         nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
