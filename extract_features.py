@@ -31,21 +31,21 @@ flags.DEFINE_integer("batch_size", 32, "Texts per batch.")
 def main(argv):
     del argv
     from bert_tf.errors import UserError
-    from bert_tf.models.bert import BertEncoder
+    from bert_tf.models.transformer import TransformerEncoder
     from bert_tf.models.bert.release import resolve_model_files
     from bert_tf.serving import feature_extraction
 
     def work():
         files = resolve_model_files(FLAGS.init_checkpoint, FLAGS.vocab_file, None,
                                     FLAGS.do_lower_case)
-        if not 3 <= FLAGS.max_seq_length <= files.config.max_position_embeddings:
+        if not 3 <= FLAGS.max_seq_length <= files.config.max_length:
             raise UserError(f"--max_seq_length={FLAGS.max_seq_length} must be between 3 and "
                             "the model's max_position_embeddings "
-                            f"{files.config.max_position_embeddings}")
+                            f"{files.config.max_length}")
         if FLAGS.batch_size < 1:
             raise UserError(f"--batch_size must be positive, got {FLAGS.batch_size}")
         tokenizer = files.tokenizer(FLAGS.max_seq_length)
-        encoder = BertEncoder.from_pretrained(files.release)
+        encoder = TransformerEncoder.from_pretrained(files.release)
         try:
             layers = [int(x) for x in FLAGS.layers.split(",") if x]
         except ValueError:

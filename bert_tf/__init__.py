@@ -1,4 +1,4 @@
-"""bert_tf: BERT as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
@@ -10,10 +10,17 @@ _EXPORTS = {
     "BertConfig": "bert_tf.models.bert.config",
     "ConfigError": "bert_tf.models.bert.config",
     "PRESETS": "bert_tf.models.bert.config",
-    "BertEmbeddings": "bert_tf.models.bert.embeddings",
+    "BertEmbeddings": "bert_tf.models.embeddings",
     "BertEncoder": "bert_tf.models.bert.encoder",
     "BertPretrainer": "bert_tf.models.bert.pretrainer",
-    "mean_pool": "bert_tf.models.bert.encoder",
+    "mean_pool": "bert_tf.models.transformer",
+    "TransformerEncoder": "bert_tf.models.transformer",
+    "ConfigModel": "bert_tf.models.config_model",
+    "build_encoder": "bert_tf.models.registry",
+    "RobertaConfig": "bert_tf.models.roberta.config",
+    "RobertaEncoder": "bert_tf.models.roberta.encoder",
+    "DistilBertConfig": "bert_tf.models.distilbert.config",
+    "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",
     "TransformerEncoderBlock": "bert_tf.layers.encoder_block",

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import tensorflow as tf
 
 from bert_tf.errors import UserError
-from bert_tf.models.bert import BertEncoder
+from bert_tf.models.transformer import TransformerEncoder
 from bert_tf.models.bert.release import checkpoint_directory, resolve_model_files
 from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
@@ -57,7 +57,7 @@ class ExportSettings(FlagSettings):
 
 def encoder_exporter(settings, files):
     """export_model.py --task=encoder: any release's encoder (embeddings and token states)."""
-    return BertEncoder.from_pretrained(files.release), encoder_serving.ENCODER, {}
+    return TransformerEncoder.from_pretrained(files.release), encoder_serving.ENCODER, {}
 
 
 EXPORTERS = {
@@ -86,7 +86,7 @@ def run(settings: ExportSettings):
                         f"{settings.export_version}")
     files = resolve_model_files(settings.checkpoint, settings.vocab_file, None,
                                 settings.do_lower_case, checkpoint_flag="checkpoint")
-    positions = files.config.max_position_embeddings
+    positions = files.config.max_length
     if settings.max_seq_length is None:
         settings.max_seq_length = min(files.run_info.get("max_seq_length", 128), positions)
     if not 3 <= settings.max_seq_length <= positions:

@@ -9,15 +9,17 @@ saves weights provides `named_weights()` ({stable path: variable}),
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.checkpoints import google
+from bert_tf.checkpoints import google, huggingface
 from bert_tf.checkpoints.release import CONFIG_NAME, HF_CONFIG_NAME, Release, resolve
 from bert_tf.checkpoints.table import CheckpointMismatchError, load_into
 
 __all__ = ["CONFIG_NAME", "HF_CONFIG_NAME", "CheckpointMismatchError", "Release", "resolve",
-           "load_weights", "save_google", "restore_training_checkpoint", "copy_vocab"]
+           "load_weights", "save_google", "save_huggingface", "restore_training_checkpoint",
+           "copy_vocab"]
 
 
 def restore_training_checkpoint(prefix, **objects):
@@ -66,6 +68,39 @@ def save_google(model, directory, vocab_file=None) -> str:
         if vocab_file is not None:
             copy_vocab(vocab_file, staging)
     return os.path.join(directory, google.CHECKPOINT_NAME)
+
+
+def save_huggingface(model, directory, vocab_file=None) -> str:
+    """Writes a Hugging Face release: config.json, model.safetensors (and vocab.txt).
+
+    Every weight is written under the name its Hugging Face table gives it
+    (linear kernels transposed to [out, in]); a model with a head writes the
+    encoder under the family prefix ("distilbert.", "roberta."), as the
+    hub's task models are saved. Atomic, as save_google. Returns the
+    weights file.
+    """
+    from safetensors.numpy import save_file
+
+    from bert_tf.checkpoints.table import TRANSFORMS
+    from bert_tf.data import files
+
+    table = model.checkpoint_names("huggingface")
+    encoder_paths = set(model.encoder.named_weights()) if model is not getattr(
+        model, "encoder", model) else set()
+    arrays = {}
+    for path, variable in model.named_weights().items():
+        name, transform = table.source_name(path)
+        if path in encoder_paths:
+            name = table.optional_prefix + name
+        arrays[name] = np.ascontiguousarray(TRANSFORMS[transform](
+            np.asarray(variable.numpy(), np.float32)))
+    with files.atomic_directory(directory) as staging:
+        model.config.to_json_file(os.path.join(staging, HF_CONFIG_NAME))
+        save_file(arrays, os.path.join(staging, huggingface.WEIGHTS_NAME),
+                  metadata={"format": "pt"})
+        if vocab_file is not None:
+            copy_vocab(vocab_file, staging)
+    return os.path.join(directory, huggingface.WEIGHTS_NAME)
 
 
 def copy_vocab(vocab_file, directory):

@@ -51,6 +51,11 @@ def _is_object_based(prefix):
     return "_CHECKPOINTABLE_OBJECT_GRAPH" in names
 
 
+def _has_tf_checkpoint(directory):
+    return (not os.path.isfile(os.path.join(directory, huggingface.WEIGHTS_NAME))
+            and os.path.isfile(os.path.join(directory, "checkpoint")))
+
+
 def resolve(path) -> Release:
     """Detects the format of a checkpoint directory (or checkpoint prefix); a Release is returned as is."""
     if isinstance(path, Release):
@@ -63,6 +68,10 @@ def resolve(path) -> Release:
         if os.path.isfile(google_config):
             fmt, config_file = "google", google_config
             weights = (google.find_checkpoint(directory),)
+        elif os.path.isfile(hf_config) and _has_tf_checkpoint(directory):
+            # A bert_tf run directory (or its release) of a family other than BERT.
+            fmt, config_file = "google", hf_config
+            weights = (google.find_checkpoint(directory),)
         elif os.path.isfile(hf_config):
             fmt, config_file = "huggingface", hf_config
             weights = tuple(huggingface.find_weights(directory))
@@ -74,6 +83,9 @@ def resolve(path) -> Release:
     elif os.path.isfile(path + ".index"):
         directory = os.path.dirname(path) or "."
         fmt, config_file, weights = "google", os.path.join(directory, CONFIG_NAME), (path,)
+        if not os.path.isfile(config_file) and os.path.isfile(
+                os.path.join(directory, HF_CONFIG_NAME)):
+            config_file = os.path.join(directory, HF_CONFIG_NAME)  # another family's run
         if not os.path.isfile(config_file):
             raise MissingFileError(f"checkpoint {path} has no {CONFIG_NAME} beside it")
     else:

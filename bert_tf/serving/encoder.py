@@ -4,16 +4,18 @@
 
 import tensorflow as tf
 
-from bert_tf.models.bert.encoder import mean_pool
+from bert_tf.models.transformer import mean_pool
 from bert_tf.serving import export
 
 
 def _encoder_outputs(module, features):
     out = module.model(features, training=False)
     sequence = tf.cast(out["sequence_output"], tf.float32)  # [B, T, H]
-    return {"pooled_output": tf.cast(out["pooled_output"], tf.float32),
-            "embedding": mean_pool(sequence, features["input_mask"]),
-            "sequence_output": sequence}
+    found = {"embedding": mean_pool(sequence, features["input_mask"]),
+             "sequence_output": sequence}
+    if "pooled_output" in out:  # the families with a pooler
+        found["pooled_output"] = tf.cast(out["pooled_output"], tf.float32)
+    return found
 
 
 ENCODER = export.ExportKind("encoder", _encoder_outputs)

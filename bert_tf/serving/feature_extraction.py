@@ -45,7 +45,7 @@ def extract(encoder, tokenizer, input_file, output_file, layers=(-1, -2, -3, -4)
             max_seq_length=128, batch_size=32):
     """Writes the JSON lines; returns the number of examples."""
     count = 0
-    num_layers = encoder.config.num_hidden_layers
+    num_layers = encoder.shape.num_layers
     for index in layers:
         if not -num_layers <= index < num_layers:
             raise UserError(f"--layers: layer {index} does not exist in a {num_layers}-layer "

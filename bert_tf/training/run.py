@@ -234,7 +234,8 @@ class Run:
         return int(self.trainer.global_step.numpy())
 
     def save_release(self, name, vocab_file):
-        """The model in Google's format under output_dir/name (chief only; atomic)."""
+        """The model as a release under output_dir/name (chief only; atomic): Google's format
+        for BERT, Hugging Face's for the other families."""
         path = os.path.join(self.settings.output_dir, name)
         if self.is_chief:
             self.trainer.model.save_pretrained(path, vocab_file=vocab_file)
@@ -312,9 +313,9 @@ class FineTuningRun(Run):
         self.files = resolve_model_files(s.init_checkpoint, s.vocab_file, s.bert_config_file,
                                          s.do_lower_case)
         self.config = self.files.config
-        require(s.max_seq_length <= self.config.max_position_embeddings,
+        require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
-                f"max_position_embeddings {self.config.max_position_embeddings}")
+                f"max_position_embeddings {self.config.max_length}")
         self.tokenizer = self.files.tokenizer(s.max_seq_length)
         self.read_data()
         if s.do_train and self.num_train_examples == 0:
@@ -337,7 +338,7 @@ class FineTuningRun(Run):
         s = self.settings
         vocab = open(self.files.vocab_file, "rb").read()
         found = {
-            checkpoints.CONFIG_NAME: self.config.to_json(),
+            self.config.file_name: self.config.to_json(),
             "vocab.txt": vocab,
             "tokenizer_config.json": json.dumps(
                 {"do_lower_case": self.tokenizer.do_lower_case,
@@ -476,7 +477,9 @@ class FineTuningRun(Run):
             if s.do_train:
                 self.train()
                 path = self.export_pretrained()
-                s.log(f"Saved the fine-tuned model in Google's format to {path}")
+                fmt = "Google's" if self.config.file_name == checkpoints.CONFIG_NAME else \
+                    "Hugging Face's"
+                s.log(f"Saved the fine-tuned model in {fmt} format to {path}")
             self.evaluate_and_predict()
             if s.export_dir and self.is_chief:
                 self.export_serving()

@@ -8,7 +8,8 @@ import tensorflow as tf
 from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.layers import Dropout
-from bert_tf.models.bert import BertConfigModel, BertEncoder
+from bert_tf.models.bert import BertConfigModel
+from bert_tf.models.registry import build_encoder
 from tasks.tagging.objective import TaggingObjective
 
 
@@ -41,7 +42,7 @@ class BertTagger(BertConfigModel):
     head_checkpoint_skip = {
         "google": [Rule(r"bert/pooler/dense/(kernel|bias)", None,
                         reason="pooler variable(s) (a tagger has no pooler)")],
-        "huggingface": [Rule(r"(bert\.)?pooler\.dense\.(weight|bias)", None,
+        "huggingface": [Rule(r"(bert\.|roberta\.)?pooler\.dense\.(weight|bias)", None,
                              reason="pooler variable(s) (a tagger has no pooler)")],
     }
 
@@ -52,14 +53,15 @@ class BertTagger(BertConfigModel):
             raise ValueError(f"num_labels must be positive, got {num_labels}")
         self.num_labels = num_labels
         policy = self.dtype_policy
-        self.encoder = BertEncoder(config, dtype=policy, name="encoder")
-        # The loss never reaches the pooler: freezing it keeps it out of the optimizer.
-        self.encoder.pooler.trainable = False
-        self.dropout = Dropout(config.hidden_dropout_prob, dtype=policy)
+        self.encoder = build_encoder(config, dtype=policy, name="encoder")
+        if self.encoder.pooler is not None:
+            # The loss never reaches the pooler: freezing it keeps it out of the optimizer.
+            self.encoder.pooler.trainable = False
+        self.dropout = Dropout(self.encoder.shape.hidden_dropout, dtype=policy)
         self.classifier = keras.layers.Dense(
             num_labels, dtype=policy, name="classifier",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
-        self.classifier.build((None, None, config.hidden_size))
+        self.classifier.build((None, None, self.encoder.shape.hidden_size))
         self.built = True
 
     def call(self, inputs, training=None):

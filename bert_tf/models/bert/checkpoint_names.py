@@ -28,7 +28,8 @@ _GOOGLE_ENCODER = [
 ]
 
 _HF_LAYER = "encoder.layer.{i}"
-_HF_ENCODER = [
+# Also RoBERTa's, under its own prefix.
+HF_ENCODER_RULES = [
     Rule("embeddings.word_embeddings.weight", "embeddings/word_embeddings"),
     Rule("embeddings.token_type_embeddings.weight", "embeddings/token_type_embeddings"),
     Rule("embeddings.position_embeddings.weight", "embeddings/position_embeddings"),
@@ -51,7 +52,7 @@ ENCODER = {
     # Anything outside bert/ (cls/..., output_weights, ...) belongs to some head.
     "google": NameTable(_GOOGLE_ENCODER, skip=[google.OPTIMIZER_SKIP], namespace=r"bert/.*"),
     # BertForQuestionAnswering and BertForTokenClassification are saved without the pooler.
-    "huggingface": NameTable(_HF_ENCODER, skip=[_HF_BUFFERS], optional_prefix="bert.",
+    "huggingface": NameTable(HF_ENCODER_RULES, skip=[_HF_BUFFERS], optional_prefix="bert.",
                              namespace=r"(bert\.)?(embeddings|encoder|pooler)\..*",
                              optional=[r"pooler/(kernel|bias)"]),
 }
@@ -79,6 +80,13 @@ PRETRAINING_SKIP = {
     "huggingface": [Rule(r"cls\.predictions\.decoder\.(weight|bias)", None,
                          reason="tied decoder variable(s) (the word embeddings and output bias)")],
 }
+
+
+# Task heads whose names differ between families: {head: {format: [Rule]}}. BERT's sentence
+# classifier is one layer over the encoder's pooler (BertForSequenceClassification).
+HEADS = {"classifier": {"google": [Rule("output_weights", "classifier/kernel", "transpose"),
+                                   Rule("output_bias", "classifier/bias")],
+                        "huggingface": huggingface.linear_rules("classifier", "classifier")}}
 
 
 def encoder_names(fmt: str) -> NameTable:

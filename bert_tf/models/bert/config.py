@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from bert_tf.errors import MissingFileError, UserError
 from bert_tf.layers import activations
@@ -48,9 +48,17 @@ class BertConfig:
     initializer_range: float = 0.02  # stddev of the truncated-normal initializer
     layer_norm_eps: float = 1e-12  # epsilon of every LayerNorm
 
+    family: ClassVar[str] = "bert"
+    file_name: ClassVar[str] = "bert_config.json"  # in releases and run directories
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence the model takes."""
+        return self.max_position_embeddings
+
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            _check_type(field.name, getattr(self, field.name), field.type, None)
+            check_type(field.name, getattr(self, field.name), field.type, None)
             if field.type is float:
                 object.__setattr__(self, field.name, float(getattr(self, field.name)))
         for name in ("vocab_size", "hidden_size", "num_hidden_layers",
@@ -75,6 +83,20 @@ class BertConfig:
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    def encoder_shape(self):
+        """The family-independent EncoderShape these hyper-parameters build."""
+        from bert_tf.models.shape import EncoderShape
+
+        return EncoderShape(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+            num_layers=self.num_hidden_layers, num_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size, activation=self.hidden_act,
+            hidden_dropout=self.hidden_dropout_prob,
+            attention_dropout=self.attention_probs_dropout_prob,
+            position_rows=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
+            initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps,
+            pooler=True)
 
     # ------------------------------------------------------------------ dicts
 
@@ -102,7 +124,7 @@ class BertConfig:
         for name, value in values.items():
             if name in _GOOGLE_IGNORED_KEYS:
                 continue
-            _check_type(name, value, fields[name].type, source)
+            check_type(name, value, fields[name].type, source)
             kwargs[name] = value
         try:
             return cls(**kwargs)
@@ -121,7 +143,7 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str) -> "BertConfig":
         """Reads a Google-format bert_config.json, strictly (see from_dict)."""
-        return cls.from_dict(_read_json(path), source=path)
+        return cls.from_dict(read_json(path), source=path)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -148,7 +170,7 @@ class BertConfig:
         label maps, ...) are ignored, keys that change it in ways this model
         does not implement are errors.
         """
-        values = _read_json(path)
+        values = read_json(path)
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a JSON object")
         model_type = values.get("model_type", "bert")
@@ -220,7 +242,8 @@ _HF_ACTIVATIONS = {
 }
 
 
-def _read_json(path: str):
+def read_json(path: str):
+    """A JSON file's value; ConfigError naming the file when it is missing or not JSON."""
     if not os.path.isfile(path):
         raise MissingFileError(f"config file not found: {path}")
     with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark is allowed
@@ -232,7 +255,8 @@ def _read_json(path: str):
             raise ConfigError(f"{path}: not UTF-8 text") from None
 
 
-def _check_type(name, value, expected, source):
+def check_type(name, value, expected, source):
+    """ConfigError unless `value` is of the dataclass field type `expected` (bool is no int)."""
     # bool is an int subclass in Python; a config saying `true` for a size is an error.
     if expected is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)

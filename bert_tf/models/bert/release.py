@@ -14,6 +14,7 @@ from absl import logging
 
 from bert_tf import checkpoints
 from bert_tf.errors import UserError
+from bert_tf.models import registry
 from bert_tf.models.bert.config import BertConfig
 from bert_tf.tokenization import vocab as vocab_lib
 
@@ -22,7 +23,7 @@ from bert_tf.tokenization import vocab as vocab_lib
 class ModelFiles:
     """A model's config, vocab and casing, and the checkpoint directory they came from."""
 
-    config: BertConfig
+    config: object  # the family's config (BertConfig, RobertaConfig, ...)
     vocab_file: Optional[str]
     do_lower_case: Optional[bool]  # None only when there is no vocab
     strip_accents: Optional[bool]  # None: follows do_lower_case
@@ -60,7 +61,7 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
     if bert_config_file:
         config = BertConfig.from_json_file(bert_config_file)
     elif release:
-        config = BertConfig.from_release(release)
+        config = registry.config_from_release(release)
     else:
         raise UserError(f"--bert_config_file is required (or a --{checkpoint_flag})")
     directory = release.directory if release else None

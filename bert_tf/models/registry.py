@@ -1,0 +1,106 @@
+"""The encoder families: a family name or a Hugging Face model_type -> its config, encoder and tokenizer.
+
+Adding a family is its folder under bert_tf/models/, one entry in FAMILIES
+and its tests (CONTRIBUTING.md has the checklist).
+"""
+
+import dataclasses
+import importlib
+
+from bert_tf.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One family's classes, by import path (the registry imports a family only when used)."""
+
+    name: str
+    title: str  # as users write it
+    config: str  # "module:Class"
+    encoder: str  # "module:Class"
+    hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
+    tokenizer: str  # "wordpiece" (vocab.txt) or "bpe" (vocab.json + merges.txt)
+    formats: tuple  # checkpoint formats it reads and writes
+
+    def config_class(self):
+        return _load(self.config)
+
+    def encoder_class(self):
+        return _load(self.encoder)
+
+
+FAMILIES = {
+    "bert": Family("bert", "BERT", "bert_tf.models.bert.config:BertConfig",
+                   "bert_tf.models.bert.encoder:BertEncoder", ("bert",), "wordpiece",
+                   ("google", "huggingface")),
+    "roberta": Family("roberta", "RoBERTa", "bert_tf.models.roberta.config:RobertaConfig",
+                      "bert_tf.models.roberta.encoder:RobertaEncoder", ("roberta",), "bpe",
+                      ("huggingface",)),
+    "distilbert": Family("distilbert", "DistilBERT",
+                         "bert_tf.models.distilbert.config:DistilBertConfig",
+                         "bert_tf.models.distilbert.encoder:DistilBertEncoder",
+                         ("distilbert",), "wordpiece", ("huggingface",)),
+}
+
+
+def _load(path):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def get(name) -> Family:
+    """The family called `name` ("bert", "roberta", "distilbert")."""
+    if name not in FAMILIES:
+        raise UserError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def for_hf_model_type(model_type, source="config.json") -> Family:
+    """The family that reads a Hugging Face config.json's `model_type`."""
+    for family in FAMILIES.values():
+        if model_type in family.hf_model_types:
+            return family
+    known = sorted(t for f in FAMILIES.values() for t in f.hf_model_types)
+    raise UserError(f"{source}: model_type {model_type!r} is not a family bert_tf reads "
+                    f"(known: {', '.join(known)})")
+
+
+def as_config(config):
+    """A family's config object, or a dict: our form with "model_type", else bert_config.json's."""
+    from bert_tf.models.bert.config import BertConfig
+
+    if hasattr(config, "encoder_shape"):
+        return config
+    if isinstance(config, dict) and config.get("model_type", "bert") != "bert":
+        family = for_hf_model_type(config["model_type"], "config")
+        return family.config_class().from_dict(config)
+    if isinstance(config, dict):
+        config = {k: v for k, v in config.items() if k != "model_type"}
+    return BertConfig.from_dict(config)
+
+
+def config_from_release(release):
+    """The config of a resolved checkpoint directory (`bert_tf.checkpoints.Release`), any family."""
+    import os
+
+    from bert_tf.models.bert.config import BertConfig, read_json
+
+    if os.path.basename(release.config_file) == BertConfig.file_name:
+        return BertConfig.from_json_file(release.config_file)
+    # config.json: a Hugging Face release, or a bert_tf run of another family (whose
+    # config.json is in the family's Hugging Face form).
+    values = read_json(release.config_file)
+    model_type = values.get("model_type", "bert") if isinstance(values, dict) else "bert"
+    family = for_hf_model_type(model_type, release.config_file)
+    return family.config_class().from_hf_config_file(release.config_file)
+
+
+def family_of(config) -> Family:
+    """The family of a config object."""
+    return get(config.family)
+
+
+def build_encoder(config, **kwargs):
+    """The family's encoder (BertEncoder, RobertaEncoder, ...) for a config of any family."""
+    config = as_config(config)
+    return family_of(config).encoder_class()(config, **kwargs)

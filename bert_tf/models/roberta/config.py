@@ -1,0 +1,58 @@
+"""RobertaConfig: RoBERTa's hyper-parameters, with the field names of its Hugging Face config.json."""
+
+import dataclasses
+
+from bert_tf.models.bert.config import ConfigError
+from bert_tf.models.family_config import FamilyConfig
+from bert_tf.models.shape import EncoderShape
+
+
+@dataclasses.dataclass(frozen=True)
+class RobertaConfig(FamilyConfig):
+    """RoBERTa: BERT's encoder with positions counted from `pad_token_id + 1`, one segment type.
+
+    Defaults are roberta-base's (Hugging Face's RobertaConfig). `hidden_act`
+    has Hugging Face's meaning: "gelu" is the exact erf form.
+    """
+
+    vocab_size: int  # rows of the word-embedding table (50,265 for roberta-base)
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 514  # rows of the position table: 512 positions + 2
+    type_vocab_size: int = 1  # one row, added to every token
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-5
+    pad_token_id: int = 1  # positions start at pad_token_id + 1
+
+    family = "roberta"
+    model_types = ("roberta",)
+    positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size", "max_position_embeddings", "type_vocab_size")
+    probabilities = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+    hf_unsupported = {"position_embedding_type": "absolute", "is_decoder": False,
+                      "add_cross_attention": False}
+
+    def __post_init__(self):
+        self._check()
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(f"hidden_size {self.hidden_size} is not a multiple of "
+                              f"num_attention_heads {self.num_attention_heads}")
+        if not 0 <= self.pad_token_id < min(self.vocab_size, self.max_position_embeddings - 1):
+            raise ConfigError(f"pad_token_id {self.pad_token_id} leaves no position of the "
+                              f"{self.max_position_embeddings}-row table")
+
+    def encoder_shape(self) -> EncoderShape:
+        return EncoderShape(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+            num_layers=self.num_hidden_layers, num_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size, activation=self.encoder_activation,
+            hidden_dropout=self.hidden_dropout_prob,
+            attention_dropout=self.attention_probs_dropout_prob,
+            position_rows=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
+            initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps,
+            pooler=True, position_offset=self.pad_token_id + 1, classifier_pooling="tanh")

@@ -1,0 +1,46 @@
+"""EncoderShape: what every family's config says about the Transformer encoder it builds."""
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderShape:
+    """The hyper-parameters of one post-LN Transformer encoder, in one family-free vocabulary.
+
+    Each family's config (with that family's own field names and defaults)
+    produces one with `encoder_shape()`; TransformerEncoder is built from it.
+    `activation` uses our names (bert_tf.layers.activations: "gelu" is the
+    tanh form, "gelu_exact" the erf form). `position_rows` is the size of
+    the learned position table and `position_offset` the row of the first
+    position (RoBERTa's tables start at padding id + 1); the longest sequence
+    is their difference. `type_vocab_size` 0 means no segment embeddings
+    (DistilBERT); `pooler` whether the family has BERT's tanh pooler.
+    `classifier_pooling` is how the family's sentence classifiers turn the
+    first token into the classifier's input: "pooler" (the encoder's own,
+    BERT), or the activation of a dense layer of the head's own ("tanh":
+    RoBERTa's classifier.dense, "relu": DistilBERT's pre_classifier);
+    `classifier_dropout` its dropout (None: hidden_dropout).
+    """
+
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    activation: str
+    hidden_dropout: float
+    attention_dropout: float
+    position_rows: int
+    type_vocab_size: int
+    initializer_range: float
+    layer_norm_eps: float
+    pooler: bool
+    position_offset: int = 0
+    classifier_pooling: str = "pooler"
+    classifier_dropout: Optional[float] = None
+
+    @property
+    def max_length(self) -> int:
+        """The longest sequence the position table covers."""
+        return self.position_rows - self.position_offset

@@ -1,0 +1,163 @@
+"""TransformerEncoder: the embedding sum, N post-LN Transformer blocks and, where the family has one, the tanh pooler."""
+
+# B=batch, T=sequence, H=hidden size
+
+import keras
+import tensorflow as tf
+
+from bert_tf.layers.encoder_block import TransformerEncoderBlock
+from bert_tf.models.embeddings import BertEmbeddings
+from bert_tf.models.config_model import ConfigModel
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class TransformerEncoder(ConfigModel):
+    """The encoder network of every family, built from its config's `encoder_shape()`.
+
+    Call: `encoder({"input_ids", "input_mask", "segment_ids"}, training=None)`,
+    each int `[B, T]` (`input_mask` 1 for real tokens, defaults to all ones;
+    `segment_ids` default to 0, and a family without segments takes none),
+    returning a dict:
+      - "sequence_output": `[B, T, H]`, the last block's output;
+      - "encoder_outputs": list of `[B, T, H]`, every block's output in order;
+      - "pooled_output": `[B, H]`, tanh(dense(first token)), where the family
+        has a pooler (BERT, RoBERTa).
+    Outputs have the dtype policy's compute dtype.
+
+    Each family subclasses it for its config class and checkpoint names
+    (BertEncoder, RobertaEncoder, DistilBertEncoder);
+    `bert_tf.models.build_encoder(config)` and `TransformerEncoder.from_pretrained(path)`
+    build the family's own class.
+    """
+
+    # The family's checkpoint-name module: `encoder_names(fmt)` -> NameTable.
+    names = None
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        shape = self.shape = self.config.encoder_shape()
+        policy = self.dtype_policy
+        self.embeddings = BertEmbeddings(
+            vocab_size=shape.vocab_size,
+            hidden_size=shape.hidden_size,
+            max_position_embeddings=shape.position_rows,
+            type_vocab_size=shape.type_vocab_size,
+            initializer_range=shape.initializer_range,
+            layer_norm_eps=shape.layer_norm_eps,
+            hidden_dropout=shape.hidden_dropout,
+            position_offset=shape.position_offset,
+            dtype=policy,
+            name="embeddings",
+        )
+        self.blocks = [
+            TransformerEncoderBlock(
+                num_attention_heads=shape.num_heads,
+                intermediate_size=shape.intermediate_size,
+                hidden_act=shape.activation,
+                hidden_dropout=shape.hidden_dropout,
+                attention_dropout=shape.attention_dropout,
+                layer_norm_eps=shape.layer_norm_eps,
+                initializer_range=shape.initializer_range,
+                dtype=policy,
+                name=f"layer_{i}",
+            )
+            for i in range(shape.num_layers)
+        ]
+        # Also as attributes: tf.train.Checkpoint does not look inside Keras' tracked
+        # lists, so without these the blocks would be missing from object-based checkpoints.
+        for i, block in enumerate(self.blocks):
+            setattr(self, f"layer_{i}", block)
+        self.pooler = None
+        if shape.pooler:
+            self.pooler = keras.layers.Dense(
+                shape.hidden_size, activation="tanh", dtype=policy, name="pooler",
+                kernel_initializer=keras.initializers.TruncatedNormal(
+                    stddev=shape.initializer_range))
+        self.build()
+
+    @classmethod
+    def _for_config(cls, config):
+        if cls is TransformerEncoder:
+            from bert_tf.models import registry
+
+            return registry.get(config.family).encoder_class()
+        return cls
+
+    @property
+    def has_segments(self):
+        """Whether the family has segment embeddings (inputs may carry segment_ids)."""
+        return self.embeddings.token_type_embeddings is not None
+
+    def build(self, input_shape=None):
+        hidden = self.shape.hidden_size
+        self.embeddings.build()
+        for block in self.blocks:
+            block.build((None, None, hidden))
+        if self.pooler is not None:
+            self.pooler.build((None, hidden))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        input_mask = inputs.get("input_mask")
+        segment_ids = inputs.get("segment_ids") if self.has_segments else None
+        x = self.embeddings(inputs["input_ids"], segment_ids, training=training)
+        encoder_outputs = []
+        for block in self.blocks:
+            x = block(x, padding_mask=input_mask, training=training)  # [B, T, H]
+            encoder_outputs.append(x)
+        outputs = {"sequence_output": x, "encoder_outputs": encoder_outputs}
+        if self.pooler is not None:
+            # [B, H]; a reshape rather than x[:, 0], which fails on the empty [0, 0, H] batch
+            # a replica gets when a distributed evaluation runs out of data.
+            outputs["pooled_output"] = self.pooler(
+                tf.reshape(x[:, :1], [-1, self.shape.hidden_size]))
+        return outputs
+
+    def named_weights(self):
+        """{path: variable} with stable paths such as "layer_3/attention/query/kernel".
+
+        These paths, the same in every family, are what checkpoint converters
+        map to; they do not depend on Keras' automatic layer naming.
+        """
+        named = {}
+
+        def add(prefix, layer, names):
+            for name in names:
+                named[f"{prefix}/{name}"] = getattr(layer, name)
+
+        emb = self.embeddings
+        add("embeddings", emb, ("word_embeddings", "position_embeddings"))
+        if self.has_segments:
+            add("embeddings", emb, ("token_type_embeddings",))
+        add("embeddings/layer_norm", emb.layer_norm, ("gamma", "beta"))
+        for i, block in enumerate(self.blocks):
+            p = f"layer_{i}"
+            att = block.attention
+            for part in ("query", "key", "value"):
+                add(f"{p}/attention/{part}", getattr(att, part), ("kernel", "bias"))
+            add(f"{p}/attention/output", att.output_dense, ("kernel", "bias"))
+            add(f"{p}/attention_layer_norm", block.attention_layer_norm, ("gamma", "beta"))
+            add(f"{p}/intermediate", block.intermediate, ("kernel", "bias"))
+            add(f"{p}/output", block.output_dense, ("kernel", "bias"))
+            add(f"{p}/output_layer_norm", block.output_layer_norm, ("gamma", "beta"))
+        if self.pooler is not None:
+            add("pooler", self.pooler, ("kernel", "bias"))
+        return named
+
+    def checkpoint_names(self, fmt):
+        return self.names.encoder_names(fmt)
+
+    def checkpoint_objects(self):
+        # Training checkpoints hold the trained model under "model", its encoder under
+        # "model/encoder" whatever the task: an encoder loads from any of them.
+        return {"model": tf.train.Checkpoint(encoder=self)}
+
+
+def mean_pool(sequence_output, input_mask):
+    """Average of `sequence_output` `[B, T, H]` over real tokens (`input_mask` `[B, T]`) -> float32 `[B, H]`.
+
+    The sentence embedding of sentence-transformers models such as all-MiniLM-L6-v2.
+    """
+    mask = tf.cast(input_mask, tf.float32)[:, :, None]  # [B, T, 1]
+    total = tf.reduce_sum(tf.cast(sequence_output, tf.float32) * mask, axis=1)
+    return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)

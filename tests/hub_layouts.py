@@ -1,0 +1,178 @@
+"""Random tiny checkpoints in the exact layouts the hub's RoBERTa and DistilBERT releases have.
+
+Every array is random (no weights of these families can be had offline); the
+names, shapes, dtype, config.json keys and [out, in] linear layout are those
+of the Hugging Face classes the releases are saved from.
+"""
+
+import json
+import os
+
+import numpy as np
+from safetensors.numpy import save_file
+
+# Sizes small, odd and distinct (see STYLE.md).
+ROBERTA = dict(vocab_size=61, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+               intermediate_size=37, max_position_embeddings=13, type_vocab_size=1,
+               layer_norm_eps=1e-5, pad_token_id=1, hidden_act="gelu")
+DISTILBERT = dict(vocab_size=59, dim=12, n_layers=2, n_heads=3, hidden_dim=37,
+                  max_position_embeddings=11, activation="gelu", pad_token_id=0)
+
+
+def _linear(arrays, rng, name, n_in, n_out, scale):
+    arrays[f"{name}.weight"] = rng.standard_normal((n_out, n_in)) * scale
+    arrays[f"{name}.bias"] = rng.standard_normal(n_out) * scale
+
+
+def _layer_norm(arrays, rng, name, width):
+    arrays[f"{name}.weight"] = 1.0 + rng.standard_normal(width) * 0.1
+    arrays[f"{name}.bias"] = rng.standard_normal(width) * 0.1
+
+
+def _save(directory, arrays, config):
+    os.makedirs(directory, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, np.float32) if v.dtype.kind == "f" else v
+               for k, v in arrays.items()}, os.path.join(directory, "model.safetensors"),
+              metadata={"format": "pt"})
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return str(directory)
+
+
+def roberta_arrays(rng, prefix="", pooler=True, scale=0.2, zero_token_type=False, **sizes):
+    """{Hugging Face name: array} of a RobertaModel ("" prefix) or a task model ("roberta.")."""
+    c = dict(ROBERTA, **sizes)
+    h, inter = c["hidden_size"], c["intermediate_size"]
+    a = {}
+    e = f"{prefix}embeddings."
+    a[e + "word_embeddings.weight"] = rng.standard_normal((c["vocab_size"], h)) * scale
+    a[e + "position_embeddings.weight"] = rng.standard_normal(
+        (c["max_position_embeddings"], h)) * scale
+    a[e + "token_type_embeddings.weight"] = rng.standard_normal(
+        (c["type_vocab_size"], h)) * scale * (0.0 if zero_token_type else 1.0)
+    _layer_norm(a, rng, e + "LayerNorm", h)
+    for i in range(c["num_hidden_layers"]):
+        p = f"{prefix}encoder.layer.{i}."
+        for part in ("query", "key", "value"):
+            _linear(a, rng, p + f"attention.self.{part}", h, h, scale)
+        _linear(a, rng, p + "attention.output.dense", h, h, scale)
+        _layer_norm(a, rng, p + "attention.output.LayerNorm", h)
+        _linear(a, rng, p + "intermediate.dense", h, inter, scale)
+        _linear(a, rng, p + "output.dense", inter, h, scale)
+        _layer_norm(a, rng, p + "output.LayerNorm", h)
+    if pooler:
+        _linear(a, rng, f"{prefix}pooler.dense", h, h, scale)
+    return a
+
+
+def roberta_config(architecture="RobertaModel", **sizes):
+    c = dict(ROBERTA, **sizes)
+    return {"architectures": [architecture], "model_type": "roberta", "bos_token_id": 0,
+            "eos_token_id": 2, "attention_probs_dropout_prob": 0.1,
+            "hidden_dropout_prob": 0.1, "initializer_range": 0.02,
+            "position_embedding_type": "absolute", "torch_dtype": "float32",
+            "transformers_version": "4.46.0", "use_cache": True, "classifier_dropout": None,
+            **c}
+
+
+def write_roberta(directory, seed=0, lm_head=False, **kwargs):
+    """A RobertaModel directory, or with `lm_head` a RobertaForMaskedLM one (no pooler)."""
+    rng = np.random.default_rng(seed)
+    sizes = {k: kwargs.pop(k) for k in list(kwargs) if k in ROBERTA}
+    if lm_head:
+        a = roberta_arrays(rng, prefix="roberta.", pooler=False, **sizes, **kwargs)
+        h = dict(ROBERTA, **sizes)["hidden_size"]
+        _linear(a, rng, "lm_head.dense", h, h, 0.2)
+        _layer_norm(a, rng, "lm_head.layer_norm", h)
+        a["lm_head.bias"] = rng.standard_normal(dict(ROBERTA, **sizes)["vocab_size"]) * 0.2
+        return _save(directory, a, roberta_config("RobertaForMaskedLM", **sizes))
+    return _save(directory, roberta_arrays(rng, **sizes, **kwargs),
+                 roberta_config("RobertaModel", **sizes))
+
+
+def distilbert_arrays(rng, prefix="", scale=0.2, **sizes):
+    """{Hugging Face name: array} of a DistilBertModel ("" prefix) or a task model ("distilbert.")."""
+    c = dict(DISTILBERT, **sizes)
+    h, inter = c["dim"], c["hidden_dim"]
+    a = {}
+    e = f"{prefix}embeddings."
+    a[e + "word_embeddings.weight"] = rng.standard_normal((c["vocab_size"], h)) * scale
+    a[e + "position_embeddings.weight"] = rng.standard_normal(
+        (c["max_position_embeddings"], h)) * scale
+    _layer_norm(a, rng, e + "LayerNorm", h)
+    for i in range(c["n_layers"]):
+        p = f"{prefix}transformer.layer.{i}."
+        for part in ("q_lin", "k_lin", "v_lin", "out_lin"):
+            _linear(a, rng, p + f"attention.{part}", h, h, scale)
+        _layer_norm(a, rng, p + "sa_layer_norm", h)
+        _linear(a, rng, p + "ffn.lin1", h, inter, scale)
+        _linear(a, rng, p + "ffn.lin2", inter, h, scale)
+        _layer_norm(a, rng, p + "output_layer_norm", h)
+    return a
+
+
+def distilbert_config(architecture="DistilBertModel", **sizes):
+    c = dict(DISTILBERT, **sizes)
+    return {"architectures": [architecture], "model_type": "distilbert", "dropout": 0.1,
+            "attention_dropout": 0.1, "initializer_range": 0.02, "qa_dropout": 0.1,
+            "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": False, "tie_weights_": True,
+            "torch_dtype": "float32", "transformers_version": "4.46.0", **c}
+
+
+def write_distilbert(directory, seed=0, lm_head=False, **sizes):
+    """A DistilBertModel directory, or with `lm_head` a DistilBertForMaskedLM one."""
+    rng = np.random.default_rng(seed)
+    if lm_head:
+        a = distilbert_arrays(rng, prefix="distilbert.", **sizes)
+        c = dict(DISTILBERT, **sizes)
+        _linear(a, rng, "vocab_transform", c["dim"], c["dim"], 0.2)
+        _layer_norm(a, rng, "vocab_layer_norm", c["dim"])
+        a["vocab_projector.bias"] = rng.standard_normal(c["vocab_size"]) * 0.2
+        return _save(directory, a, distilbert_config("DistilBertForMaskedLM", **sizes))
+    return _save(directory, distilbert_arrays(rng, **sizes), distilbert_config(**sizes))
+
+
+# The task heads of the hub's fine-tuned releases: {task: {family: [(name, in, out)]}}, with
+# "H" the hidden size and "L" the label count.
+TASK_HEADS = {
+    "sequence": {"roberta": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")],
+                 "distilbert": [("pre_classifier", "H", "H"), ("classifier", "H", "L")]},
+    "span": {"roberta": [("qa_outputs", "H", 2)], "distilbert": [("qa_outputs", "H", 2)]},
+    "token": {"roberta": [("classifier", "H", "L")], "distilbert": [("classifier", "H", "L")]},
+}
+ARCHITECTURES = {"sequence": "ForSequenceClassification", "span": "ForQuestionAnswering",
+                 "token": "ForTokenClassification"}
+
+
+def write_task_model(directory, family, task, num_labels=3, seed=0):
+    """A fine-tuned release of `family` ("roberta", "distilbert") for `task`: "sequence"
+    (...ForSequenceClassification), "span" (...ForQuestionAnswering) or "token"
+    (...ForTokenClassification). Returns the directory."""
+    rng = np.random.default_rng(seed)
+    if family == "roberta":
+        arrays, hidden = roberta_arrays(rng, prefix="roberta.", pooler=False), ROBERTA["hidden_size"]
+        config = roberta_config("Roberta" + ARCHITECTURES[task])
+    else:
+        arrays, hidden = distilbert_arrays(rng, prefix="distilbert."), DISTILBERT["dim"]
+        config = distilbert_config("DistilBert" + ARCHITECTURES[task])
+    sizes = {"H": hidden, "L": num_labels}
+    for name, n_in, n_out in TASK_HEADS[task][family]:
+        _linear(arrays, rng, name, sizes.get(n_in, n_in), sizes.get(n_out, n_out), 0.2)
+    if task != "span":
+        config["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        config["label2id"] = {f"LABEL_{i}": i for i in range(num_labels)}
+    return _save(directory, arrays, config)
+
+
+def write_wordpiece_vocab(directory, words, lower=True):
+    """vocab.txt (BERT's special tokens, characters, the words) and a tokenizer_config.json
+    saying the casing, as the hub's WordPiece releases (DistilBERT's) carry; returns its size."""
+    chars = sorted({c for word in words for c in word} | set("abcdefghijklmnopqrstuvwxyz"))
+    tokens = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(".,!?'") + chars
+              + [f"##{c}" for c in chars] + sorted(set(words) - set(chars)))
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(tokens) + "\n")
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": lower, "model_max_length": 512}, f)
+    return len(tokens)

@@ -1,0 +1,298 @@
+"""The families after BERT: RoBERTa and DistilBERT from their hub layouts, against a float64 reference and keras-hub.
+
+The checkpoints are random (tests/hub_layouts.py) in the exact layout of the
+hub's releases (RobertaForMaskedLM, DistilBertForMaskedLM, as roberta-base
+and distilbert-base-uncased are saved); `reference_forward` below computes
+the Hugging Face models' outputs from the raw arrays in numpy float64,
+position ids as Hugging Face derives them from the padding id.
+"""
+
+import json
+
+import keras_hub
+import numpy as np
+import pytest
+from scipy.special import erf
+
+import hub_layouts
+from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncoder,
+                     RobertaConfig, RobertaEncoder, TransformerEncoder, build_encoder)
+from bert_tf.checkpoints import CheckpointMismatchError
+from bert_tf.errors import UserError
+from bert_tf.models import registry
+from bert_tf.models.bert.config import ConfigError
+
+
+def _layer_norm(x, w, b, eps):
+    mean = x.mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps) * w + b
+
+
+def reference_forward(arrays, family, ids, mask, layers, heads):
+    """Sequence output of a Hugging Face RoBERTa / DistilBERT model, in float64."""
+    a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    prefix = f"{family}."
+    g = lambda name: a[prefix + name]  # noqa: E731
+    ids = np.asarray(ids)
+    batch, length = ids.shape
+    if family == "roberta":
+        pad = hub_layouts.ROBERTA["pad_token_id"]
+        real = (ids != pad).astype(int)
+        positions = np.cumsum(real, axis=1) * real + pad  # Hugging Face's position ids
+        x = (g("embeddings.word_embeddings.weight")[ids]
+             + g("embeddings.position_embeddings.weight")[positions]
+             + g("embeddings.token_type_embeddings.weight")[np.zeros_like(ids)])
+        eps, layer = 1e-5, "encoder.layer.{}."
+        names = dict(q="attention.self.query", k="attention.self.key", v="attention.self.value",
+                     o="attention.output.dense", ln1="attention.output.LayerNorm",
+                     f1="intermediate.dense", f2="output.dense", ln2="output.LayerNorm")
+    else:
+        x = (g("embeddings.word_embeddings.weight")[ids]
+             + g("embeddings.position_embeddings.weight")[np.arange(length)][None])
+        eps, layer = 1e-12, "transformer.layer.{}."
+        names = dict(q="attention.q_lin", k="attention.k_lin", v="attention.v_lin",
+                     o="attention.out_lin", ln1="sa_layer_norm", f1="ffn.lin1", f2="ffn.lin2",
+                     ln2="output_layer_norm")
+    x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    hidden = x.shape[-1]
+    size = hidden // heads
+    bias = np.where(np.asarray(mask)[:, None, None, :] > 0, 0.0, -1e9)
+    for i in range(layers):
+        p = layer.format(i)
+
+        def linear(h, name):
+            return h @ g(p + names[name] + ".weight").T + g(p + names[name] + ".bias")
+
+        def split(h):
+            return h.reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(linear(x, n)) for n in "qkv")
+        scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(size) + bias
+        probs = np.exp(scores - scores.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
+        x = _layer_norm(x + linear(context, "o"), g(p + names["ln1"] + ".weight"),
+                        g(p + names["ln1"] + ".bias"), eps)
+        h = linear(x, "f1")
+        h = 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))  # Hugging Face's "gelu": exact
+        x = _layer_norm(x + linear(h, "f2"), g(p + names["ln2"] + ".weight"),
+                        g(p + names["ln2"] + ".bias"), eps)
+    return x
+
+
+def padded_inputs(pad_id, vocab_size, seed=0):
+    """Right-padded rows of 2..9 tokens padded with the family's padding id."""
+    rng = np.random.default_rng(seed)
+    lengths = np.array([9, 6, 4, 2, 7])
+    mask = (np.arange(9)[None, :] < lengths[:, None]).astype(np.int32)
+    ids = rng.integers(3, vocab_size, mask.shape).astype(np.int32)
+    return np.where(mask > 0, ids, pad_id).astype(np.int32), mask
+
+
+def read_arrays(directory):
+    from safetensors.numpy import load_file
+
+    return load_file(f"{directory}/model.safetensors")
+
+
+FAMILIES = {
+    # family: (writer, encoder class, padding id, vocab, layers, heads, keras-hub backbone)
+    "roberta": (hub_layouts.write_roberta, RobertaEncoder, 1, 61, 2, 3,
+                keras_hub.models.RobertaBackbone),
+    "distilbert": (hub_layouts.write_distilbert, DistilBertEncoder, 0, 59, 2, 3,
+                   keras_hub.models.DistilBertBackbone),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_hub_release_loads_strictly_and_matches_the_float64_reference(tmp_path, family):
+    write, encoder_class, pad, vocab, layers, heads, _ = FAMILIES[family]
+    directory = write(tmp_path / family, lm_head=True)
+    encoder = TransformerEncoder.from_pretrained(directory)
+    assert type(encoder) is encoder_class and encoder.config.family == family
+    ids, mask = padded_inputs(pad, vocab)
+    out = encoder({"input_ids": ids, "input_mask": mask})
+    expected = reference_forward(read_arrays(directory), family, ids, mask, layers, heads)
+    real = mask[..., None] > 0
+    np.testing.assert_allclose(np.where(real, out["sequence_output"], 0),
+                               np.where(real, expected, 0), atol=2e-5)
+    assert len(out["encoder_outputs"]) == layers
+    assert ("pooled_output" in out) == (family == "roberta")
+    # The family's own class reads it too; BERT's refuses it with a one-line reason.
+    assert type(encoder_class.from_pretrained(directory)) is encoder_class
+    with pytest.raises(UserError, match=f"BertEncoder is built from a BertConfig.*{family}"):
+        BertEncoder.from_pretrained(directory)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_keras_hub_reads_the_same_directory_to_the_same_outputs(tmp_path, family):
+    write, _, pad, vocab, _, _, backbone_class = FAMILIES[family]
+    # keras-hub's RoBERTa drops the one token-type row; zero here so that both are the model.
+    extra = {"zero_token_type": True} if family == "roberta" else {}
+    directory = write(tmp_path / family, lm_head=True, **extra)
+    ids, mask = padded_inputs(pad, vocab, seed=1)
+    theirs = np.asarray(backbone_class.from_preset(directory)(
+        {"token_ids": ids, "padding_mask": mask}))
+    ours = TransformerEncoder.from_pretrained(directory)({"input_ids": ids, "input_mask": mask})
+    real = mask[..., None] > 0
+    np.testing.assert_allclose(np.where(real, ours["sequence_output"], 0),
+                               np.where(real, theirs, 0), atol=1e-5)
+
+
+def test_model_classes_without_prefix_and_unknown_names(tmp_path):
+    # RobertaModel / DistilBertModel save without the family prefix (RobertaModel with pooler).
+    roberta = hub_layouts.write_roberta(tmp_path / "roberta")
+    encoder = TransformerEncoder.from_pretrained(roberta)
+    np.testing.assert_array_equal(encoder.pooler.kernel.numpy(),
+                                  read_arrays(roberta)["pooler.dense.weight"].T)
+    distil = hub_layouts.write_distilbert(tmp_path / "distil")
+    encoder = TransformerEncoder.from_pretrained(distil)
+    np.testing.assert_array_equal(
+        encoder.blocks[1].intermediate.kernel.numpy(),
+        read_arrays(distil)["transformer.layer.1.ffn.lin1.weight"].T)
+    # A layer the config does not have is an error naming it.
+    from safetensors.numpy import save_file
+    arrays = read_arrays(distil)
+    arrays["transformer.layer.2.ffn.lin1.weight"] = arrays["transformer.layer.1.ffn.lin1.weight"]
+    save_file(arrays, f"{distil}/model.safetensors")
+    with pytest.raises(CheckpointMismatchError, match=r"transformer\.layer\.2\.ffn\.lin1"):
+        TransformerEncoder.from_pretrained(distil)
+
+
+def test_configs_are_strict_and_round_trip(tmp_path):
+    roberta = RobertaConfig(vocab_size=61, hidden_size=12, num_hidden_layers=2,
+                            num_attention_heads=3, intermediate_size=37,
+                            max_position_embeddings=13)
+    assert registry.as_config(roberta.to_dict()) == roberta
+    assert roberta.encoder_shape().position_offset == 2
+    assert roberta.encoder_shape().max_length == 11
+    assert roberta.encoder_shape().activation == "gelu_exact"
+    distil = DistilBertConfig(vocab_size=59, dim=12, n_layers=2, n_heads=3, hidden_dim=37)
+    assert registry.as_config(json.loads(distil.to_json())) == distil
+    shape = distil.encoder_shape()
+    assert (shape.type_vocab_size, shape.pooler, shape.layer_norm_eps) == (0, False, 1e-12)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['hidden_size'\]"):
+        DistilBertConfig.from_dict({"vocab_size": 5, "hidden_size": 12}, source="x.json")
+    with pytest.raises(ConfigError, match="dim 12 is not a multiple of n_heads 5"):
+        DistilBertConfig(vocab_size=59, dim=12, n_heads=5)
+    hub_layouts._save(tmp_path / "d", {"x": np.zeros(1, np.float32)},
+                      hub_layouts.distilbert_config(activation="mish"))
+    with pytest.raises(ConfigError, match="activation 'mish' is not supported"):
+        DistilBertConfig.from_hf_config_file(str(tmp_path / "d" / "config.json"))
+    bad = hub_layouts.roberta_config(position_embedding_type="relative_key")
+    hub_layouts._save(tmp_path / "r", {"x": np.zeros(1, np.float32)}, bad)
+    with pytest.raises(ConfigError, match="position_embedding_type='relative_key' is not "
+                                          "supported"):
+        RobertaConfig.from_hf_config_file(str(tmp_path / "r" / "config.json"))
+    hub_layouts._save(tmp_path / "g", {"x": np.zeros(1, np.float32)},
+                      {**hub_layouts.roberta_config(), "model_type": "gpt2"})
+    with pytest.raises(UserError, match="model_type 'gpt2' is not a family bert_tf reads"):
+        TransformerEncoder.from_pretrained(str(tmp_path / "g"))
+
+
+def test_each_family_builds_its_encoder_and_keeps_its_inputs():
+    bert = build_encoder(BertConfig(vocab_size=53, hidden_size=12, num_hidden_layers=1,
+                                    num_attention_heads=3, intermediate_size=37,
+                                    max_position_embeddings=11))
+    distil = build_encoder({"model_type": "distilbert", "vocab_size": 59, "dim": 12,
+                            "n_layers": 1, "n_heads": 3, "hidden_dim": 37,
+                            "max_position_embeddings": 11})
+    roberta = build_encoder(RobertaConfig(vocab_size=61, hidden_size=12, num_hidden_layers=1,
+                                          num_attention_heads=3, intermediate_size=37,
+                                          max_position_embeddings=13))
+    assert [type(e).__name__ for e in (bert, distil, roberta)] == [
+        "BertEncoder", "DistilBertEncoder", "RobertaEncoder"]
+    ids = np.ones((2, 11), np.int32)
+    # DistilBERT has no segments: segment ids are an error, never silently dropped.
+    assert not distil.has_segments and roberta.has_segments
+    with pytest.raises(ValueError, match="no segment embeddings"):
+        distil.embeddings(ids, np.zeros_like(ids))
+    # RoBERTa's 13-row table holds 11 positions after its offset of 2.
+    assert roberta({"input_ids": ids})["sequence_output"].shape == (2, 11, 12)
+    with pytest.raises(ValueError, match="less the position offset 2; truncate the input to "
+                                         "at most 11 tokens"):
+        roberta({"input_ids": np.ones((2, 12), np.int32)})
+    # Keras' own round trip keeps the family.
+    clone = RobertaEncoder.from_config(roberta.get_config())
+    assert clone.config == roberta.config
+    assert sorted(distil.named_weights()) == sorted(
+        p for p in bert.named_weights()
+        if p not in ("embeddings/token_type_embeddings", "pooler/kernel", "pooler/bias"))
+
+
+def _linear(arrays, name, x):
+    return x @ np.asarray(arrays[name + ".weight"], np.float64).T + arrays[name + ".bias"]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_hub_task_heads_load_strictly_and_predict_what_the_hub_model_predicts(tmp_path, family):
+    from tasks.classification.model import BertClassifier
+    from tasks.question_answering.model import BertSpanLabeler
+    from tasks.tagging.model import BertTagger
+
+    _, _, pad, vocab, layers, heads, _ = FAMILIES[family]
+    ids, mask = padded_inputs(pad, vocab, seed=2)
+    inputs = {"input_ids": ids, "input_mask": mask}
+    real = mask > 0
+
+    directory = hub_layouts.write_task_model(tmp_path / "sequence", family, "sequence")
+    arrays = read_arrays(directory)
+    first = reference_forward(arrays, family, ids, mask, layers, heads)[:, 0]
+    if family == "roberta":  # RobertaClassificationHead
+        expected = _linear(arrays, "classifier.out_proj",
+                           np.tanh(_linear(arrays, "classifier.dense", first)))
+    else:
+        expected = _linear(arrays, "classifier",
+                           np.maximum(_linear(arrays, "pre_classifier", first), 0))
+    model = BertClassifier.from_pretrained(directory, num_labels=3)
+    np.testing.assert_allclose(model(inputs)["logits"], expected, atol=2e-5)
+
+    directory = hub_layouts.write_task_model(tmp_path / "span", family, "span")
+    arrays = read_arrays(directory)
+    logits = _linear(arrays, "qa_outputs",
+                     reference_forward(arrays, family, ids, mask, layers, heads))
+    out = BertSpanLabeler.from_pretrained(directory)(inputs)
+    np.testing.assert_allclose(np.where(real, out["start_logits"], 0),
+                               np.where(real, logits[..., 0], 0), atol=2e-5)
+    np.testing.assert_allclose(np.where(real, out["end_logits"], 0),
+                               np.where(real, logits[..., 1], 0), atol=2e-5)
+
+    directory = hub_layouts.write_task_model(tmp_path / "token", family, "token", num_labels=5)
+    arrays = read_arrays(directory)
+    logits = _linear(arrays, "classifier",
+                     reference_forward(arrays, family, ids, mask, layers, heads))
+    out = BertTagger.from_pretrained(directory, num_labels=5)(inputs)["logits"].numpy()
+    np.testing.assert_allclose(out[real], logits[real], atol=2e-5)
+
+
+def test_the_models_page_table_is_the_registry():
+    import os
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                        "models.md")
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in open(page, encoding="utf-8") if line.startswith("| ")]
+    header, rows = rows[0], rows[1:]
+    assert [row[0] for row in rows] == [f.title for f in registry.FAMILIES.values()]
+    configs = {"bert": BertConfig(vocab_size=53, hidden_size=12, num_hidden_layers=1,
+                                  num_attention_heads=3, intermediate_size=37),
+               "roberta": RobertaConfig(vocab_size=61),
+               "distilbert": DistilBertConfig(vocab_size=59)}
+    for row, family in zip(rows, registry.FAMILIES.values()):
+        cell = dict(zip(header, row))
+        shape = configs[family.name].encoder_shape()
+        assert cell["`model_type`"] == ", ".join(f"`{t}`" for t in family.hf_model_types)
+        assert cell["config"].startswith(f"`{family.config_class().__name__}`")
+        assert cell["checkpoints read"] == ", ".join(family.formats)
+        assert cell["tokenizer"] == family.tokenizer
+        assert cell["pooler"] == ("yes" if shape.pooler else "no")
+        assert cell["segments"] == {0: "no", 1: "one row"}.get(shape.type_vocab_size, "yes")
+
+
+@pytest.mark.parametrize("config,count", [
+    # Hugging Face's RobertaModel("roberta-base").num_parameters(), pooler included.
+    (RobertaConfig(vocab_size=50265), 124_645_632),
+    # DistilBertModel("distilbert-base-uncased").num_parameters().
+    (DistilBertConfig(vocab_size=30522), 66_362_880),
+], ids=["roberta-base", "distilbert-base-uncased"])
+def test_parameter_counts_of_the_base_releases(config, count):
+    assert build_encoder(config).count_params() == count
