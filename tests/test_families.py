@@ -296,3 +296,29 @@ def test_the_models_page_table_is_the_registry():
 ], ids=["roberta-base", "distilbert-base-uncased"])
 def test_parameter_counts_of_the_base_releases(config, count):
     assert build_encoder(config).count_params() == count
+
+
+def test_task_heads_take_an_encoder_of_any_family(tmp_path):
+    from tasks.classification.model import BertClassifier
+    from tasks.question_answering.model import BertSpanLabeler
+    from tasks.tagging.model import BertTagger
+
+    encoder = TransformerEncoder.from_pretrained(
+        hub_layouts.write_roberta(tmp_path / "roberta", lm_head=True))
+    ids, mask = padded_inputs(1, 61, seed=3)
+    inputs = {"input_ids": ids, "input_mask": mask}
+    sequence = encoder(inputs)["sequence_output"].numpy()
+    tagger = BertTagger(encoder, num_labels=5)
+    span = BertSpanLabeler(encoder)
+    classifier = BertClassifier(encoder, num_labels=3)
+    for model in (tagger, span, classifier):
+        assert model.encoder is encoder and model.config == encoder.config
+    # The heads share the encoder's variables: no copy, one set of weights.
+    assert {id(v) for v in tagger.encoder.weights} == {id(v) for v in encoder.weights}
+    logits = tagger(inputs)["logits"].numpy()
+    kernel, bias = tagger.classifier.kernel.numpy(), tagger.classifier.bias.numpy()
+    np.testing.assert_allclose(logits, sequence @ kernel + bias, atol=1e-5)
+    assert classifier(inputs)["logits"].shape == (5, 3)
+    # Keras' round trip builds its own encoder of the same family.
+    clone = BertTagger.from_config(tagger.get_config())
+    assert type(clone.encoder) is RobertaEncoder and clone.encoder is not encoder

@@ -13,6 +13,9 @@ class ConfigModel(keras.Model):
 
     A dict is accepted too: bert_config.json's form for BERT, the family's
     own form with its "model_type" for the others (see registry.as_config).
+    A task model also takes an encoder in place of the config (any family's
+    TransformerEncoder, for example one from `from_pretrained`): the head is
+    built on that encoder, whose weights it then shares.
     `get_config` returns that dict, so `.keras` files and `from_config`
     round-trip; subclasses add their own arguments. `config_class` limits
     the families a subclass takes (an encoder class takes its own).
@@ -27,10 +30,14 @@ class ConfigModel(keras.Model):
     head_checkpoint_names = {"google": (), "huggingface": ()}
     head_checkpoint_skip = {}  # format -> [Rule]: the head's known names that are not weights
     config_class = None  # None: any family's config
+    is_encoder = False  # TransformerEncoder: what a task model may take in place of a config
 
     def __init__(self, config, **kwargs):
         from bert_tf.models import registry
 
+        given = None
+        if isinstance(config, ConfigModel) and config.is_encoder:
+            given, config = config, config.config
         config = registry.as_config(config)
         if self.config_class is not None and not isinstance(config, self.config_class):
             raise UserError(
@@ -40,6 +47,18 @@ class ConfigModel(keras.Model):
                 "bert_tf.TransformerEncoder")
         super().__init__(**kwargs)
         self.config = config
+        # Not tracked here: the head tracks it once, as its `encoder`.
+        object.__setattr__(self, "_given_encoder", given)
+
+    def head_encoder(self):
+        """The encoder a task model's head sits on: the one given in place of the config,
+        else a new encoder of the config's family."""
+        from bert_tf.models.registry import build_encoder
+
+        given, self._given_encoder = self._given_encoder, None
+        if given is not None:
+            return given
+        return build_encoder(self.config, dtype=self.dtype_policy, name="encoder")
 
     # ------------------------------------------------------------ checkpoints
 

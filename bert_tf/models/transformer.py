@@ -32,6 +32,7 @@ class TransformerEncoder(ConfigModel):
 
     # The family's checkpoint-name module: `encoder_names(fmt)` -> NameTable.
     names = None
+    is_encoder = True
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel
-from bert_tf.models.registry import build_encoder
 from tasks.classification.objective import ClassificationObjective, RegressionObjective
 
 
@@ -42,7 +41,7 @@ class BertClassifier(BertConfigModel):
         self.num_labels = num_labels
         self.regression = regression
         policy = self.dtype_policy
-        self.encoder = build_encoder(config, dtype=policy, name="encoder")
+        self.encoder = self.head_encoder()
         shape = self.encoder.shape
         init = keras.initializers.TruncatedNormal(stddev=0.02)
         self.pooling = shape.classifier_pooling

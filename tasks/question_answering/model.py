@@ -8,7 +8,6 @@ import tensorflow as tf
 from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.models.bert import BertConfigModel
-from bert_tf.models.registry import build_encoder
 from tasks.question_answering.objective import SpanObjective
 
 
@@ -41,7 +40,7 @@ class BertSpanLabeler(BertConfigModel):
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         policy = self.dtype_policy
-        self.encoder = build_encoder(self.config, dtype=policy, name="encoder")
+        self.encoder = self.head_encoder()
         self.span = keras.layers.Dense(
             2, dtype=policy, name="span",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))

@@ -9,7 +9,6 @@ from bert_tf.checkpoints import huggingface
 from bert_tf.checkpoints.table import Rule
 from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel
-from bert_tf.models.registry import build_encoder
 from tasks.tagging.objective import TaggingObjective
 
 
@@ -53,7 +52,7 @@ class BertTagger(BertConfigModel):
             raise ValueError(f"num_labels must be positive, got {num_labels}")
         self.num_labels = num_labels
         policy = self.dtype_policy
-        self.encoder = build_encoder(config, dtype=policy, name="encoder")
+        self.encoder = self.head_encoder()
         if self.encoder.pooler is not None:
             # The loss never reaches the pooler: freezing it keeps it out of the optimizer.
             self.encoder.pooler.trainable = False
