@@ -81,7 +81,13 @@ def test_run_classifier_fine_tunes_exports_and_serves_a_distilbert_release(relea
         model = BertClassifier.from_pretrained(path, num_labels=2)
         np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
     exported = os.path.join(str(tmp_path / "serving"), os.listdir(tmp_path / "serving")[0])
-    served = tf.saved_model.load(exported).signatures["serving_default"](text=tf.constant(texts))
+    signatures = tf.saved_model.load(exported).signatures
+    served = signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
+    # serve_ids takes no segment_ids from a family that has none.
+    ids = signatures["serve_ids"]
+    assert sorted(ids.structured_input_signature[1]) == ["input_ids", "input_mask"]
+    served = ids(input_ids=features["input_ids"], input_mask=features["input_mask"])
     np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
 
 

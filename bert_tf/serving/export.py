@@ -7,7 +7,8 @@ assets.extra/tf_serving_warmup_requests. Signatures:
   export takes) -> its outputs, plus `truncated` [B] where text was cut to
   max_seq_length;
 - serve_ids: int32 `input_ids`, `input_mask`, `segment_ids` [B, T] -> its
-  outputs (for clients that tokenize themselves);
+  outputs (for clients that tokenize themselves); without `segment_ids` for
+  a family that has no segments (DistilBERT);
 - and any others the kind of export adds.
 
 This module knows no task: an ExportKind describes the signatures of one
@@ -130,6 +131,10 @@ class ServingModule(tf.Module):
         return self.kind.outputs(self, at_least_two_positions(
             {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}))
 
+    def serve_ids_without_segments(self, input_ids, input_mask):
+        # The serve_ids of a family without segment embeddings (DistilBERT): no segment_ids.
+        return self.serve_ids(input_ids, input_mask, tf.zeros_like(input_ids))
+
     def serve_strings(self, *strings):
         # A signature call does not check ranks against its TensorSpecs, and every
         # rank test traced here would be folded to the declared rank: EnsureShape
@@ -141,10 +146,13 @@ class ServingModule(tf.Module):
     def signatures(self):
         text_sig = tf.function(self.serve_strings).get_concrete_function(
             *(tf.TensorSpec([None], tf.string, name=name) for name in self.kind.text_inputs))
-        ids_sig = tf.function(self.serve_ids).get_concrete_function(
-            input_ids=tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-            input_mask=tf.TensorSpec([None, None], tf.int32, name="input_mask"),
-            segment_ids=tf.TensorSpec([None, None], tf.int32, name="segment_ids"))
+        ids = {name: tf.TensorSpec([None, None], tf.int32, name=name)
+               for name in ("input_ids", "input_mask", "segment_ids")}
+        if getattr(self.model, "encoder", self.model).has_segments:
+            ids_sig = tf.function(self.serve_ids).get_concrete_function(**ids)
+        else:
+            del ids["segment_ids"]
+            ids_sig = tf.function(self.serve_ids_without_segments).get_concrete_function(**ids)
         found = {"serving_default": text_sig, "serve_ids": ids_sig}
         if self.kind.extra_signatures:
             found.update(self.kind.extra_signatures(self))
