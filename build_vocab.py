@@ -35,6 +35,7 @@ def main(argv):
             raise UserError(f"--num_unused must be 0 or more, got {FLAGS.num_unused}")
         if FLAGS.max_unique_chars < 1:
             raise UserError(f"--max_unique_chars must be positive, got {FLAGS.max_unique_chars}")
+        files.check_output_file(FLAGS.output_file, "output_file")
         inputs = files.list_input_files(FLAGS.input_file)
         logging.info("counting words in %d file(s)", len(inputs))
         counts = vocab_learning.count_words(inputs, FLAGS.do_lower_case)

@@ -41,6 +41,7 @@ flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 
 def main(argv):
     del argv
+    from bert_tf.data import files
     from bert_tf.data.files import list_input_files
     from bert_tf.errors import UserError
     from bert_tf.tokenization import BertTokenizer
@@ -53,6 +54,8 @@ def main(argv):
             raise UserError("--output_file names no file")
         if len(set(output_files)) != len(output_files):
             raise UserError("--output_file names a file twice")
+        for path in output_files:
+            files.check_output_file(path, "output_file", directory_made=True)
         if FLAGS.num_workers is not None and FLAGS.num_workers < 0:
             raise UserError(f"--num_workers must be 0 or more, got {FLAGS.num_workers}")
         if FLAGS.chunk_tokens < 1:

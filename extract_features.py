@@ -30,12 +30,14 @@ flags.DEFINE_integer("batch_size", 32, "Texts per batch.")
 
 def main(argv):
     del argv
+    from bert_tf.data import files as file_checks
     from bert_tf.errors import UserError
     from bert_tf.models.transformer import TransformerEncoder
     from bert_tf.models.bert.release import resolve_model_files
     from bert_tf.serving import feature_extraction
 
     def work():
+        file_checks.check_output_file(FLAGS.output_file, "output_file")
         files = resolve_model_files(FLAGS.init_checkpoint, FLAGS.vocab_file, None,
                                     FLAGS.do_lower_case)
         if not 3 <= FLAGS.max_seq_length <= files.config.max_length:

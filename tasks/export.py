@@ -48,7 +48,13 @@ class ExportSettings(FlagSettings):
     def label_list(self, files, what):
         """--labels, else the run directory's label_list.txt (`what` names the export)."""
         if self.labels:
-            return [label for label in self.labels.split(",") if label]
+            labels = [label for label in self.labels.split(",") if label]
+            if files.labels is not None and len(labels) != len(files.labels):
+                raise export.ExportError(
+                    f"--labels names {len(labels)} label(s) but the {what} at {self.checkpoint} "
+                    f"was trained on {len(files.labels)} ({', '.join(files.labels)}, its "
+                    "label_list.txt): leave --labels out, or give as many")
+            return labels
         if files.labels is None:
             raise export.ExportError(f"a {what} export needs its labels: pass --labels, or a "
                                      "checkpoint directory with label_list.txt")

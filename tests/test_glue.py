@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -183,6 +184,19 @@ def test_malformed_rows_name_file_and_line(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "ok"}\n')
     with pytest.raises(DataError, match=r"train.jsonl:1: malformed row: no column 'label'"):
         read_all(get_processor("custom"), tmp_path, "train")
+    # A text that is not a JSON string is an error, never read as its JSON text; labels may
+    # be numbers or booleans (read as 1, 2.5, true).
+    for text in ('["a", "list"]', "42", "null", '{"a": 1}'):
+        (tmp_path / "train.jsonl").write_text(f'{{"text": "ok", "label": 1}}\n'
+                                              f'{{"text": {text}, "label": true}}\n')
+        with pytest.raises(DataError, match=re.escape(
+                f"train.jsonl:2: 'text' is {json.dumps(json.loads(text))}, not a string")):
+            read_all(get_processor("custom"), tmp_path, "train")
+    (tmp_path / "train.jsonl").write_text('{"text": "ok", "label": 1}\n'
+                                          '{"text": "fine", "label": true}\n'
+                                          '{"text": "so so", "label": 2.5}\n')
+    assert [label for _, _, label in read_all(get_processor("custom"), tmp_path, "train")] == [
+        "1", "true", "2.5"]
 
 
 def test_unknown_task():

@@ -3,6 +3,7 @@ cannot be corrupted; writers that never leave half a file under its final name."
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,6 +200,16 @@ def test_other_differences_are_named_too(finished_run):
                        "12 in the directory but 24"):
         classifier_run.run(classifier_settings(tmp, bert_config_file=str(tmp / "other.json")))
     assert snapshot(tmp / "run") == before
+    # Another seed would shuffle, initialize and drop out otherwise: not the same run.
+    with pytest.raises(run_directory.RunDirectoryError, match="run.json: seed is 12345 in the "
+                       "directory but 7 for this run"):
+        classifier_run.run(classifier_settings(tmp, seed=7))
+    assert snapshot(tmp / "run") == before
+    # A directory written before run.json recorded the seed is not compared on it.
+    info = json.loads(before["run.json"])
+    del info["seed"]
+    assert run_directory._differences("run.json", json.dumps(info).encode(),
+                                      before["run.json"]) == []
     # The same flags again: nothing to train, evaluation rewritten with the same numbers.
     classifier_run.run(classifier_settings(tmp))
     after = snapshot(tmp / "run")
@@ -433,3 +444,82 @@ def test_mirrored_evaluation_with_a_partial_last_batch(finished_run, tmp_path):
                     before["eval_results.txt"].decode().splitlines())
     assert results["eval_accuracy"] == float(expected["eval_accuracy"])
     assert abs(results["eval_loss"] - float(expected["eval_loss"])) < 1e-5
+
+
+@pytest.mark.parametrize("where,message", [
+    ("file", "--output_dir={out} is a file, not a directory"),
+    ("proc", "--output_dir=/proc/bert_tf_run cannot be created or written: "),
+])
+def test_an_output_dir_that_cannot_be_a_directory_is_named(tmp_path, where, message):
+    out = tmp_path / "taken"
+    out.write_text("my notes\n")
+    target = str(out) if where == "file" else "/proc/bert_tf_run"
+    with pytest.raises(UserError, match=re.escape(message.format(out=out))):
+        classifier_run.run(classifier_settings(tmp_path, output_dir=target))
+    assert out.read_text() == "my notes\n"  # nothing lost
+
+
+@pytest.mark.parametrize("name,flags,message", [
+    ("build_vocab.py", ["--input_file={text}", "--vocab_size=100", "--output_file={tmp}"],
+     "--output_file={tmp} is a directory; give the path of a file in it"),
+    ("build_vocab.py", ["--input_file={text}", "--vocab_size=100",
+                        "--output_file={tmp}/missing/vocab.txt"],
+     "--output_file={tmp}/missing/vocab.txt: the directory {tmp}/missing does not exist"),
+    ("extract_features.py", ["--input_file={text}", "--output_file={tmp}",
+                             "--init_checkpoint={tmp}/nowhere"],
+     "--output_file={tmp} is a directory; give the path of a file in it"),
+    ("create_pretraining_data.py", ["--input_file={text}", "--output_file={tmp}/a.tfrecord,{tmp}",
+                                    f"--vocab_file={VOCAB}"],
+     "--output_file={tmp} is a directory; give the path of a file in it"),
+])
+def test_an_output_file_that_cannot_be_written_is_named_before_any_work(tmp_path, name, flags,
+                                                                        message):
+    from in_process import run_script
+
+    (tmp_path / "text.txt").write_text("One sentence.\nAnother one.\n")
+    values = dict(tmp=tmp_path, text=tmp_path / "text.txt")
+    done = run_script(name, *(f.format(**values) for f in flags))
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line == f"{name}: error: {message.format(**values)}", line
+    assert sorted(os.listdir(tmp_path)) == ["text.txt"]
+
+
+def test_a_vocab_larger_than_the_models_vocab_size_is_refused_before_training(tmp_path):
+    config = tmp_path / "small.json"
+    tiny_config(vocab_size=500, max_position_embeddings=32).to_json_file(str(config))
+    with pytest.raises(UserError, match=re.escape(
+            f"the vocab {VOCAB} has 30522 tokens but --bert_config_file={config} says "
+            "vocab_size 500: ids from 500 on would have no embedding")):
+        classifier_run.run(classifier_settings(tmp_path, bert_config_file=str(config)))
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_export_model_names_labels_and_kinds_that_do_not_fit_the_run(finished_run, tmp_path):
+    from bert_tf.checkpoints import CheckpointMismatchError
+    from bert_tf.serving.export import ExportError
+    from tasks import export as export_run
+    from tasks.classification.model import BertClassifier
+
+    tmp, _ = finished_run
+    run = str(tmp / "run")
+
+    def export(**flags):
+        export_run.run(export_run.ExportSettings(checkpoint=run, export_dir=str(tmp_path / "x"),
+                                                 **flags))
+
+    with pytest.raises(ExportError, match=re.escape(
+            f"--labels names 3 label(s) but the classifier at {run} was trained on 2 (no, yes, "
+            "its label_list.txt): leave --labels out, or give as many")):
+        export(task="classifier", labels="a,b,c")
+    with pytest.raises(ExportError, match=re.escape(
+            f"{run} is a classifier run (its run.json): export it with --task=classifier, not "
+            "--task=regression")):
+        export(task="regression")
+    assert not os.path.exists(tmp_path / "x")
+    # A head of another size, asked for directly: one line naming the variable and shapes.
+    with pytest.raises(CheckpointMismatchError) as raised:
+        BertClassifier.from_pretrained(run, num_labels=3)
+    (line,) = str(raised.value).splitlines()
+    assert line.startswith(f"{run}/ckpt-") and "does not fit the model" in line
+    assert "shape" in line

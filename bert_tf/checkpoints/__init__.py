@@ -28,11 +28,14 @@ def restore_training_checkpoint(prefix, **objects):
     Every variable of the given objects must be in the checkpoint; anything
     else in it (optimizer slots, other heads) is ignored.
     """
-    status = tf.train.Checkpoint(**objects).restore(prefix)
     try:
+        status = tf.train.Checkpoint(**objects).restore(prefix)
         status.expect_partial().assert_existing_objects_matched()
-    except AssertionError as e:
-        raise CheckpointMismatchError(f"{prefix} does not fit the model: {e}") from None
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
+        # A shape that does not fit (another head size) fails in restore(), with a long
+        # message: its first line names the variable and both shapes.
+        first = str(getattr(e, "message", e)).strip().splitlines()[0]
+        raise CheckpointMismatchError(f"{prefix} does not fit the model: {first}") from None
 
 
 def load_weights(model, path, strict=True) -> Release:

@@ -10,13 +10,32 @@ import os
 import shutil
 import uuid
 
-from bert_tf.errors import MissingFileError
+from bert_tf.errors import MissingFileError, UserError
 
 BOM = "\ufeff"
 
 
 def _is_remote(path):
     return "://" in os.fspath(path)
+
+
+def check_output_file(path, flag, directory_made=False):
+    """UserError naming `--flag` unless `path` can be written as a file: not a directory, in a
+    directory that exists (unless the writer makes it: `directory_made`). Checked before any
+    work, so that nothing is computed in vain."""
+    path = os.fspath(path)
+    if _is_remote(path):
+        return
+    if os.path.isdir(path):
+        raise UserError(f"--{flag}={path} is a directory; give the path of a file in it")
+    directory = os.path.dirname(path) or "."
+    if directory_made and not os.path.exists(directory):
+        return
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.exists(directory) else "does not exist"
+        raise UserError(f"--{flag}={path}: the directory {directory} {what}")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"--{flag}={path}: the directory {directory} is not writable")
 
 
 def temporary_name(path, tag):

@@ -317,6 +317,14 @@ class FineTuningRun(Run):
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
                 f"max_position_embeddings {self.config.max_length}")
         self.tokenizer = self.files.tokenizer(s.max_seq_length)
+        vocab = len(self.tokenizer.vocab)
+        if vocab > self.config.vocab_size:
+            where = (f"--bert_config_file={s.bert_config_file}" if s.bert_config_file
+                     else f"the config of --init_checkpoint={s.init_checkpoint}")
+            raise UserError(
+                f"the vocab {self.files.vocab_file} has {vocab} tokens but {where} says "
+                f"vocab_size {self.config.vocab_size}: ids from {self.config.vocab_size} on "
+                "would have no embedding (is it the vocab this model was trained with?)")
         self.read_data()
         if s.do_train and self.num_train_examples == 0:
             raise UserError("the training data holds no examples")
@@ -344,7 +352,8 @@ class FineTuningRun(Run):
                 {"do_lower_case": self.tokenizer.do_lower_case,
                  "strip_accents": self.tokenizer.strip_accents}, sort_keys=True) + "\n",
             run_directory.RUN_INFO: run_directory.run_info(
-                task=self.run_type, max_seq_length=s.max_seq_length, **self.extra_run_info()),
+                task=self.run_type, max_seq_length=s.max_seq_length, seed=s.seed,
+                **self.extra_run_info()),
         }
         found.update(self.extra_run_files())
         return found

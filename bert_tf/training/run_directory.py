@@ -53,8 +53,15 @@ class RunLock:
             return self
         import fcntl
 
-        os.makedirs(self.directory, exist_ok=True)
-        f = open(self.path, "a+", encoding="utf-8")
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            f = open(self.path, "a+", encoding="utf-8")
+        except FileExistsError:
+            raise RunDirectoryError(f"--output_dir={self.directory} is a file, not a "
+                                    "directory") from None
+        except OSError as e:
+            raise RunDirectoryError(f"--output_dir={self.directory} cannot be created or "
+                                    f"written: {e.strerror or e}") from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -83,6 +90,9 @@ def _describe(value, limit=200):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+LATER_KEYS = frozenset({"seed"})
+
+
 def _differences(name, old, new):
     """Human-readable differences between two versions of a run file."""
     if name.endswith(".json"):
@@ -92,6 +102,8 @@ def _differences(name, old, new):
             return [f"{name} differs"]
         if isinstance(old_values, dict) and isinstance(new_values, dict):
             keys = sorted(set(old_values) | set(new_values))
+            # Keys run.json gained later: a directory written before is not compared on them.
+            keys = [key for key in keys if key in old_values or key not in LATER_KEYS]
             return [f"{name}: {key} is {_describe(old_values.get(key))} in the directory but "
                     f"{_describe(new_values.get(key))} for this run"
                     for key in keys if old_values.get(key) != new_values.get(key)]

@@ -103,7 +103,7 @@ class Processor:
     def _example(self, fields, columns, where):
         text_a = _field(fields, columns.text_a, where)
         text_b = _field(fields, columns.text_b, where) if columns.text_b is not None else None
-        label = (self.fix_label(_field(fields, columns.label, where))
+        label = (self.fix_label(_field(fields, columns.label, where, label=True))
                  if columns.label is not None else None)
         if not text_a.strip():
             raise DataError(f"{where}: empty text")
@@ -114,13 +114,17 @@ class Processor:
         return Example(text_a, text_b, label, where)
 
 
-def _field(fields, column, where):
+def _field(fields, column, where, label=False):
+    """A row's value in `column`: a string (a JSON-lines label may be a number or a boolean,
+    read as its JSON text; a text must be a JSON string)."""
     try:
         value = fields[column]
     except (IndexError, KeyError):
         what = f"column {column}" if isinstance(column, int) else f"column {column!r}"
         raise DataError(f"{where}: malformed row: no {what} "
                         f"({len(fields)} field(s))") from None
+    if label and isinstance(value, (bool, int, float)):
+        return json.dumps(value)
     if not isinstance(value, str):
         raise DataError(f"{where}: {column!r} is {json.dumps(value)}, not a string")
     return value
@@ -280,11 +284,9 @@ class CustomProcessor(Processor):
                     raise DataError(f"{path}:{number}: not valid JSON ({e.msg})") from None
                 if not isinstance(record, dict):
                     raise DataError(f"{path}:{number}: expected a JSON object")
-                # Numbers and booleans (labels such as 1 or true) read as their JSON text;
-                # null stays None and is an error where a text or label is expected.
-                fields = {k: v if isinstance(v, str) or v is None else json.dumps(v)
-                          for k, v in record.items()}
-                yield fields, f"{path}:{number}"
+                # Values keep their JSON types: _field reads a number or a boolean label as
+                # its JSON text (1, true), and refuses any text that is not a string.
+                yield record, f"{path}:{number}"
             return
         numbers = []
 

@@ -34,6 +34,11 @@ def export_kind(regression, pair):
 def _load(settings, files, regression):
     from tasks.classification.model import BertClassifier
 
+    trained = files.run_info.get("regression")
+    if trained is not None and bool(trained) != regression:
+        right, wrong = ("regression", "classifier") if trained else ("classifier", "regression")
+        raise export.ExportError(f"{settings.checkpoint} is a {right} run (its run.json): "
+                                 f"export it with --task={right}, not --task={wrong}")
     labels = None if regression else settings.label_list(files, "classifier")
     model = BertClassifier.from_pretrained(files.release, 1 if regression else len(labels),
                                            regression=regression)

@@ -124,7 +124,7 @@ class PretrainingRun(Run):
             checkpoints.CONFIG_NAME: self.config.to_json(),
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length,
-                max_predictions_per_seq=s.max_predictions_per_seq),
+                max_predictions_per_seq=s.max_predictions_per_seq, seed=s.seed),
         }
         if s.vocab_file:
             found["vocab.txt"] = open(s.vocab_file, "rb").read()
