@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import BertEmbeddings, MultiHeadSelfAttention, TransformerEncoderBlock
+from bert_tf import (BertEmbeddings, DistilBertConfig, MultiHeadSelfAttention, RobertaConfig,
+                     TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
 from tasks.classification.model import BertClassifier
 from tasks.question_answering.model import BertSpanLabeler
@@ -218,3 +219,54 @@ def test_a_loss_on_the_sequence_output_leaves_the_pooler_unreached():
                   lambda out: total(out["sequence_output"]), tolerance_bf16=0.2,
                   stochastic=True, unreached=("pooler",),
                   fit=pattern_fit(INPUTS, {"sequence_output": outputs["sequence_output"]}))
+
+
+# The families after BERT: RoBERTa (position offset, one segment row) and DistilBERT (no
+# segments, no pooler), on inputs without segment ids.
+FAMILY_CONFIGS = {
+    "roberta": RobertaConfig(vocab_size=53, hidden_size=12, num_hidden_layers=2,
+                             num_attention_heads=3, intermediate_size=37,
+                             max_position_embeddings=13, hidden_dropout_prob=0.2,
+                             attention_probs_dropout_prob=0.15, initializer_range=0.3),
+    "distilbert": DistilBertConfig(vocab_size=53, dim=12, n_layers=2, n_heads=3, hidden_dim=37,
+                                   max_position_embeddings=11, dropout=0.2,
+                                   attention_dropout=0.15, initializer_range=0.3),
+}
+NO_SEGMENTS = {k: v for k, v in INPUTS.items() if k != "segment_ids"}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_CONFIGS))
+def test_family_encoders(tmp_path, family):
+    config = FAMILY_CONFIGS[family]
+
+    def padded(encoder):
+        inputs = {k: v for k, v in with_padding(INPUTS).items() if k != "segment_ids"}
+        return encoder(inputs), real_positions
+
+    outputs = build_encoder(config)(NO_SEGMENTS)
+    floats = {k: v for k, v in outputs.items() if k != "encoder_outputs"}
+    check_battery(lambda dtype=None: build_encoder(config, dtype=dtype),
+                  lambda e, training=False: e(NO_SEGMENTS, training=training), total,
+                  tolerance_bf16=0.2, stochastic=True, padded=padded,
+                  frozen=lambda e: e.embeddings,
+                  keras_file=str(tmp_path / f"{family}.keras"),
+                  fit=pattern_fit(NO_SEGMENTS, floats))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_CONFIGS))
+def test_family_classifiers(tmp_path, family):
+    # The head's own pooling (RoBERTa: dense + tanh; DistilBERT: dense + ReLU) and its
+    # compile() defaults.
+    config = FAMILY_CONFIGS[family]
+
+    def padded(model):
+        inputs = {k: v for k, v in with_padding(INPUTS).items() if k != "segment_ids"}
+        return model(inputs), lambda out: out
+
+    labels = np.arange(BATCH, dtype=np.int32) % 4
+    check_battery(lambda dtype=None: BertClassifier(config, 4, dtype=dtype),
+                  lambda m, training=False: m(NO_SEGMENTS, training=training), total,
+                  tolerance_bf16=0.05, stochastic=True, padded=padded,
+                  frozen=lambda m: m.encoder.layer_1,
+                  keras_file=str(tmp_path / f"{family}_classifier.keras"),
+                  fit=(NO_SEGMENTS, labels, "auto"))

@@ -246,6 +246,17 @@ def test_hub_task_heads_load_strictly_and_predict_what_the_hub_model_predicts(tm
                            np.maximum(_linear(arrays, "pre_classifier", first), 0))
     model = BertClassifier.from_pretrained(directory, num_labels=3)
     np.testing.assert_allclose(model(inputs)["logits"], expected, atol=2e-5)
+    if family == "roberta":
+        # Its classifier pools with its own layer: a pooler in the checkpoint is known and
+        # skipped, and the encoder's pooler is frozen and left out of what is saved.
+        from safetensors.numpy import save_file
+        arrays["roberta.pooler.dense.weight"] = np.zeros((12, 12), np.float32)
+        arrays["roberta.pooler.dense.bias"] = np.zeros(12, np.float32)
+        save_file(arrays, f"{directory}/model.safetensors")
+        model = BertClassifier.from_pretrained(directory, num_labels=3)
+        np.testing.assert_allclose(model(inputs)["logits"], expected, atol=2e-5)
+        assert not model.encoder.pooler.trainable
+        assert not [path for path in model.named_weights() if path.startswith("pooler/")]
 
     directory = hub_layouts.write_task_model(tmp_path / "span", family, "span")
     arrays = read_arrays(directory)

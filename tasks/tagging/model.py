@@ -41,7 +41,7 @@ class BertTagger(BertConfigModel):
     head_checkpoint_skip = {
         "google": [Rule(r"bert/pooler/dense/(kernel|bias)", None,
                         reason="pooler variable(s) (a tagger has no pooler)")],
-        "huggingface": [Rule(r"(bert\.|roberta\.)?pooler\.dense\.(weight|bias)", None,
+        "huggingface": [Rule(r"([a-z_]+\.)?pooler\.dense\.(weight|bias)", None,
                              reason="pooler variable(s) (a tagger has no pooler)")],
     }
 
