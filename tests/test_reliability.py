@@ -523,3 +523,20 @@ def test_export_model_names_labels_and_kinds_that_do_not_fit_the_run(finished_ru
     (line,) = str(raised.value).splitlines()
     assert line.startswith(f"{run}/ckpt-") and "does not fit the model" in line
     assert "shape" in line
+
+
+def test_a_record_that_is_not_a_protobuf_is_named_when_training_reaches_it(tmp_path):
+    """The 21st record is junk bytes (not UTF-8 either): training stops with the file and
+    record named, not a UnicodeDecodeError from the op error's own message."""
+    from tasks.pretraining import inputs, run as pretraining_run
+
+    good = tmp_path / "good.tfrecord"
+    write_records(good, 40)
+    path = str(tmp_path / "records.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for index, record in enumerate(tf.data.TFRecordDataset(str(good))):
+            writer.write(b"\xff\xfe not a protobuf \x80\x81" if index == 20 else
+                         record.numpy())
+    with pytest.raises(inputs.RecordError, match=r"records.tfrecord: record 20 is not a "
+                       "tf.train.Example"):
+        pretraining_run.run(pretraining_settings(tmp_path, path))

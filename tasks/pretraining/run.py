@@ -163,7 +163,9 @@ class PretrainingRun(Run):
         """Runs `action`; a record that cannot be read becomes a RecordError naming file and record."""
         try:
             return action()
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+        # UnicodeDecodeError: a record of bytes that are not a protobuf (nor UTF-8) breaks the
+        # op error's own message.
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, UnicodeDecodeError):
             s = self.settings
             masked = pretraining_inputs.check_records(self.files[kind][:1], s.max_seq_length,
                                                       s.max_predictions_per_seq)
