@@ -267,6 +267,39 @@ def test_create_pretraining_data_killed_mid_write_leaves_no_output(tmp_path):
     victim.wait()
     assert victim.returncode == -signal.SIGKILL
     assert not any(path.exists() for path in outputs)
+    left = [name for name in os.listdir(tmp_path / "out") if ".tmp-" in name]
+    assert left  # the killed writer's hidden temporary files
+    # A rerun removes what the killed process left, then writes its files.
+    from in_process import run_script
+    small = write_corpus(tmp_path / "small.txt", documents=6, sentences=5)
+    done = run_script("create_pretraining_data.py", f"--input_file={small}",
+                      f"--output_file={','.join(map(str, outputs))}", f"--vocab_file={VOCAB}",
+                      "--max_seq_length=32", "--max_predictions_per_seq=5", "--num_workers=0")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path / "out")) == ["train-0.tfrecord", "train-1.tfrecord"]
+
+
+def test_temporaries_of_processes_that_no_longer_run_are_removed(tmp_path, caplog):
+    import socket
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = [f".vocab.txt.tmp-{host}-{dead.pid}-0123abcd",
+             f".vocab.txt.incomplete-{host}-{dead.pid}-89abcdef"]
+    kept = [f".vocab.txt.tmp-{host}-{os.getpid()}-0123abcd",  # this process: still writing
+            f".vocab.txt.tmp-otherhost-{dead.pid}-0123abcd",  # another machine's
+            f".other.txt.tmp-{host}-{dead.pid}-0123abcd",  # another file's
+            "notes.txt"]
+    (tmp_path / stale[0]).write_text("half a vocab")
+    (tmp_path / stale[1]).mkdir()
+    (tmp_path / stale[1] / "part").write_text("x")
+    for name in kept:
+        (tmp_path / name).write_text("x")
+    files.write_text(tmp_path / "vocab.txt", "[PAD]\n")
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ["vocab.txt"])
+    assert f"removed {tmp_path / stale[0]}, left by process {dead.pid}, which no longer runs" \
+        in caplog.text
 
 
 # ------------------------------------------------------- records and checkpoints

@@ -7,8 +7,12 @@ renamed with `os.replace` (atomic on POSIX file systems); remote paths
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import uuid
+
+from absl import logging
 
 from bert_tf.errors import MissingFileError, UserError
 
@@ -38,10 +42,55 @@ def check_output_file(path, flag, directory_made=False):
         raise UserError(f"--{flag}={path}: the directory {directory} is not writable")
 
 
+TEMPORARY_TAGS = ("tmp", "incomplete", "old")
+
+
 def temporary_name(path, tag):
-    """A hidden name beside `path`, unique to this process and call."""
+    """A hidden name beside `path`, unique to this process and call.
+
+    What earlier processes on this machine left beside `path` under such
+    names (killed, or out of disk, before they could clean up) is removed
+    first, once those processes are gone.
+    """
     directory, name = os.path.split(os.fspath(path))
-    return os.path.join(directory, f".{name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    if not _is_remote(path):
+        remove_stale_temporaries(directory or ".", name)
+    return os.path.join(directory, f".{name}.{tag}-{socket.gethostname()}-{os.getpid()}-"
+                                   f"{uuid.uuid4().hex[:8]}")
+
+
+def remove_stale_temporaries(directory, name):
+    """Removes the temporary files and directories of `name` in `directory` that processes of
+    this machine which no longer run left behind; returns their paths."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(?:{'|'.join(TEMPORARY_TAGS)})-(.+)-(\d+)-"
+                         r"[0-9a-f]{8}")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if not match or match.group(1) != socket.gethostname():
+            continue
+        if _process_runs(int(match.group(2))):
+            continue
+        path = os.path.join(directory, entry)
+        remove_quietly(path)
+        removed.append(path)
+        logging.warning("removed %s, left by process %s, which no longer runs", path,
+                        match.group(2))
+    return removed
+
+
+def _process_runs(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextlib.contextmanager
