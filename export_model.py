@@ -53,6 +53,9 @@ flags.DEFINE_integer("max_answer_length", None, "question_answering: longest ans
                      "(default 30).")
 flags.DEFINE_float("null_score_diff_threshold", None, "question_answering, 2.0: answer \"\" "
                    "when the null score beats the best span's by more than this (default 0).")
+flags.DEFINE_bool("allow_untrained_head", D.allow_untrained_head, "Export a checkpoint that "
+                  "does not hold this task's head, with a newly initialized one (its outputs "
+                  "are then random).")
 
 
 def main(argv):

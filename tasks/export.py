@@ -43,6 +43,7 @@ class ExportSettings(FlagSettings):
     n_best_size: Optional[int] = None
     max_answer_length: Optional[int] = None
     null_score_diff_threshold: Optional[float] = None
+    allow_untrained_head: bool = False  # export a head no run has trained (random outputs)
     log: Callable[[str], None] = trainer.log_line
 
     def label_list(self, files, what):

@@ -71,6 +71,9 @@ def define_finetuning_flags(defaults: run_lib.FineTuningSettings, export_help, p
     flags.DEFINE_float("num_train_epochs", d.num_train_epochs, "Epochs of fine-tuning.")
     flags.DEFINE_float("warmup_proportion", d.warmup_proportion, "Fraction of steps to warm "
                        "up.")
+    flags.DEFINE_bool("allow_untrained_head", d.allow_untrained_head, "With --do_eval or "
+                      "--do_predict but no --do_train, accept a checkpoint without this task's "
+                      "head (its outputs are then random).")
     flags.DEFINE_bool("pad_to_max_length", d.pad_to_max_length, "Pad every batch to "
                       "--max_seq_length (static shapes, for TPUs); by default a batch is padded "
                       "to its longest example and similar lengths are batched together.")

@@ -573,3 +573,47 @@ def test_a_record_that_is_not_a_protobuf_is_named_when_training_reaches_it(tmp_p
     with pytest.raises(inputs.RecordError, match=r"records.tfrecord: record 20 is not a "
                        "tf.train.Example"):
         pretraining_run.run(pretraining_settings(tmp_path, path))
+
+
+def test_a_head_no_run_trained_is_not_used_without_asking(finished_run, tmp_path):
+    from bert_tf.models.bert import BertEncoder
+    from tasks import export as export_run
+
+    tmp, before = finished_run
+    expected = dict(line.split(" = ") for line in
+                    before["eval_results.txt"].decode().splitlines())
+    # Evaluation alone from the run's fine-tuned release: the head comes with it. (A custom
+    # task's labels come from training data, or from an output_dir's label_list.txt.)
+    for name in ("eval", "no", "yes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "label_list.txt").write_bytes(before["label_list.txt"])
+    lines = []
+    classifier_run.run(classifier_settings(
+        tmp, output_dir=str(tmp_path / "eval"), do_train=False, bert_config_file=None,
+        vocab_file=None, init_checkpoint=str(tmp / "run" / "finetuned"), log=lines.append))
+    assert any("Initialized the model, head included" in line for line in lines)
+    found = dict(line.split(" = ") for line in
+                 open(tmp_path / "eval" / "eval_results.txt").read().splitlines())
+    assert found["eval_accuracy"] == expected["eval_accuracy"]
+    # From an encoder-only release: refused, unless asked for.
+    encoder_only = str(tmp_path / "encoder")
+    BertEncoder(tiny_config(vocab_size=30522, max_position_embeddings=32)).save_pretrained(
+        encoder_only, vocab_file=VOCAB)
+    settings = dict(do_train=False, bert_config_file=None, vocab_file=None,
+                    init_checkpoint=encoder_only)
+    with pytest.raises(UserError, match=re.escape(
+            f"--init_checkpoint={encoder_only} holds no BertClassifier head and --do_train is "
+            "off: --do_eval/--do_predict would use a head no run has trained")):
+        classifier_run.run(classifier_settings(tmp, output_dir=str(tmp_path / "no"), **settings))
+    classifier_run.run(classifier_settings(tmp, output_dir=str(tmp_path / "yes"),
+                                           allow_untrained_head=True, **settings))
+    assert (tmp_path / "yes" / "eval_results.txt").exists()
+    # export_model.py alike, --labels given or not.
+    export = dict(checkpoint=encoder_only, task="classifier", labels="no,yes",
+                  export_dir=str(tmp_path / "serving"))
+    with pytest.raises(UserError, match=re.escape(
+            f"{encoder_only} holds no BertClassifier head: it was never trained for this task")):
+        export_run.run(export_run.ExportSettings(**export))
+    assert not os.path.exists(tmp_path / "serving")
+    export_run.run(export_run.ExportSettings(allow_untrained_head=True, **export))
+    assert os.listdir(tmp_path / "serving")

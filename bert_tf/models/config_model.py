@@ -87,7 +87,8 @@ class ConfigModel(keras.Model):
         return {"model": self}
 
     @classmethod
-    def from_pretrained(cls, path, *args, strict=True, dtype=None, **kwargs):
+    def from_pretrained(cls, path, *args, strict=True, dtype=None, require_head=False,
+                        **kwargs):
         """Builds the model from a checkpoint directory's config and loads its weights.
 
         `path` is a Google release (bert_config.json + bert_model.ckpt.*), a
@@ -97,7 +98,9 @@ class ConfigModel(keras.Model):
         `strict=False`, checkpoint weights this model has no place for are
         skipped and weights the checkpoint lacks keep their initial values,
         with warnings; shape mismatches are always errors
-        (CheckpointMismatchError).
+        (CheckpointMismatchError). A checkpoint without this model's head
+        gives a newly initialized head, with a warning; with `require_head`
+        it is an error (a head to serve or predict with must be trained).
         """
         from bert_tf import checkpoints
         from bert_tf.models import registry
@@ -110,6 +113,9 @@ class ConfigModel(keras.Model):
             return model
         # A release of the encoder alone, or of another task: the head starts fresh, as
         # for fine-tuning.
+        if require_head:
+            raise UserError(f"{release.directory} holds no {cls.__name__} head: it was never "
+                            "trained for this task")
         checkpoints.load_weights(model.encoder, release, strict=strict)
         logging.warning("%s holds no %s head: the encoder is loaded, the head is newly "
                         "initialized", release.directory, cls.__name__)

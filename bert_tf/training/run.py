@@ -269,6 +269,9 @@ class FineTuningSettings(TrainingSettings):
     # ((1 - 0.9^t) / sqrt(1 - 0.999^t)), which wrecks short runs on small data;
     # --adam_bias_correction=false reproduces the original.
     adam_bias_correction: bool = True
+    # Evaluate or predict with a head no run has trained (a fresh head on a released
+    # encoder): refused unless asked for, since its outputs are random.
+    allow_untrained_head: bool = False
 
     def check(self):
         super().check()
@@ -365,8 +368,27 @@ class FineTuningRun(Run):
 
     def initialize(self, model):
         s = self.settings
-        if self.files.release is not None:
-            release = checkpoints.load_weights(model.encoder, self.files.release)
+        release = self.files.release
+        if not s.do_train:
+            # Evaluation or prediction only: the head must come from the checkpoint.
+            if release is not None and model.checkpoint_holds_head(release):
+                checkpoints.load_weights(model, release)
+                s.log(f"Initialized the model, head included, from {release.format} "
+                      f"checkpoint {s.init_checkpoint}")
+                return
+            if not s.allow_untrained_head:
+                where = (f"--init_checkpoint={s.init_checkpoint} holds no "
+                         f"{type(model).__name__} head" if release is not None
+                         else "there is no --init_checkpoint")
+                raise UserError(
+                    f"{where} and --do_train is off: --do_eval/--do_predict would use a head "
+                    "no run has trained (random outputs). Fine-tune first (--do_train), point "
+                    "--init_checkpoint at a fine-tuned run of this task, or pass "
+                    "--allow_untrained_head")
+            logging.warning("evaluating/predicting with an untrained head "
+                            "(--allow_untrained_head)")
+        if release is not None:
+            release = checkpoints.load_weights(model.encoder, release)
             s.log(f"Initialized the encoder from {release.format} checkpoint "
                   f"{s.init_checkpoint}")
         elif s.do_train:

@@ -41,7 +41,8 @@ def _load(settings, files, regression):
                                  f"export it with --task={right}, not --task={wrong}")
     labels = None if regression else settings.label_list(files, "classifier")
     model = BertClassifier.from_pretrained(files.release, 1 if regression else len(labels),
-                                           regression=regression)
+                                           regression=regression,
+                                           require_head=not settings.allow_untrained_head)
     pair = settings.text_pair or bool(files.run_info.get("text_pair"))
     return model, export_kind(regression, pair), {"labels": labels}
 

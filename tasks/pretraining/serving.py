@@ -72,4 +72,5 @@ def pretrainer_exporter(settings, files):
     """export_model.py --task=pretrainer."""
     from bert_tf.models.bert import BertPretrainer
 
-    return BertPretrainer.from_pretrained(files.release), PRETRAINER, {}
+    return BertPretrainer.from_pretrained(
+        files.release, require_head=not settings.allow_untrained_head), PRETRAINER, {}

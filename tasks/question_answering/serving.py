@@ -76,7 +76,8 @@ def question_answering_exporter(settings, files):
     """export_model.py --task=question_answering: the run's windowing settings from run.json."""
     from tasks.question_answering.model import BertSpanLabeler
 
-    model = BertSpanLabeler.from_pretrained(files.release)
+    model = BertSpanLabeler.from_pretrained(files.release,
+                                            require_head=not settings.allow_untrained_head)
     if not model.checkpoint_holds_head(files.release):
         raise UserError(f"{settings.checkpoint} holds no span head (cls/squad/output_weights or "
                         "qa_outputs.weight): export a run_squad.py output_dir or a release "

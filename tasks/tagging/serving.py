@@ -265,5 +265,6 @@ def tagger_exporter(settings, files):
     # The run's stride, when the export windows as the run did; else half a window.
     same = info.get("max_seq_length") == settings.max_seq_length
     stride = info.get("window_stride") if same else None
-    model = BertTagger.from_pretrained(files.release, len(labels))
+    model = BertTagger.from_pretrained(files.release, len(labels),
+                                       require_head=not settings.allow_untrained_head)
     return model, TAGGER, {"labels": labels, "window_stride": stride}
