@@ -464,6 +464,13 @@ def test_bad_requests_fail_cleanly(loaded):
     with pytest.raises(tf.errors.InvalidArgumentError, match="max_position_embeddings"):
         ids = tf.ones([1, 100], tf.int32)  # longer than the model's positions
         model.signatures["serve_ids"](input_ids=ids, input_mask=ids, segment_ids=ids * 0)
+    # A row without a real token is no tokenized text: refused, naming the row.
+    for ids, mask in ((tf.ones([2, 3], tf.int32), tf.constant([[1, 1, 0], [0, 0, 0]])),
+                      (tf.ones([2, 0], tf.int32), tf.ones([2, 0], tf.int32))):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="needs at least one real token"):
+            model.signatures["serve_ids"](input_ids=ids, input_mask=mask,
+                                          segment_ids=ids * 0)
     # The process and the model still work.
     ok = serve(text=tf.constant(["fine"]), text_pair=tf.constant(["also fine"]))
     assert ok["probabilities"].shape == (1, 3)

@@ -185,7 +185,9 @@ def test_served_model_answers_as_do_predict_in_a_fresh_process(trained, tmp_path
     rows = [(qa["id"], qa["question"], p["context"]) for p in dev["data"][0]["paragraphs"]
             for qa in p["qas"]]
     long_question = "What follows " + " ".join(["zebra"] * 30) + "?"
-    extra = [("What follows zebra?", ""), ("", ""), (long_question, "zebra caf\u00e9")]
+    # No context; nothing at all; a blank question (it asks nothing: no answer, as served).
+    extra = [("What follows zebra?", ""), ("", ""), ("  ", "Zebra stripes are black."),
+             (long_question, "zebra caf\u00e9")]
     request = {"question": [q for _, q, _ in rows] + [q for q, _ in extra],
                "context": [c for _, _, c in rows] + [c for _, c in extra],
                "ids": {"input_ids": [[101, 2054, 102, 4937, 102]], "input_mask": [[1] * 5],
@@ -223,8 +225,8 @@ def test_served_model_answers_as_do_predict_in_a_fresh_process(trained, tmp_path
         chosen = [e for e in nbest[qas_id] if e["text"] == expected][0]
         assert abs(served["score"][i] - chosen["start_logit"] - chosen["end_logit"]) < 1e-3
     assert compared >= len(rows) - 2 and long_contexts >= 10
-    assert served["answer"][-3:-1] == ["", ""] and served["start"][-3:-1] == [-1, -1]
-    assert served["has_answer"][-3:-1] == [False, False]
+    assert served["answer"][-4:-1] == ["", "", ""] and served["start"][-4:-1] == [-1, -1, -1]
+    assert served["has_answer"][-4:-1] == [False, False, False] and served["score"][-2] == 0.0
     assert served["truncated"][-1] and not any(served["truncated"][:-1])
 
 

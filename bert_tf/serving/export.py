@@ -126,7 +126,14 @@ class ServingModule(tf.Module):
             & tf.reduce_all(tf.equal(tf.shape(input_ids), tf.shape(segment_ids))),
             ["input_ids, input_mask and segment_ids must have the same shape; got",
              tf.shape(input_ids), tf.shape(input_mask), tf.shape(segment_ids)])
-        with tf.control_dependencies([same]):
+        # A tokenized text holds at least [CLS] [SEP]: a row without a real token is no
+        # request (an empty text goes to serving_default, which tokenizes it).
+        tokens = tf.reduce_sum(tf.cast(tf.not_equal(input_mask, 0), tf.int32), axis=-1)  # [B]
+        nonempty = tf.debugging.Assert(
+            tf.reduce_all(tokens > 0),
+            ["every row of serve_ids needs at least one real token (input_mask 1); rows with "
+             "none:", tf.where(tokens <= 0)[:, 0]])
+        with tf.control_dependencies([same, nonempty]):
             input_ids = tf.identity(input_ids)
         return self.kind.outputs(self, at_least_two_positions(
             {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}))

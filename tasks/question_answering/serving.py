@@ -34,9 +34,17 @@ def _answer(module, question, context):
         message="question and context must hold the same number of strings")
     with tf.control_dependencies([same]):
         question = tf.identity(question)
-    return graph.answer_questions(
+    out = graph.answer_questions(
         module.model, module.tokenizer, question, context, module.max_seq_length,
         **{name: getattr(module, name) for name in DEFAULTS})
+    # A blank question asks nothing: no answer (run_squad.py refuses one in a data file).
+    blank = tf.equal(tf.strings.length(tf.strings.strip(question)), 0)  # [B]
+    none = {"answer": tf.constant(""), "start": tf.constant(-1), "end": tf.constant(-1),
+            "score": tf.constant(0.0), "has_answer": tf.constant(False)}
+    for name, value in none.items():
+        if name in out:
+            out[name] = tf.where(blank, tf.cast(value, out[name].dtype), out[name])
+    return out
 
 
 def _warmup(kind, texts):
