@@ -617,3 +617,74 @@ def test_a_head_no_run_trained_is_not_used_without_asking(finished_run, tmp_path
     assert not os.path.exists(tmp_path / "serving")
     export_run.run(export_run.ExportSettings(allow_untrained_head=True, **export))
     assert os.listdir(tmp_path / "serving")
+
+
+def _disk_full(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(
+        None, None, "/data/run/ckpt-20_temp/part-00000-of-00001.data-00000-of-00001.tempstate1; "
+        "No space left on device")
+
+
+def test_a_full_disk_while_saving_a_checkpoint_loses_nothing(tmp_path, monkeypatch):
+    """The second save finds the disk full (simulated): one line saying where, the partial
+    checkpoint removed, the first checkpoint intact; run again, it resumes and finishes."""
+    from tasks.pretraining import run as pretraining_run
+
+    path = tmp_path / "records.tfrecord"
+    write_records(path, 40)
+    save = tf.train.CheckpointManager.save
+    calls = []
+
+    def save_then_fill_the_disk(manager, checkpoint_number=None, **kwargs):
+        calls.append(checkpoint_number)
+        if len(calls) == 2:
+            os.makedirs(os.path.join(manager.directory, f"ckpt-{checkpoint_number}_temp"))
+            _disk_full()
+        return save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_fill_the_disk)
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match=re.escape(
+            f"out of disk space saving the checkpoint of step 20 in {out} (/data/run/ckpt-20_temp"
+            "/part-00000-of-00001.data-00000-of-00001.tempstate1; No space left on device); its "
+            f"partial files were removed; the last complete checkpoint, {out}/ckpt-10, is intact: "
+            "run the same command again to resume from it once space is free")):
+        pretraining_run.run(pretraining_settings(tmp_path, path))
+    assert not [name for name in os.listdir(out) if "_temp" in name]
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    # A save killed half-way leaves a temporary directory: the next run removes it.
+    os.makedirs(out / "ckpt-20_temp")
+    lines = []
+    pretraining_run.run(pretraining_settings(tmp_path, path, log=lines.append))
+    text = "\n".join(lines)
+    assert f"Removed {out}/ckpt-20_temp, a checkpoint an earlier run could not finish" in text
+    assert f"Resumed from {out}/ckpt-10 at step 10" in text
+    assert tf.train.latest_checkpoint(str(out)).endswith("ckpt-30")
+
+
+def test_a_full_disk_while_writing_records_leaves_nothing(tmp_path, monkeypatch):
+    from testing import write_corpus
+
+    from bert_tf.tokenization import BertTokenizer
+    from tasks.pretraining import records
+
+    class FillingWriter(tf.io.TFRecordWriter):
+        written = 0
+
+        def write(self, record):
+            FillingWriter.written += 1
+            if FillingWriter.written > 5:
+                _disk_full()
+            super().write(record)
+
+    monkeypatch.setattr(records.tf.io, "TFRecordWriter", FillingWriter)
+    corpus = write_corpus(tmp_path / "corpus.txt", documents=10, sentences=10)
+    outputs = [str(tmp_path / "out" / f"train-{i}.tfrecord") for i in range(2)]
+    tokenizer = BertTokenizer(VOCAB)
+    options = records.options_for(tokenizer, max_seq_length=32, max_predictions_per_seq=5)
+    with pytest.raises(UserError, match=re.escape(
+            f"out of disk space writing {', '.join(outputs)} (/data/run/ckpt-20_temp/part-00000-"
+            "of-00001.data-00000-of-00001.tempstate1; No space left on device): nothing was "
+            "written under those names and the partial temporary files are removed")):
+        records.create_pretraining_records([corpus], outputs, tokenizer, options, num_workers=0)
+    assert os.listdir(tmp_path / "out") == []

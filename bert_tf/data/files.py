@@ -45,6 +45,22 @@ def check_output_file(path, flag, directory_made=False):
 TEMPORARY_TAGS = ("tmp", "incomplete", "old")
 
 
+def is_out_of_space(error):
+    """Whether an exception is a full disk (or quota): TensorFlow's ResourceExhaustedError from a
+    write, or an OSError ENOSPC/EDQUOT."""
+    import errno
+
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return type(error).__name__ == "ResourceExhaustedError" and "allocat" not in str(error)
+
+
+def first_line(error):
+    """An exception's message, first line only (TensorFlow's run to dozens)."""
+    text = str(getattr(error, "message", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def temporary_name(path, tag):
     """A hidden name beside `path`, unique to this process and call.
 

@@ -236,7 +236,24 @@ class Trainer:
             loss_scale=self.loss_scale, dropout_rng=rng)
 
     def _save(self, manager):
-        path = manager.save(checkpoint_number=int(self.global_step.numpy()))
+        step = int(self.global_step.numpy())
+        try:
+            path = manager.save(checkpoint_number=step)
+        except (tf.errors.ResourceExhaustedError, OSError) as e:
+            from bert_tf.data import files
+            from bert_tf.errors import UserError
+
+            if not files.is_out_of_space(e):
+                raise
+            removed = _remove_checkpoint_temporaries(self._write_dir())
+            latest = tf.train.latest_checkpoint(self.options.output_dir)
+            kept = (f"the last complete checkpoint, {latest}, is intact: run the same command "
+                    "again to resume from it" if latest else "no earlier checkpoint exists")
+            raise UserError(
+                f"out of disk space saving the checkpoint of step {step} in "
+                f"{self._write_dir()} ({files.first_line(e)}); "
+                f"{'its partial files were removed; ' if removed else ''}{kept} once space is "
+                "free") from None
         if not self.is_chief:
             shutil.rmtree(self._write_dir(), ignore_errors=True)
         return path
@@ -245,6 +262,10 @@ class Trainer:
 
     def restore_or_initialize(self):
         """Restores the latest checkpoint in output_dir; returns its step (0 if none)."""
+        if self.is_chief:
+            for path in _remove_checkpoint_temporaries(self.options.output_dir):
+                self.options.log(f"Removed {path}, a checkpoint an earlier run could not "
+                                 "finish")
         latest = tf.train.latest_checkpoint(self.options.output_dir)
         if latest:
             self._checkpoint().restore(latest).assert_existing_objects_matched()
@@ -403,3 +424,16 @@ def concat_padded(arrays, fill=0):
                      constant_values=fill) for a in arrays]
     return np.concatenate(padded)
 
+
+def _remove_checkpoint_temporaries(directory):
+    """Removes the ckpt-N_temp* directories TensorFlow writes a checkpoint's shards to before it
+    renames them; one that remains is a save that never finished (killed, disk full)."""
+    import glob
+
+    found = sorted(glob.glob(os.path.join(directory, "ckpt-*_temp*")))
+    for path in found:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+    return found

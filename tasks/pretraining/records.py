@@ -24,7 +24,7 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.data import files
-from bert_tf.errors import DataError
+from bert_tf.errors import DataError, UserError
 from tasks.pretraining import examples as pretraining_data
 
 
@@ -174,6 +174,13 @@ def create_pretraining_records(input_files, output_files, tokenizer, options, ra
             raise DataError(f"no text in {', '.join(input_files)}: nothing to write")
         for source, target in zip(temporary, output_files):
             tf.io.gfile.rename(source, target, overwrite=True)
+    except (tf.errors.ResourceExhaustedError, OSError) as e:
+        if not files.is_out_of_space(e):
+            raise
+        raise UserError(f"out of disk space writing {', '.join(output_files)} "
+                        f"({files.first_line(e)}): nothing was written under those names and "
+                        "the partial temporary files are removed; free space and run again") \
+            from None
     finally:
         for writer in writers:
             writer.close()
