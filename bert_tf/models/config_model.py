@@ -1,9 +1,12 @@
 """ConfigModel: the base of every model built from a family's config (encoders, pretrainers, task heads)."""
 
+import re
+
 import keras
 import tensorflow as tf
 from absl import logging
 
+from bert_tf.checkpoints.table import Rule
 from bert_tf.errors import UserError
 from bert_tf.training.objective import KerasObjective
 
@@ -66,16 +69,38 @@ class ConfigModel(keras.Model):
         """{path: variable} of the weights outside the encoder; see checkpoint_names."""
         return {}
 
+    def uses_pooler(self):
+        """Whether this model reads the encoder's pooled output. One that does not (a tagger;
+        RoBERTa's and DistilBERT's sentence classifiers, as their Hugging Face models) keeps
+        the encoder's pooler frozen (`freeze_unused_pooler`), does not save it, and skips
+        one a checkpoint holds."""
+        return True
+
+    def freeze_unused_pooler(self):
+        """Keeps a pooler the loss never reaches out of the optimizer (call once built)."""
+        if not self.uses_pooler() and self.encoder.pooler is not None:
+            self.encoder.pooler.trainable = False
+
     def named_weights(self):
         """{stable path: variable} of every weight: the encoder's, then the head's."""
-        named = dict(self.encoder.named_weights())
+        named = {path: variable for path, variable in self.encoder.named_weights().items()
+                 if self.uses_pooler() or not path.startswith("pooler/")}
         named.update(self.head_weights())
         return named
 
     def checkpoint_names(self, fmt):
         """The NameTable of this model in checkpoint format `fmt` ("google", "huggingface")."""
-        return self.encoder.checkpoint_names(fmt).extended(
-            self.head_rules(fmt), self.head_checkpoint_skip.get(fmt, ()))
+        encoder = self.encoder.checkpoint_names(fmt)
+        skip = list(self.head_checkpoint_skip.get(fmt, ()))
+        if not self.uses_pooler() and self.encoder.pooler is not None:
+            # The checkpoint's pooler, under the name the encoder's table gives it.
+            names = "|".join(re.escape(encoder.source_name(path)[0])
+                             for path in ("pooler/kernel", "pooler/bias"))
+            prefix = f"({re.escape(encoder.optional_prefix)})?" if encoder.optional_prefix else ""
+            skip.append(Rule(f"{prefix}({names})", None,
+                             reason=f"pooler variable(s) ({type(self).__name__} does not use "
+                                    "the pooler)"))
+        return encoder.extended(self.head_rules(fmt), skip)
 
     def head_rules(self, fmt):
         """The head's [Rule] in checkpoint format `fmt` (`head_checkpoint_names`, the same in
@@ -158,11 +183,16 @@ class ConfigModel(keras.Model):
         prefix (Google) or the weights file (Hugging Face).
         """
         from bert_tf import checkpoints
-        from bert_tf.models import registry
 
-        if "google" in registry.family_of(self.config).formats:
+        if self.release_format() == "google":
             return checkpoints.save_google(self, directory, vocab_file=vocab_file)
         return checkpoints.save_huggingface(self, directory, vocab_file=vocab_file)
+
+    def release_format(self):
+        """The format `save_pretrained` writes: "google" for BERT, "huggingface" for the others."""
+        from bert_tf.models import registry
+
+        return "google" if "google" in registry.family_of(self.config).formats else "huggingface"
 
     # --------------------------------------------------------- Keras-native use
 

@@ -6,6 +6,7 @@ and its tests (CONTRIBUTING.md has the checklist).
 
 import dataclasses
 import importlib
+import os
 
 from bert_tf.errors import UserError
 
@@ -81,8 +82,6 @@ def as_config(config):
 
 def config_from_release(release):
     """The config of a resolved checkpoint directory (`bert_tf.checkpoints.Release`), any family."""
-    import os
-
     from bert_tf.models.bert.config import BertConfig, read_json
 
     if os.path.basename(release.config_file) == BertConfig.file_name:

@@ -508,8 +508,8 @@ class FineTuningRun(Run):
             if s.do_train:
                 self.train()
                 path = self.export_pretrained()
-                fmt = "Google's" if self.config.file_name == checkpoints.CONFIG_NAME else \
-                    "Hugging Face's"
+                fmt = {"google": "Google's", "huggingface": "Hugging Face's"}[
+                    self.trainer.model.release_format()]
                 s.log(f"Saved the fine-tuned model in {fmt} format to {path}")
             self.evaluate_and_predict()
             if s.export_dir and self.is_chief:

@@ -430,10 +430,9 @@ def _remove_checkpoint_temporaries(directory):
     renames them; one that remains is a save that never finished (killed, disk full)."""
     import glob
 
+    from bert_tf.data import files
+
     found = sorted(glob.glob(os.path.join(directory, "ckpt-*_temp*")))
     for path in found:
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.exists(path):
-            os.remove(path)
+        files.remove_quietly(path)
     return found

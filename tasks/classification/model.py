@@ -5,7 +5,6 @@
 import keras
 import tensorflow as tf
 
-from bert_tf.checkpoints.table import Rule
 from bert_tf.layers import Dropout
 from bert_tf.models.bert import BertConfigModel
 from tasks.classification.objective import ClassificationObjective, RegressionObjective
@@ -47,11 +46,9 @@ class BertClassifier(BertConfigModel):
         init = keras.initializers.TruncatedNormal(stddev=0.02)
         self.pooling = shape.classifier_pooling
         self.pre_classifier = None
-        if self.pooling != "pooler" and self.encoder.pooler is not None:
-            # The family's classifier pools with its own layer (RoBERTa's classifier.dense), as
-            # its ...ForSequenceClassification, which has no pooler: the loss never reaches the
-            # encoder's, so it is frozen (kept out of the optimizer) and not saved.
-            self.encoder.pooler.trainable = False
+        # A family whose classifier pools with its own layer (RoBERTa's classifier.dense), as
+        # its ...ForSequenceClassification, which has no pooler, leaves the encoder's unused.
+        self.freeze_unused_pooler()
         if self.pooling != "pooler":
             self.pre_classifier = keras.layers.Dense(
                 shape.hidden_size, activation=self.pooling, dtype=policy,
@@ -80,11 +77,8 @@ class BertClassifier(BertConfigModel):
             return {"score": logits[:, 0]}  # [B]
         return {"logits": logits}  # [B, L]
 
-    def named_weights(self):
-        named = {path: variable for path, variable in self.encoder.named_weights().items()
-                 if self.pre_classifier is None or not path.startswith("pooler/")}
-        named.update(self.head_weights())
-        return named
+    def uses_pooler(self):
+        return self.pooling == "pooler"
 
     def head_weights(self):
         named = {"classifier/kernel": self.classifier.kernel,
@@ -93,15 +87,6 @@ class BertClassifier(BertConfigModel):
             named.update({"pre_classifier/kernel": self.pre_classifier.kernel,
                           "pre_classifier/bias": self.pre_classifier.bias})
         return named
-
-    def checkpoint_names(self, fmt):
-        table = super().checkpoint_names(fmt)
-        if self.pre_classifier is not None and self.encoder.pooler is not None:
-            # A checkpoint that has the encoder's pooler too: known, and not this model's.
-            table = table.extended(skip=[Rule(r"([a-z_]+\.)?pooler\.dense\.(weight|bias)", None,
-                                              reason="pooler variable(s) (this family's "
-                                              "classifier pools with its own layer)")])
-        return table
 
     def head_rules(self, fmt):
         # google-research/bert's run_classifier.py head (output_weights [L, H]) for BERT;

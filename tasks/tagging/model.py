@@ -38,12 +38,6 @@ class BertTagger(BertConfigModel):
                    Rule("output_bias", "classifier/bias")],
         "huggingface": huggingface.linear_rules("classifier", "classifier"),
     }
-    head_checkpoint_skip = {
-        "google": [Rule(r"bert/pooler/dense/(kernel|bias)", None,
-                        reason="pooler variable(s) (a tagger has no pooler)")],
-        "huggingface": [Rule(r"([a-z_]+\.)?pooler\.dense\.(weight|bias)", None,
-                             reason="pooler variable(s) (a tagger has no pooler)")],
-    }
 
     def __init__(self, config, num_labels, **kwargs):
         super().__init__(config, **kwargs)
@@ -53,9 +47,7 @@ class BertTagger(BertConfigModel):
         self.num_labels = num_labels
         policy = self.dtype_policy
         self.encoder = self.head_encoder()
-        if self.encoder.pooler is not None:
-            # The loss never reaches the pooler: freezing it keeps it out of the optimizer.
-            self.encoder.pooler.trainable = False
+        self.freeze_unused_pooler()
         self.dropout = Dropout(self.encoder.shape.hidden_dropout, dtype=policy)
         self.classifier = keras.layers.Dense(
             num_labels, dtype=policy, name="classifier",
@@ -68,11 +60,8 @@ class BertTagger(BertConfigModel):
         logits = self.classifier(self.dropout(sequence, training=training))  # [B, T, L]
         return {"logits": tf.cast(logits, tf.float32)}
 
-    def named_weights(self):
-        named = {path: variable for path, variable in self.encoder.named_weights().items()
-                 if not path.startswith("pooler/")}
-        named.update(self.head_weights())
-        return named
+    def uses_pooler(self):
+        return False
 
     def head_weights(self):
         return {"classifier/kernel": self.classifier.kernel,
