@@ -12,6 +12,7 @@ from absl import logging
 from bert_tf.errors import MissingFileError
 from bert_tf.tokenization.core_wordpiece import CoreWordpiece
 from bert_tf.tokenization.normalization import Normalizer
+from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (MAX_CHARS_PER_WORD, SPECIAL_TOKENS, check_vocab,
                                         load_vocab, read_tokenizer_config, resolve_casing,
                                         vocab_is_cased)
@@ -73,6 +74,7 @@ class BertTokenizer(keras.layers.Layer):
         # Characters each piece covers in its word, for offsets ([UNK] covers the word).
         self._piece_chars = tf.constant(
             [len(t[len(_SUFFIX):]) if t.startswith(_SUFFIX) else len(t) for t in tokens], tf.int64)
+        self.template = Template.bert(self.cls_id, self.sep_id, self.pad_id)
 
     # ----------------------------------------------------------------- setup
 
@@ -118,15 +120,6 @@ class BertTokenizer(keras.layers.Layer):
 
     # ------------------------------------------------------------- tokenizing
 
-    @staticmethod
-    def _as_batch(texts):
-        texts = tf.convert_to_tensor(texts, tf.string)
-        if texts.shape.rank == 0:
-            return texts[None], True
-        if texts.shape.rank != 1:
-            raise ValueError(f"texts must be a string or a [B] vector of strings, got shape {texts.shape}")
-        return texts, False
-
     def _pieces(self, words):
         """Word code points [B, (W), (C)] -> ragged wordpiece ids [B, (W), (P)]."""
         flat_words = words.values  # [W, (C)]
@@ -139,7 +132,7 @@ class BertTokenizer(keras.layers.Layer):
 
     def tokenize(self, texts):
         """Wordpiece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
-        texts, scalar = self._as_batch(texts)
+        texts, scalar = as_batch(texts)
         words, _ = self._normalizer.words(texts)
         ids = self._pieces(words).merge_dims(1, 2)
         return ids[0] if scalar else ids
@@ -154,24 +147,7 @@ class BertTokenizer(keras.layers.Layer):
         whitespace, control or zero-width characters) becomes one `[UNK]`: every
         word keeps a position, so labels and predictions stay aligned with words.
         """
-        if (not isinstance(words, tf.RaggedTensor) or words.shape.rank != 2
-                or words.ragged_rank != 1):
-            raise TypeError(f"words must be a string RaggedTensor [B, (W)], got {words!r}")
-        if words.dtype != tf.string:
-            raise TypeError(f"words must be strings, got {words.dtype.name}")
-        flat_words = words.values  # [N]
-        pieces = self.tokenize(flat_words)  # [N, (P)], one call for the whole batch
-        # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
-        # survives only where the word had nothing else.
-        unk = tf.fill([tf.shape(flat_words)[0], 1],
-                      tf.constant(self.unk_id, pieces.dtype))  # [N, 1]
-        with_unk = tf.concat([pieces, tf.RaggedTensor.from_tensor(
-            unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
-        keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
-        position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
-        fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], none empty
-        # with_values needs both levels to index rows with the same integer type.
-        return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
+        return pieces_of_words(words, self.tokenize, self.unk_id)
 
     def tokenize_with_offsets(self, texts):
         """Wordpiece ids and character offsets into the original texts.
@@ -181,7 +157,7 @@ class BertTokenizer(keras.layers.Layer):
         characters, as Python `str` does). Pieces of one character that
         normalization split (for example a Hangul syllable) share its span.
         """
-        texts, scalar = self._as_batch(texts)
+        texts, scalar = as_batch(texts)
         words, sources = self._normalizer.words(texts)
         pieces = self._pieces(words)  # [B, (W), (P)]
         flat_pieces = pieces.values  # [W, (P)]
@@ -237,28 +213,9 @@ class BertTokenizer(keras.layers.Layer):
         one on ties). Returns int32 ragged `[B, (T)]` "input_ids" and
         "segment_ids", and bool `[B]` "truncated" (an example lost tokens).
         """
-        max_seq_length = int(max_seq_length or self.max_seq_length)
-        a = self.tokenize(self._as_batch(texts)[0])  # [B, (Pa)]
-        budget = max_seq_length - (2 if text_pairs is None else 3)
-        if budget < 1:
-            raise ValueError(f"max_seq_length {max_seq_length} leaves no room for tokens")
-        if text_pairs is None:
-            segments = [a[:, :budget]]
-            truncated = a.row_lengths() > budget
-        else:
-            b = self.tokenize(self._as_batch(text_pairs)[0])
-            keep_a, keep_b = truncated_pair_lengths(a.row_lengths(), b.row_lengths(), budget)
-            segments = [_keep_first(a, keep_a), _keep_first(b, keep_b)]
-            truncated = a.row_lengths() + b.row_lengths() > budget
-        batch = a.nrows()
-        cls = tf.fill([batch, 1], self.cls_id)
-        sep = tf.fill([batch, 1], self.sep_id)
-        pieces, segment_ids = [cls], [tf.zeros([batch, 1], tf.int32)]
-        for index, segment in enumerate(segments):
-            pieces += [segment, sep]
-            segment_ids += [tf.ones_like(segment) * index, tf.fill([batch, 1], index)]
-        return {"input_ids": tf.concat(pieces, axis=1),
-                "segment_ids": tf.concat(segment_ids, axis=1), "truncated": truncated}
+        a = self.tokenize(as_batch(texts)[0])  # [B, (Pa)]
+        b = None if text_pairs is None else self.tokenize(as_batch(text_pairs)[0])
+        return self.template.encode_ragged(a, b, int(max_seq_length or self.max_seq_length))
 
     def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
                return_truncated=False):
@@ -271,16 +228,8 @@ class BertTokenizer(keras.layers.Layer):
         """
         max_seq_length = int(max_seq_length or self.max_seq_length)
         ragged = self.encode_ragged(texts, text_pairs, max_seq_length)
-        ids = ragged["input_ids"]
-        shape = [None, max_seq_length] if pad_to_max_length else None
-        features = {
-            "input_ids": ids.to_tensor(self.pad_id, shape=shape),
-            "input_mask": tf.ones_like(ids).to_tensor(0, shape=shape),
-            "segment_ids": ragged["segment_ids"].to_tensor(0, shape=shape),
-        }
-        if return_truncated:
-            features["truncated"] = ragged["truncated"]
-        return features
+        return self.template.pad(ragged, max_seq_length if pad_to_max_length else None,
+                                 return_truncated)
 
     def call(self, texts, text_pairs=None):
         return self.encode(texts, text_pairs)
@@ -293,21 +242,36 @@ class BertTokenizer(keras.layers.Layer):
         return config
 
 
-def truncated_pair_lengths(length_a, length_b, budget):
-    """Lengths google-research/bert's `_truncate_seq_pair` leaves for two segments.
+def as_batch(texts):
+    """`[B]` strings and whether `texts` was one scalar string (then B = 1)."""
+    texts = tf.convert_to_tensor(texts, tf.string)
+    if texts.shape.rank == 0:
+        return texts[None], True
+    if texts.shape.rank != 1:
+        raise ValueError(f"texts must be a string or a [B] vector of strings, got shape {texts.shape}")
+    return texts, False
 
-    It removes one token at a time from the longer segment (the second on
-    ties) until both fit in `budget`; in closed form the second keeps
-    min(b, max(budget // 2, budget - a)) and the first the rest.
+
+def pieces_of_words(words, tokenize, unk_id):
+    """`tokenize` of each word of a string RaggedTensor `[B, (W)]`: `[B, (W), (P)]`, never empty.
+
+    A word that `tokenize` gives no piece becomes one `unk_id`, so that every
+    word keeps a position.
     """
-    length_a = tf.cast(length_a, tf.int64)
-    length_b = tf.cast(length_b, tf.int64)
-    budget = tf.cast(budget, tf.int64)
-    keep_b = tf.minimum(length_b, tf.maximum(budget // 2, budget - length_a))
-    keep_a = tf.minimum(length_a, budget - keep_b)
-    return keep_a, keep_b
-
-
-def _keep_first(ragged, lengths):
-    positions = tf.ragged.range(ragged.row_lengths())
-    return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(lengths, 1))
+    if (not isinstance(words, tf.RaggedTensor) or words.shape.rank != 2
+            or words.ragged_rank != 1):
+        raise TypeError(f"words must be a string RaggedTensor [B, (W)], got {words!r}")
+    if words.dtype != tf.string:
+        raise TypeError(f"words must be strings, got {words.dtype.name}")
+    flat_words = words.values  # [N]
+    pieces = tokenize(flat_words)  # [N, (P)], one call for the whole batch
+    # Append [UNK] to every word, then keep max(pieces, 1) of each: the [UNK]
+    # survives only where the word had nothing else.
+    unk = tf.fill([tf.shape(flat_words)[0], 1], tf.constant(unk_id, pieces.dtype))  # [N, 1]
+    with_unk = tf.concat([pieces, tf.RaggedTensor.from_tensor(
+        unk, row_splits_dtype=pieces.row_splits.dtype)], axis=1)
+    keep = tf.maximum(pieces.row_lengths(), 1)  # [N]
+    position = tf.ragged.range(with_unk.row_lengths(), dtype=keep.dtype)  # [N, (P + 1)]
+    fixed = tf.ragged.boolean_mask(with_unk, position < keep[:, None])  # [N, (P)], none empty
+    # with_values needs both levels to index rows with the same integer type.
+    return words.with_row_splits_dtype(fixed.row_splits.dtype).with_values(fixed)
