@@ -22,6 +22,7 @@ _EXPORTS = {
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
+    "BpeTokenizer": "bert_tf.tokenization.bpe",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",
     "TransformerEncoderBlock": "bert_tf.layers.encoder_block",
     "UserError": "bert_tf.errors",

@@ -43,3 +43,40 @@ def parity_corpus(count=260, seed=1234):
             out = rng.choice(SPACES) + out + rng.choice(SPACES)
         texts.append(out)
     return texts
+
+
+# What GPT-2's byte-level pre-tokenization treats specially: the contractions it splits off
+# (case-sensitive), apostrophes that are not one, and runs of white space before a word.
+CONTRACTIONS = ["they're", "we've", "I'll", "she'd", "I'm", "it's", "IT'S", "'s", "''s",
+                "rock'n'roll", "o'clock", "'tis", "don''t", "y'all's", "5's", "!!'s", "'re'", "'"]
+RUNS = ["  ", "   ", "\t\t", "\n\n\n", " \n ", "  \t  ", "\t ", " \t", "\u3000 ", " \u00a0 ",
+        "\r\n\r\n", " \u2028", "\u0085 "]
+NUMBERS = ["2024", "3.14159", "1,000,000", "٣٤٥", "१२३", "Ⅻ", "²³", "0x1F", "12ab34"]
+LONGER = ["a" * 1500, "ab" * 700, "é" * 600, "🙂" * 300, "the" * 400 + " end"]
+
+
+def bpe_corpus(count=260, seed=1234):
+    """parity_corpus's cases plus contractions, numbers, runs of white space and longer words."""
+    rng = random.Random(seed)
+    fragments = FRAGMENTS + CONTRACTIONS + NUMBERS
+    joins = SPACES + RUNS + ["", "", " ", " ", " ", " "]
+    texts = EDGE + LONG + LONGER + fragments + SPACES + RUNS
+    for _ in range(count):
+        parts = [rng.choice(fragments) for _ in range(rng.randint(1, 7))]
+        out = parts[0]
+        for part in parts[1:]:
+            out += rng.choice(joins) + part
+        if rng.random() < 0.3:
+            out = rng.choice(joins) + out + rng.choice(joins)
+        texts.append(out)
+    return texts
+
+
+def fuzz_texts(count=2000, seed=5, max_length=12):
+    """Short random strings over the characters pre-tokenization decides on."""
+    chars = ["a", "b", "s", "t", "r", "e", "l", "d", "m", "v", "S", "1", "2", "'", "!", ".", " ",
+             " ", " ", "\t", "\n", "\r", "\x0b", "\u3000", "\u00a0", "\u0085", "\u200b", "é",
+             "e\u0301", "中", "🙂", "٣"]
+    rng = random.Random(seed)
+    return ["".join(rng.choice(chars) for _ in range(rng.randint(0, max_length)))
+            for _ in range(count)]

@@ -29,8 +29,8 @@ MAX_CODE_POINT = 0x10FFFF
 _BLOCK = 256
 
 # The Unicode White_Space property.
-_WHITESPACE = frozenset([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
-                         0x202F, 0x205F, 0x3000, *range(0x2000, 0x200B)])
+WHITESPACE = frozenset([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
+                        0x202F, 0x205F, 0x3000, *range(0x2000, 0x200B)])
 
 # Code point ranges BERT treats as CJK ideographs (each becomes its own word).
 CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
@@ -64,7 +64,7 @@ def normalize_char(cp: int, lower_case: bool, strip_accents: bool) -> str:
     """What one code point becomes in the reference basic tokenizer."""
     if cp == 0 or cp == 0xFFFD or is_control(cp):
         return ""
-    if cp in _WHITESPACE:
+    if cp in WHITESPACE:
         return " "
     text = chr(cp)
     if strip_accents:
@@ -94,7 +94,7 @@ def class_table():
     for lo, hi in CJK_RANGES:
         dense[lo:hi + 1] = ALONE
     for cp in _assigned_code_points():
-        if cp in _WHITESPACE:
+        if cp in WHITESPACE:
             dense[cp] = SPACE
         elif is_punctuation(cp):
             dense[cp] = ALONE
@@ -137,6 +137,28 @@ def _lookup(table, code_points):
     return tf.gather(values, block * _BLOCK + code_points % _BLOCK)
 
 
+def decode_utf8(texts):
+    """Validated UTF-8 decoding: ragged int32 code points [B, (N)].
+
+    Bytes that are not UTF-8 are an error naming the example indices: a
+    ValueError when run eagerly, an InvalidArgumentError in a graph.
+    """
+    replaced = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
+    ignored = tf.strings.unicode_decode(texts, "UTF-8", errors="ignore")
+    bad = tf.not_equal(replaced.row_lengths(), ignored.row_lengths())
+    message = "input is not valid UTF-8 in example(s) at index"
+    if tf.executing_eagerly():
+        indices = np.flatnonzero(bad.numpy())
+        if indices.size:
+            first = texts.numpy()[indices[0]][:60]
+            raise ValueError(f"{message} {indices[:20].tolist()} (the first: {first!r})")
+        return replaced
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
+                                [message, tf.where(bad)[:, 0]], summarize=20)
+    with tf.control_dependencies([check]):
+        return tf.identity(replaced)
+
+
 class Normalizer:
     """Turns UTF-8 strings into words (code points) with their source character positions.
 
@@ -155,25 +177,7 @@ class Normalizer:
         self._class = (tf.constant(cblocks), tf.constant(cvalues.astype(np.int32)))
 
     def decode(self, texts):
-        """Validated UTF-8 decoding: ragged int32 code points [B, (N)].
-
-        Bytes that are not UTF-8 are an error naming the example indices: a
-        ValueError when run eagerly, an InvalidArgumentError in a graph.
-        """
-        replaced = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
-        ignored = tf.strings.unicode_decode(texts, "UTF-8", errors="ignore")
-        bad = tf.not_equal(replaced.row_lengths(), ignored.row_lengths())
-        message = "input is not valid UTF-8 in example(s) at index"
-        if tf.executing_eagerly():
-            indices = np.flatnonzero(bad.numpy())
-            if indices.size:
-                first = texts.numpy()[indices[0]][:60]
-                raise ValueError(f"{message} {indices[:20].tolist()} (the first: {first!r})")
-            return replaced
-        check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)),
-                                    [message, tf.where(bad)[:, 0]], summarize=20)
-        with tf.control_dependencies([check]):
-            return tf.identity(replaced)
+        return decode_utf8(texts)
 
     def words(self, texts):
         """Normalizes and splits `texts` ([B] strings) into words.

@@ -1,0 +1,267 @@
+"""BpeTokenizer: RoBERTa's byte-level BPE (GPT-2's) inside the TensorFlow graph, with core ops only."""
+
+# B=batch, K=pieces (pre-tokens) of a text, P=tokens, U=distinct pieces of a batch, T=max_seq_length
+
+import os
+
+import keras
+import tensorflow as tf
+
+from bert_tf.errors import MissingFileError
+from bert_tf.tokenization import byte_level
+from bert_tf.tokenization.bpe_vocab import (SPECIAL_TOKENS, as_pairs, check_vocab,
+                                            load_merges_txt, load_tokenizer_json,
+                                            load_vocab_json, merge_ids)
+from bert_tf.tokenization.core_bpe import CoreBpe
+from bert_tf.tokenization.normalization import decode_utf8
+from bert_tf.tokenization.template import Template
+from bert_tf.tokenization.tokenizer import as_batch, pieces_of_words
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class BpeTokenizer(keras.layers.Layer):
+    """Byte-level BPE tokenizer matching RoBERTa's (Hugging Face `tokenizers`), as TensorFlow ops.
+
+    `vocabulary` is a vocab.json path or a dict of token -> id (ids 0 to
+    n - 1); `merges` a merges.txt path or a list of (left, right) pairs (or
+    "left right" strings) by rank. `add_prefix_space` puts a space before a
+    text that does not start with one, so that its first word is tokenized
+    as any other. `ops` is "core": core TensorFlow ops only, so an export
+    loads on any TensorFlow runtime (without tensorflow-text).
+
+    Text that spells a special token ("<mask>") is plain text, as in
+    BertTokenizer. Calling the layer on `[B]` strings (and optionally `[B]`
+    second segments) returns `encode(...)` with this layer's `max_seq_length`.
+    """
+
+    def __init__(self, vocabulary, merges, add_prefix_space=False, max_seq_length=128, ops="core",
+                 **kwargs):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        if ops != "core":
+            raise ValueError(f"ops must be 'core', got {ops!r}")
+        if isinstance(vocabulary, (str, os.PathLike)):
+            self.vocab_file = os.fspath(vocabulary)
+            tokens = load_vocab_json(vocabulary)
+        else:
+            self.vocab_file = None
+            tokens = check_vocab(dict(vocabulary))
+        if isinstance(merges, (str, os.PathLike)):
+            self.merges_file = os.fspath(merges)
+            pairs, lines = load_merges_txt(merges)
+            merge_table = merge_ids(tokens, pairs, self.merges_file, lines)
+        else:
+            self.merges_file = None
+            pairs = as_pairs(merges)
+            merge_table = merge_ids(tokens, pairs)
+        self.vocab = tokens
+        self.merges = pairs
+        self.add_prefix_space = bool(add_prefix_space)
+        self.max_seq_length = int(max_seq_length)
+        if max_seq_length < 3:
+            raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
+        self.ops = ops
+        self._token_to_id = {t: i for i, t in enumerate(tokens)}
+        for attribute, token in SPECIAL_TOKENS.items():
+            setattr(self, attribute, self._token_to_id[token])
+        self.template = Template.roberta(self.cls_id, self.sep_id, self.pad_id)
+
+        self._bpe = CoreBpe(tokens, merge_table, self.unk_id)
+        self._tokens = tf.constant(tokens)
+        self._token_bytes = tf.constant([_token_bytes(t) for t in tokens])
+
+    # ----------------------------------------------------------------- setup
+
+    @classmethod
+    def from_pretrained(cls, directory, add_prefix_space=None, **kwargs):
+        """Reads vocab.json and merges.txt from a checkpoint directory, else its tokenizer.json.
+
+        add_prefix_space is as given, else as tokenizer.json's ByteLevel
+        pre-tokenizer says when that file is read, else False.
+        """
+        directory = os.fspath(directory)
+        vocab_file = os.path.join(directory, "vocab.json")
+        merges_file = os.path.join(directory, "merges.txt")
+        json_file = os.path.join(directory, "tokenizer.json")
+        if os.path.isfile(vocab_file) and os.path.isfile(merges_file):
+            return cls(vocab_file, merges_file, add_prefix_space=bool(add_prefix_space), **kwargs)
+        if os.path.isfile(json_file):
+            tokens, pairs, stated = load_tokenizer_json(json_file)
+            if add_prefix_space is None:
+                add_prefix_space = bool(stated)
+            return cls({t: i for i, t in enumerate(tokens)}, pairs,
+                       add_prefix_space=add_prefix_space, **kwargs)
+        raise MissingFileError(f"{directory} has neither vocab.json and merges.txt nor "
+                               "tokenizer.json")
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def token_to_id(self, token: str) -> int:
+        return self._token_to_id[token]
+
+    def id_to_token(self, token_id: int) -> str:
+        return self.vocab[token_id]
+
+    # ------------------------------------------------------------- tokenizing
+
+    def _prefixed(self, texts):
+        """Checks `[B]` texts are UTF-8; with add_prefix_space, puts " " before those not starting with one.
+
+        Returns the texts and a bool `[B]`: which got the space.
+        """
+        code_points = decode_utf8(texts)  # validates; raises naming the examples
+        with tf.control_dependencies([code_points.flat_values]):
+            texts = tf.identity(texts)
+        if not self.add_prefix_space:
+            return texts, tf.zeros(tf.shape(texts), tf.bool)
+        prefixed = (tf.strings.length(texts) > 0) & tf.not_equal(tf.strings.substr(texts, 0, 1),
+                                                                  " ")
+        return tf.where(prefixed, " " + texts, texts), prefixed
+
+    def _pieces(self, texts):
+        """`[B]` texts -> (ids, bytes per token), each int32 ragged `[B, (K), (P)]`."""
+        pieces = byte_level.split(texts)  # [B, (K)]
+        # BPE is a function of the piece: work on each distinct piece once.
+        distinct, index = tf.unique(pieces.flat_values)  # [U], [K]
+        ids, lengths = self._bpe.tokenize(distinct)  # [U, (P)]
+        return pieces.with_values(tf.gather(ids, index)), pieces.with_values(tf.gather(lengths, index))
+
+    def tokenize(self, texts):
+        """BPE ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
+        texts, scalar = as_batch(texts)
+        ids, _ = self._pieces(self._prefixed(texts)[0])
+        ids = ids.merge_dims(1, 2)
+        return ids[0] if scalar else ids
+
+    def tokenize_words(self, words):
+        """BPE ids of pre-split words (for tagging), one row of tokens per word.
+
+        `words` is a string `tf.RaggedTensor` `[B, (W)]`. Returns an int32
+        `tf.RaggedTensor` `[B, (W), (P)]` where `result[b, w]` equals
+        `self.tokenize(words[b, w])`: each word on its own, with the prefix
+        space if add_prefix_space (as Hugging Face `tokenizers` does with
+        `is_pretokenized=True`), except that a word giving no token (an
+        empty string) becomes one `<unk>`: every word keeps a position, so
+        labels and predictions stay aligned with words.
+        """
+        return pieces_of_words(words, self.tokenize, self.unk_id)
+
+    def tokenize_with_offsets(self, texts):
+        """BPE ids and character offsets into the original texts.
+
+        Returns (ids, starts, ends), each ragged `[B, (P)]`: token p of text b
+        came from `texts[b][starts[b, p]:ends[b, p]]` (indices count Unicode
+        characters, as Python `str` does). A token's span includes the space
+        it starts with. Several tokens holding bytes of one character each
+        span that whole character; the prefix space of add_prefix_space
+        belongs to the first character. These are Hugging Face `tokenizers`'
+        offsets with `trim_offsets=False`.
+        """
+        texts, scalar = as_batch(texts)
+        texts, prefixed = self._prefixed(texts)
+        ids, lengths = self._pieces(texts)
+        ids, lengths = ids.merge_dims(1, 2), lengths.merge_dims(1, 2)  # [B, (P)]
+        # Tokens cover their text's bytes in order, and the texts follow one another: a token's
+        # byte in the batch's concatenated texts is the sum of the lengths before it.
+        length = tf.cast(lengths.flat_values, tf.int64)  # [P]
+        first_byte = tf.cumsum(length, exclusive=True)  # [P]
+        last_byte = first_byte + length - 1
+        _, char_bytes = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")  # [B, (C)]
+        text_start = tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64), exclusive=True)  # [B]
+        char_start = tf.gather(text_start, char_bytes.value_rowids()) + char_bytes.flat_values  # [C]
+
+        def character(byte):  # of each byte in the batch: its character's index in its text
+            index = tf.searchsorted(char_start, byte, side="right", out_type=tf.int64) - 1
+            return index - tf.gather(char_bytes.row_starts(), ids.value_rowids())
+
+        starts = character(first_byte)
+        ends = character(last_byte) + 1
+        # The prefix space is not in the text: it belongs to the first character.
+        shift = tf.cast(tf.gather(prefixed, ids.value_rowids()), tf.int64)  # [P]
+        starts = tf.maximum(starts - shift, 0)
+        ends = tf.maximum(ends - shift, 1)
+        result = (ids, ids.with_flat_values(starts), ids.with_flat_values(ends))
+        return tuple(r[0] for r in result) if scalar else result
+
+    def detokenize(self, ids):
+        """Ids back to text: the tokens' bytes joined and read as UTF-8.
+
+        `ids` is `[B, (P)]` (ragged or dense; <pad> is dropped) or `[(P)]`.
+        Bytes that do not form UTF-8 (a character cut between tokens)
+        become U+FFFD. Special tokens stay as their text ("<s>").
+        """
+        ids = tf.convert_to_tensor(ids) if not isinstance(ids, tf.RaggedTensor) else ids
+        scalar = ids.shape.rank == 1
+        if scalar:
+            ids = ids[None]
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        ids = tf.ragged.boolean_mask(ids, tf.not_equal(ids, self.pad_id))
+        data = tf.strings.reduce_join(tf.gather(self._token_bytes, ids), axis=-1)  # [B]
+        text = tf.strings.unicode_transcode(data, "UTF-8", "UTF-8", errors="replace",
+                                            replacement_char=0xFFFD)
+        return text[0] if scalar else text
+
+    def convert_ids_to_tokens(self, ids):
+        """Token strings (in GPT-2's byte alphabet) for ids, same shape (ragged or dense)."""
+        if isinstance(ids, tf.RaggedTensor):
+            return tf.ragged.map_flat_values(tf.gather, self._tokens, ids)
+        return tf.gather(self._tokens, ids)
+
+    # --------------------------------------------------------------- encoding
+
+    def encode_ragged(self, texts, text_pairs=None, max_seq_length=None):
+        """Model inputs `<s> a </s>` or `<s> a </s></s> b </s>`, unpadded.
+
+        Pairs that do not fit are truncated as BertTokenizer's: one token at
+        a time from the end of the longer segment (the second one on ties).
+        Returns int32 ragged `[B, (T)]` "input_ids" and "segment_ids" (all
+        0: RoBERTa has no token types), and bool `[B]` "truncated" (an
+        example lost tokens).
+        """
+        a = self.tokenize(as_batch(texts)[0])  # [B, (Pa)]
+        b = None if text_pairs is None else self.tokenize(as_batch(text_pairs)[0])
+        return self.template.encode_ragged(a, b, int(max_seq_length or self.max_seq_length))
+
+    def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
+               return_truncated=False):
+        """Model inputs `<s> a </s>` or `<s> a </s></s> b </s>`, padded with <pad> (see encode_ragged).
+
+        Returns int32 `[B, T]` `input_ids`, `input_mask` and `segment_ids`;
+        T is max_seq_length, or with `pad_to_max_length=False` the longest
+        example of the batch. `return_truncated` adds a bool `[B]`
+        "truncated": whether an example lost tokens.
+        """
+        max_seq_length = int(max_seq_length or self.max_seq_length)
+        ragged = self.encode_ragged(texts, text_pairs, max_seq_length)
+        return self.template.pad(ragged, max_seq_length if pad_to_max_length else None,
+                                 return_truncated)
+
+    def call(self, texts, text_pairs=None):
+        return self.encode(texts, text_pairs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary=dict(self._token_to_id), merges=[list(p) for p in self.merges],
+                      add_prefix_space=self.add_prefix_space, max_seq_length=self.max_seq_length,
+                      ops=self.ops)
+        return config
+
+
+def _token_bytes(token):
+    """The bytes a token stands for, as Hugging Face's ByteLevel decoder reads it.
+
+    A token of byte-alphabet characters is those bytes; any other token
+    (one added by hand) is its own UTF-8 text.
+    """
+    byte_of = _BYTE_OF_CHARACTER
+    if all(c in byte_of for c in token):
+        return bytes(byte_of[c] for c in token)
+    return token.encode("utf-8")
+
+
+_BYTE_OF_CHARACTER = {c: b for b, c in enumerate(byte_level.byte_alphabet())}
