@@ -176,3 +176,27 @@ def write_wordpiece_vocab(directory, words, lower=True):
     with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
         json.dump({"do_lower_case": lower, "model_max_length": 512}, f)
     return len(tokens)
+
+
+def write_bpe_vocab(directory, texts, vocab_size=300):
+    """vocab.json and merges.txt of a byte-level BPE learned from `texts` with Hugging Face
+    `tokenizers`, RoBERTa's special tokens at its ids (<s> 0, <pad> 1, </s> 2, <unk> 3,
+    <mask> last), as the hub's RoBERTa releases carry; returns the vocabulary size."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    hf = Tokenizer(models.BPE(unk_token="<unk>"))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 1, show_progress=False,
+                                  special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    hf.train_from_iterator(list(texts), trainer)
+    hf.add_special_tokens(["<mask>"])
+    os.makedirs(directory, exist_ok=True)
+    hf.model.save(str(directory))  # merges.txt with its #version line, and a vocab.json
+    vocab = hf.get_vocab(with_added_tokens=True)
+    with open(os.path.join(directory, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_prefix_space": False, "model_max_length": 512,
+                   "tokenizer_class": "RobertaTokenizer"}, f)
+    return len(vocab)
