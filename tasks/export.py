@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
+from bert_tf import checkpoints
 from bert_tf.errors import UserError
 from bert_tf.models.transformer import TransformerEncoder
 from bert_tf.models.bert.release import checkpoint_directory, resolve_model_files
@@ -64,7 +65,15 @@ class ExportSettings(FlagSettings):
 
 def encoder_exporter(settings, files):
     """export_model.py --task=encoder: any release's encoder (embeddings and token states)."""
-    return TransformerEncoder.from_pretrained(files.release), encoder_serving.ENCODER, {}
+    encoder = TransformerEncoder.from_pretrained(files.release)
+    # A release without the pooler's weights (RoBERTa's masked-LM releases) would serve a
+    # random pooled_output: the export leaves that output out.
+    pooled = encoder.pooler is not None and checkpoints.holds(files.release, encoder,
+                                                               "pooler/kernel")
+    if encoder.pooler is not None and not pooled:
+        settings.log(f"{files.release.directory} holds no pooler weights: the export serves "
+                     "embedding and sequence_output, not pooled_output")
+    return encoder, encoder_serving.ENCODER, {"serves_pooled_output": pooled}
 
 
 EXPORTERS = {
@@ -100,7 +109,7 @@ def run(settings: ExportSettings):
         raise UserError(f"--max_seq_length={settings.max_seq_length} must be between 3 and the "
                         f"model's max_position_embeddings {positions}")
     model, kind, kwargs = EXPORTERS[settings.task](settings, files)
-    tokenizer = files.tokenizer(settings.max_seq_length, wordpiece=settings.tokenizer_ops)
+    tokenizer = files.export_tokenizer(settings.max_seq_length, settings.tokenizer_ops)
     version = settings.export_version or default_version(settings.checkpoint)
     path = export.export(model, kind, tokenizer, settings.export_dir,
                          max_seq_length=settings.max_seq_length, vocab_file=files.vocab_file,

@@ -1,20 +1,24 @@
-"""The fine-tuning scripts on a family other than BERT: a DistilBERT release (the hub's layout,
+"""The fine-tuning scripts on families other than BERT: a DistilBERT release (the hub's layout,
 random weights, a WordPiece vocab of the data's words) through the classification, question
 answering and tagging runs, their Hugging Face releases of the fine-tuned models, their run
-directories and a SavedModel."""
+directories and a SavedModel; a RoBERTa release (byte-level BPE learned from the data's
+sentences) through the same."""
 
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from safetensors.numpy import load_file
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 import hub_layouts
 import small_data
-from bert_tf import BertTokenizer, TransformerEncoder, checkpoints
+from bert_tf import BertTokenizer, BpeTokenizer, TransformerEncoder, checkpoints
 from tasks.classification.model import BertClassifier
 from tasks.classification.run import ClassifierRun, ClassifierSettings
 from tasks.question_answering.run import SquadRun, SquadSettings
@@ -39,6 +43,26 @@ def release(tmp_path_factory):
     return directory
 
 
+def sentences():
+    """Every text the generated data sets use, for the RoBERTa release's BPE to learn from."""
+    import random
+
+    rng = random.Random(0)
+    words = WORDS + [w.capitalize() for w in WORDS]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) + rng.choice(".!?")
+            for _ in range(3000)]
+
+
+@pytest.fixture(scope="module")
+def roberta_release(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("family") / "roberta")
+    vocab_size = hub_layouts.write_bpe_vocab(directory, sentences(), vocab_size=700)
+    # RoBERTa's positions start after the padding id: 48 + 2 for sequences of 48.
+    hub_layouts.write_roberta(directory, lm_head=True, vocab_size=vocab_size,
+                              max_position_embeddings=50)
+    return directory
+
+
 def fine_tune(run_class, settings_class, release, out, **flags):
     lines = []
     run = run_class(settings_class(init_checkpoint=release, output_dir=out, do_train=True,
@@ -49,16 +73,27 @@ def fine_tune(run_class, settings_class, release, out, **flags):
     log = "\n".join(lines)
     assert "Initialized the encoder from huggingface checkpoint" in log
     assert f"in Hugging Face's format to {out}/finetuned" in log
-    # The run directory says its family: config.json in DistilBERT's own names.
+    # The run directory says its family: config.json in the family's own names.
     assert not os.path.exists(os.path.join(out, "bert_config.json"))
     config = json.load(open(os.path.join(out, "config.json")))
-    assert config["model_type"] == "distilbert" and config["dim"] == 12
+    family = json.load(open(os.path.join(release, "config.json")))["model_type"]
+    assert config["model_type"] == family
     assert checkpoints.resolve(out).format == "bert_tf"
     finetuned = os.path.join(out, "finetuned")
-    assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors", "vocab.txt"]
     arrays = load_file(os.path.join(finetuned, "model.safetensors"))
-    assert arrays["distilbert.transformer.layer.1.ffn.lin1.weight"].shape == (37, 12)
-    assert not [name for name in arrays if "token_type" in name or "pooler" in name]
+    if family == "distilbert":
+        assert config["dim"] == 12
+        assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors", "vocab.txt"]
+        assert arrays["distilbert.transformer.layer.1.ffn.lin1.weight"].shape == (37, 12)
+        assert not [name for name in arrays if "token_type" in name or "pooler" in name]
+    else:
+        # The tokenizer's own files travel with the run directory and the release.
+        assert sorted(os.listdir(finetuned)) == ["config.json", "merges.txt",
+                                                 "model.safetensors", "vocab.json"]
+        for name in ("vocab.json", "merges.txt"):
+            assert open(os.path.join(out, name), "rb").read() == open(
+                os.path.join(release, name), "rb").read()
+        assert arrays["roberta.encoder.layer.1.intermediate.dense.weight"].shape == (37, 12)
     return run, arrays
 
 
@@ -136,3 +171,97 @@ def test_export_model_and_extract_features_take_distilbert(release, tmp_path):
     first = line["features"][1]  # the token after [CLS]
     assert first["token"] == "the"
     np.testing.assert_allclose(first["layers"][0]["values"], sequence.numpy()[0, 1], atol=1e-4)
+
+
+def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_release,
+                                                                       tmp_path):
+    data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
+    out = str(tmp_path / "run")
+    run, arrays = fine_tune(ClassifierRun, ClassifierSettings, roberta_release, out,
+                            task_name="custom", data_dir=data, text_a_column="review",
+                            label_column="sentiment", max_seq_length=24,
+                            export_dir=str(tmp_path / "serving"))
+    assert "eval_accuracy" in open(os.path.join(out, "eval_results.txt")).read()
+    # RobertaForSequenceClassification's head.
+    assert arrays["classifier.dense.weight"].shape == (12, 12)
+    assert arrays["classifier.out_proj.weight"].shape == (2, 12)
+    texts = ["The film was fantastic.", "What a tedious trip that was!"]
+    tokenizer = run.files.tokenizer(24)
+    features = tokenizer(tf.constant(texts))
+    # <s> text </s>, padded with <pad> (1), as the reference tokenizer gives it.
+    reference = Tokenizer(models.BPE.from_file(os.path.join(roberta_release, "vocab.json"),
+                                               os.path.join(roberta_release, "merges.txt")))
+    reference.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    reference.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0),
+                                                            add_prefix_space=False)
+    for row, text in zip(features["input_ids"].numpy(), texts):
+        ids = reference.encode(text).ids
+        assert row.tolist() == ids + [1] * (24 - len(ids))
+    expected = run.trainer.model(features)["logits"].numpy()
+    for path in (os.path.join(out, "finetuned"), out):
+        model = BertClassifier.from_pretrained(path, num_labels=2)
+        np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
+    exported = os.path.join(str(tmp_path / "serving"), os.listdir(tmp_path / "serving")[0])
+    assert sorted(os.listdir(os.path.join(exported, "assets"))) == ["merges.txt", "vocab.json"]
+    signatures = tf.saved_model.load(exported).signatures
+    served = signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
+    # The export serves raw text in a process that has TensorFlow only (no tensorflow_text,
+    # nothing of ours): the byte-level BPE runs on core TensorFlow ops.
+    client = ("import json, sys, tensorflow as tf\n"
+              "out = tf.saved_model.load(sys.argv[1]).signatures['serving_default']("
+              "text=tf.constant(json.loads(sys.argv[2])))\n"
+              "mods = sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('bert_tf', 'tasks', 'tensorflow_text'))\n"
+              "print(json.dumps([out['probabilities'].numpy().tolist(), mods]))\n")
+    done = subprocess.run([sys.executable, "-c", client, exported, json.dumps(texts)],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                          env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    probabilities, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported == []
+    np.testing.assert_allclose(probabilities, tf.nn.softmax(expected), atol=1e-5)
+    # RoBERTa keeps one token type (type_vocab_size 1): serve_ids takes its all-zero ids.
+    ids = signatures["serve_ids"]
+    assert sorted(ids.structured_input_signature[1]) == ["input_ids", "input_mask",
+                                                        "segment_ids"]
+    assert not features["segment_ids"].numpy().any()
+    served = ids(**features)
+    np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
+
+
+def test_export_model_and_extract_features_take_roberta(roberta_release, tmp_path):
+    from in_process import run_checked, run_script
+
+    texts = ["The film was fantastic.", "Anna Smith joined Sony."]
+    # A masked-LM release holds no pooler: the encoder export serves no (random) pooled_output.
+    done = run_checked("export_model.py", f"--checkpoint={roberta_release}", "--task=encoder",
+                       f"--export_dir={tmp_path / 'encoder'}", "--export_version=1",
+                       "--max_seq_length=16")
+    assert "holds no pooler weights" in done.stdout + done.stderr
+    served = tf.saved_model.load(str(tmp_path / "encoder" / "1")).signatures[
+        "serving_default"](text=tf.constant(texts))
+    assert "pooled_output" not in served
+    encoder = TransformerEncoder.from_pretrained(roberta_release)
+    features = BpeTokenizer.from_pretrained(roberta_release, max_seq_length=16)(
+        tf.constant(texts))
+    mask = tf.cast(features["input_mask"], tf.float32)[..., None]
+    sequence = encoder(features)["sequence_output"]
+    mean = tf.reduce_sum(sequence * mask, 1) / tf.reduce_sum(mask, 1)
+    np.testing.assert_allclose(served["embedding"], mean, atol=1e-5)
+    # The byte-level BPE has no tensorflow-text form: asking for one is a one-line error.
+    done = run_script("export_model.py", f"--checkpoint={roberta_release}", "--task=encoder",
+                      f"--export_dir={tmp_path / 'text'}", "--tokenizer_ops=text")
+    assert done.returncode == 1 and "leave --tokenizer_ops at core" in done.stderr
+    assert not os.path.exists(tmp_path / "text")
+
+    # extract_features.py: RoBERTa's byte-level tokens (Ġ marks a leading space).
+    (tmp_path / "input.txt").write_text(texts[0] + "\n")
+    run_checked("extract_features.py", f"--input_file={tmp_path / 'input.txt'}",
+                f"--output_file={tmp_path / 'features.jsonl'}",
+                f"--init_checkpoint={roberta_release}", "--layers=-1", "--max_seq_length=16")
+    line = json.loads(open(tmp_path / "features.jsonl").readline())
+    tokens = [f["token"] for f in line["features"]]
+    assert tokens[0] == "<s>" and tokens[-1] == "</s>" and "Ġfantastic" in tokens
+    np.testing.assert_allclose(line["features"][1]["layers"][0]["values"],
+                               sequence.numpy()[0, 1], atol=1e-4)

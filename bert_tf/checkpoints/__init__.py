@@ -14,12 +14,13 @@ import tensorflow as tf
 from absl import logging
 
 from bert_tf.checkpoints import google, huggingface
-from bert_tf.checkpoints.release import CONFIG_NAME, HF_CONFIG_NAME, Release, resolve
+from bert_tf.checkpoints.release import (CONFIG_NAME, HF_CONFIG_NAME, Release, find_vocab,
+                                        resolve, vocab_files)
 from bert_tf.checkpoints.table import CheckpointMismatchError, load_into
 
 __all__ = ["CONFIG_NAME", "HF_CONFIG_NAME", "CheckpointMismatchError", "Release", "resolve",
            "load_weights", "save_google", "save_huggingface", "restore_training_checkpoint",
-           "copy_vocab"]
+           "copy_vocab", "find_vocab", "holds", "vocab_files"]
 
 
 def restore_training_checkpoint(prefix, **objects):
@@ -52,6 +53,18 @@ def load_weights(model, path, strict=True) -> Release:
         load_into(model.named_weights(), release.open(), model.checkpoint_names(release.format),
                   strict=strict)
     return release
+
+
+def holds(release, model, path) -> bool:
+    """Whether `release` has a value for `model`'s weight `path` ("pooler/kernel"): releases
+    may omit optional weights (a masked-LM release its pooler). A run's checkpoint holds all."""
+    release = release if isinstance(release, Release) else resolve(release)
+    if release.format == "bert_tf":
+        return True
+    table = model.checkpoint_names(release.format)
+    name, _ = table.source_name(path)
+    names = release.open().shapes
+    return name in names or table.optional_prefix + name in names
 
 
 def save_google(model, directory, vocab_file=None) -> str:
@@ -107,10 +120,12 @@ def save_huggingface(model, directory, vocab_file=None) -> str:
 
 
 def copy_vocab(vocab_file, directory):
-    """`vocab_file` as directory/vocab.txt (nothing to do when it is that file already)."""
+    """A tokenizer's files into `directory` under their own names: vocab.txt; vocab.json with
+    its merges.txt; or tokenizer.json (nothing to do for a file already there)."""
     from bert_tf.data import files
 
-    target = os.path.join(directory, "vocab.txt")
-    if os.path.abspath(vocab_file) != os.path.abspath(target):
-        with files.atomic_write(target, "wb") as out, open(vocab_file, "rb") as source:
-            shutil.copyfileobj(source, out)
+    for name, source in vocab_files(vocab_file).items():
+        target = os.path.join(directory, name)
+        if os.path.abspath(source) != os.path.abspath(target):
+            with files.atomic_write(target, "wb") as out, open(source, "rb") as f:
+                shutil.copyfileobj(f, out)

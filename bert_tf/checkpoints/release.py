@@ -11,7 +11,9 @@ from bert_tf.errors import MissingFileError, UserError
 
 CONFIG_NAME = "bert_config.json"  # Google's releases and bert_tf run directories
 HF_CONFIG_NAME = "config.json"  # Hugging Face releases
-VOCAB_NAME = "vocab.txt"
+VOCAB_NAME = "vocab.txt"  # WordPiece (BERT, DistilBERT)
+# Byte-level BPE (RoBERTa): vocab.json with merges.txt beside it, else tokenizer.json.
+BPE_VOCAB_NAMES = ("vocab.json", "tokenizer.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Release:
     directory: str
     config_file: str
     weights: tuple
-    vocab_file: Optional[str]  # vocab.txt beside the weights, if any
+    vocab_file: Optional[str]  # vocab.txt (or a BPE's vocab.json / tokenizer.json), if any
 
     def open(self):
         if self.format == "google":
@@ -92,5 +94,30 @@ def resolve(path) -> Release:
         raise MissingFileError(f"no checkpoint directory or checkpoint prefix at {path}")
     if fmt == "google" and _is_object_based(weights[0]):
         fmt = "bert_tf"
-    vocab = os.path.join(directory, VOCAB_NAME)
-    return Release(fmt, directory, config_file, weights, vocab if os.path.isfile(vocab) else None)
+    return Release(fmt, directory, config_file, weights, find_vocab(directory))
+
+
+def find_vocab(directory) -> Optional[str]:
+    """The file a directory's tokenizer is read from: vocab.txt, else vocab.json (whose
+    merges.txt is beside it), else tokenizer.json; None if it has none of them."""
+    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def vocab_files(vocab_file) -> dict:
+    """{name in a release: path} of the files a tokenizer reads, from the one `find_vocab`
+    gives: a vocab.json brings the merges.txt beside it."""
+    vocab_file = os.fspath(vocab_file)
+    name = os.path.basename(vocab_file)
+    if name == "tokenizer.json":
+        return {name: vocab_file}
+    if name.endswith(".json"):
+        merges = os.path.join(os.path.dirname(vocab_file) or ".", "merges.txt")
+        if not os.path.isfile(merges):
+            raise MissingFileError(f"{vocab_file} has no merges.txt beside it (a byte-level BPE "
+                                   "needs both)")
+        return {"vocab.json": vocab_file, "merges.txt": merges}
+    return {VOCAB_NAME: vocab_file}

@@ -13,7 +13,8 @@ def _encoder_outputs(module, features):
     sequence = tf.cast(out["sequence_output"], tf.float32)  # [B, T, H]
     found = {"embedding": mean_pool(sequence, features["input_mask"]),
              "sequence_output": sequence}
-    if "pooled_output" in out:  # the families with a pooler
+    # The families with a pooler, where the weights came with the model.
+    if "pooled_output" in out and getattr(module, "serves_pooled_output", True):
         found["pooled_output"] = tf.cast(out["pooled_output"], tf.float32)
     return found
 

@@ -109,10 +109,12 @@ class ServingModule(tf.Module):
         self.kind = kind
         self.model = model
         self.tokenizer = tokenizer
-        self.wordpiece = tokenizer._wordpiece  # tracked here so its tables are saved
+        self.tokenizer_tables = tokenizer.tables  # tracked here so its tables are saved
         self.max_seq_length = int(max_seq_length)
         self.labels = tf.constant(list(labels)) if labels else None
         self.vocab_asset = tf.saved_model.Asset(vocab_file) if vocab_file else None
+        merges_file = getattr(tokenizer, "merges_file", None)  # a byte-level BPE's
+        self.merges_asset = tf.saved_model.Asset(merges_file) if merges_file else None
         for name, value in constants.items():
             setattr(self, name, value)
 

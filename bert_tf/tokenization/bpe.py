@@ -15,6 +15,7 @@ from bert_tf.tokenization.bpe_vocab import (SPECIAL_TOKENS, as_pairs, check_voca
 from bert_tf.tokenization.core_bpe import CoreBpe
 from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
+from bert_tf.tokenization.vocab import read_tokenizer_config
 from bert_tf.tokenization.tokenizer import as_batch, pieces_of_words
 
 
@@ -78,23 +79,49 @@ class BpeTokenizer(keras.layers.Layer):
     def from_pretrained(cls, directory, add_prefix_space=None, **kwargs):
         """Reads vocab.json and merges.txt from a checkpoint directory, else its tokenizer.json.
 
-        add_prefix_space is as given, else as tokenizer.json's ByteLevel
+        add_prefix_space is as given, else as the directory's
+        tokenizer_config.json says, else as tokenizer.json's ByteLevel
         pre-tokenizer says when that file is read, else False.
         """
         directory = os.fspath(directory)
-        vocab_file = os.path.join(directory, "vocab.json")
-        merges_file = os.path.join(directory, "merges.txt")
-        json_file = os.path.join(directory, "tokenizer.json")
-        if os.path.isfile(vocab_file) and os.path.isfile(merges_file):
-            return cls(vocab_file, merges_file, add_prefix_space=bool(add_prefix_space), **kwargs)
-        if os.path.isfile(json_file):
-            tokens, pairs, stated = load_tokenizer_json(json_file)
+        for name in ("vocab.json", "tokenizer.json"):
+            path = os.path.join(directory, name)
+            if os.path.isfile(path) and (name != "vocab.json" or os.path.isfile(
+                    os.path.join(directory, "merges.txt"))):
+                return cls.from_vocab_file(path, add_prefix_space, **kwargs)
+        raise MissingFileError(f"{directory} has neither vocab.json and merges.txt nor "
+                               "tokenizer.json")
+
+    @classmethod
+    def from_vocab_file(cls, vocab_file, add_prefix_space=None, **kwargs):
+        """From a vocab.json (merges.txt beside it) or a tokenizer.json; add_prefix_space as in
+        from_pretrained."""
+        vocab_file = os.fspath(vocab_file)
+        directory = os.path.dirname(vocab_file) or "."
+        config = os.path.join(directory, "tokenizer_config.json")
+        if add_prefix_space is None and os.path.isfile(config):
+            stated = read_tokenizer_config(config).get("add_prefix_space")
+            add_prefix_space = stated if isinstance(stated, bool) else None
+        if os.path.basename(vocab_file) == "tokenizer.json":
+            tokens, pairs, stated = load_tokenizer_json(vocab_file)
             if add_prefix_space is None:
                 add_prefix_space = bool(stated)
             return cls({t: i for i, t in enumerate(tokens)}, pairs,
                        add_prefix_space=add_prefix_space, **kwargs)
-        raise MissingFileError(f"{directory} has neither vocab.json and merges.txt nor "
-                               "tokenizer.json")
+        merges_file = os.path.join(directory, "merges.txt")
+        if not os.path.isfile(merges_file):
+            raise MissingFileError(f"{vocab_file} has no merges.txt beside it (a byte-level BPE "
+                                   "needs both)")
+        return cls(vocab_file, merges_file, add_prefix_space=bool(add_prefix_space), **kwargs)
+
+    # Byte-level BPE reads text as it is: nothing is lower-cased or stripped of accents.
+    do_lower_case = False
+    strip_accents = False
+
+    @property
+    def tables(self):
+        """What holds this tokenizer's lookup tables (for a tf.Module that saves it)."""
+        return self._bpe
 
     @property
     def vocab_size(self):

@@ -109,6 +109,11 @@ class BertTokenizer(keras.layers.Layer):
                 not self.do_lower_case)
 
     @property
+    def tables(self):
+        """What holds this tokenizer's lookup tables (for a tf.Module that saves it)."""
+        return self._wordpiece
+
+    @property
     def vocab_size(self):
         return len(self.vocab)
 

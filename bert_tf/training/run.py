@@ -347,17 +347,16 @@ class FineTuningRun(Run):
 
     def run_files(self):
         s = self.settings
-        vocab = open(self.files.vocab_file, "rb").read()
-        found = {
+        found = {name: open(path, "rb").read()
+                 for name, path in checkpoints.vocab_files(self.files.vocab_file).items()}
+        found.update({
             self.config.file_name: self.config.to_json(),
-            "vocab.txt": vocab,
             "tokenizer_config.json": json.dumps(
-                {"do_lower_case": self.tokenizer.do_lower_case,
-                 "strip_accents": self.tokenizer.strip_accents}, sort_keys=True) + "\n",
+                tokenizer_settings(self.tokenizer), sort_keys=True) + "\n",
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length, seed=s.seed,
                 **self.extra_run_info()),
-        }
+        })
         found.update(self.extra_run_files())
         return found
 
@@ -484,7 +483,7 @@ class FineTuningRun(Run):
         from bert_tf.serving import export
 
         s = self.settings
-        tokenizer = self.files.tokenizer(s.max_seq_length, wordpiece=s.tokenizer_ops)
+        tokenizer = self.files.export_tokenizer(s.max_seq_length, s.tokenizer_ops)
         path = export.export(self.trainer.model, self.export_kind(), tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
                              version=self.global_step or None, **self.serving_kwargs())
@@ -528,3 +527,10 @@ def log_softmax(logits):
 def softmax(logits):
     """Probabilities of float logits along the last axis, in float64 (numpy)."""
     return np.exp(log_softmax(logits))
+
+
+def tokenizer_settings(tokenizer):
+    """What a run directory's tokenizer_config.json says of its tokenizer (Hugging Face's keys)."""
+    if hasattr(tokenizer, "add_prefix_space"):  # a byte-level BPE
+        return {"add_prefix_space": tokenizer.add_prefix_space}
+    return {"do_lower_case": tokenizer.do_lower_case, "strip_accents": tokenizer.strip_accents}

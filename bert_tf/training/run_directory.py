@@ -108,7 +108,7 @@ def _differences(name, old, new):
                     f"{_describe(new_values.get(key))} for this run"
                     for key in keys if old_values.get(key) != new_values.get(key)]
         return [] if old_values == new_values else [f"{name} differs"]
-    if name.endswith(".txt") and name != "vocab.txt":
+    if name.endswith(".txt") and name not in ("vocab.txt", "merges.txt"):
         old_lines, new_lines = old.decode().splitlines(), new.decode().splitlines()
         if old_lines != new_lines:
             return [f"{name} holds {_describe(old_lines)} but this run has "

@@ -32,13 +32,31 @@ class ModelFiles:
     run_info: dict  # run.json of a bert_tf run directory
 
     def tokenizer(self, max_seq_length=128, wordpiece="text"):
-        from bert_tf.tokenization import BertTokenizer
+        """The model's tokenizer: BertTokenizer on a vocab.txt, BpeTokenizer on a vocab.json or
+        tokenizer.json. `wordpiece` ("text" or "core") picks WordPiece's ops; the byte-level
+        BPE has core ops only."""
+        from bert_tf.tokenization import BertTokenizer, BpeTokenizer
 
         if not self.vocab_file:
             raise UserError("no vocab file: pass --vocab_file")
+        if vocab_kind(self.vocab_file) == "bpe":
+            return BpeTokenizer.from_vocab_file(self.vocab_file, max_seq_length=max_seq_length)
         return BertTokenizer(self.vocab_file, do_lower_case=self.do_lower_case,
                              strip_accents=self.strip_accents, max_seq_length=max_seq_length,
                              wordpiece=wordpiece)
+
+
+    def export_tokenizer(self, max_seq_length, ops):
+        """The tokenizer an export serves with `ops` (--tokenizer_ops: "core" or "text")."""
+        if self.vocab_file and vocab_kind(self.vocab_file) == "bpe" and ops != "core":
+            raise UserError(f"--tokenizer_ops={ops}: a byte-level BPE ({self.vocab_file}) has "
+                            "core TensorFlow ops only; leave --tokenizer_ops at core")
+        return self.tokenizer(max_seq_length, wordpiece=ops)
+
+
+def vocab_kind(vocab_file):
+    """"wordpiece" for a vocab.txt, "bpe" for a vocab.json or tokenizer.json (the registry's names)."""
+    return "bpe" if os.path.basename(vocab_file).endswith(".json") else "wordpiece"
 
 
 def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
@@ -72,7 +90,18 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
             f"{'uncased' if stated else 'cased'}: its tokens would not match what the model "
             f"learned. Pass --do_lower_case={stated} (or leave it out).")
     lower = None
-    if vocab_file:
+    family = registry.family_of(config)
+    if vocab_file and vocab_kind(vocab_file) != family.tokenizer:
+        raise UserError(
+            f"{vocab_file} is a {vocab_kind(vocab_file)} vocabulary but {family.title} models "
+            f"use {family.tokenizer} (" + ("vocab.txt" if family.tokenizer == "wordpiece" else
+                                           "vocab.json with merges.txt, or tokenizer.json") + ")")
+    if vocab_file and family.tokenizer == "bpe":
+        if do_lower_case:
+            raise UserError(f"--do_lower_case=true does not apply to {family.title}: its "
+                            "byte-level BPE reads text as it is (leave the flag out)")
+        lower = False
+    elif vocab_file:
         lower = vocab_lib.resolve_casing(directory, vocab_file, do_lower_case)
     strip_accents = None
     tokenizer_config = release.file("tokenizer_config.json") if release else None
