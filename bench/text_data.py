@@ -224,16 +224,18 @@ def write_classification(dataset: ClassificationSet, data_dir: str) -> Dict[str,
 
 def wordpiece_lengths(tokenizer, texts_a: Sequence[str],
                       texts_b: Optional[Sequence[str]] = None) -> np.ndarray:
-    """Untruncated model lengths: [CLS] a [SEP] (b [SEP]) in WordPiece tokens, int64 [N].
+    """Untruncated model lengths: the tokens of a (and b) with the template's special tokens
+    ([CLS] a [SEP] (b [SEP]) for WordPiece), int64 [N].
 
-    `tokenizer` is a bert_tf BertTokenizer.
+    `tokenizer` is a bert_tf tokenizer (BertTokenizer, BpeTokenizer).
     """
     lengths = []
+    specials = tokenizer.template.special_count(texts_b is not None)
     for start in range(0, len(texts_a), 4096):
         part = list(texts_a[start:start + 4096])
-        n = tokenizer.tokenize(part).row_lengths().numpy() + 2
+        n = tokenizer.tokenize(part).row_lengths().numpy() + specials
         if texts_b is not None:
-            n = n + tokenizer.tokenize(list(texts_b[start:start + 4096])).row_lengths().numpy() + 1
+            n = n + tokenizer.tokenize(list(texts_b[start:start + 4096])).row_lengths().numpy()
         lengths.append(n)
     return np.concatenate(lengths).astype(np.int64) if lengths else np.zeros([0], np.int64)
 

