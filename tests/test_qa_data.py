@@ -180,7 +180,7 @@ def test_contexts_and_questions_are_tokenized_in_batches(tokenizer):
     calls = []
 
     class Counting:
-        cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
+        template = tokenizer.template
 
         def tokenize(self, texts):
             calls.append(("tokenize", len(texts)))
