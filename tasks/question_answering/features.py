@@ -7,9 +7,10 @@ As google-research/bert's run_squad: a context longer than a window is
 covered by windows `doc_stride` pieces apart, each piece is scored in the
 window where it has the most context on both sides, and a training answer
 becomes the token positions of its first and last piece (0, the template's
-start token [CLS] or <s>, where a window does not hold all of it or the question has none).
-Unlike run_squad, answer spans are found with the tokenizer's character
-offsets, so the answer text is always cut from the original context.
+start token [CLS] or <s>, where a window does not hold all of it or the
+question has none). Unlike run_squad, answer spans are found with the
+tokenizer's character offsets, so the answer text is always cut from the
+original context.
 """
 
 # N=windows, T=tokens of one window (unpadded), Q=question pieces, P=context pieces
