@@ -266,7 +266,8 @@ def test_roberta_windows_equal_roberta_processing(bpe):
         assert f.input_ids[w].tolist() == encoding.ids
         assert f.segment_ids[w].tolist() == encoding.type_ids == [0] * len(encoding.ids)
         in_context = np.array([k == 1 for k in encoding.sequence_ids])
-        assert (f.char_start[w][~in_context] == -1).all() and (f.char_end[w][~in_context] == -1).all()
+        assert (f.char_start[w][~in_context] == -1).all()
+        assert (f.char_end[w][~in_context] == -1).all()
         # Hugging Face trims a token of white space alone to an empty span; ours keeps it.
         for t in np.flatnonzero(in_context):
             theirs = encoding.offsets[t]

@@ -15,9 +15,9 @@ semantics:
   segment, at its front or back at random;
 - `min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob)))`
   positions are masked, never a special token of the template ([CLS] or
-  [SEP]); each becomes [MASK] with
-  probability 0.8, a uniformly random vocabulary id with 0.1, and stays with
-  0.1. With whole-word masking, all pieces of a word are chosen together.
+  [SEP]); each becomes [MASK] with probability 0.8, a uniformly random
+  vocabulary id with 0.1, and stays with 0.1. With whole-word masking, all
+  pieces of a word are chosen together.
 
 Records use exactly google-research/bert's feature names and types. The
 layout is the tokenizer's template (Options.template): BERT's gives

@@ -61,7 +61,7 @@ class Features:
 
 def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_query_length=64,
                   for_training=False) -> Features:
-    """Windows over `examples` (squad.Example) tokenized by `tokenizer` (BertTokenizer, BpeTokenizer).
+    """Windows over `examples` (squad.Example) tokenized by `tokenizer` (any with a template).
 
     Every evaluation example gets at least one window. For training, the
     first answer is the target (as run_squad) and an example whose answer
@@ -245,7 +245,7 @@ def _absorb_dropped(text, starts, ends):
     # next_space[c]: first whitespace at or after c (size if none); prev_space: last at or before.
     index = np.arange(size + 1)
     marks = np.where(np.append(~is_space, True), index, size)
-    next_text = np.minimum.accumulate(marks[::-1])[::-1]  # [C + 1] first non-whitespace at or after c
+    next_text = np.minimum.accumulate(marks[::-1])[::-1]  # [C + 1] first non-whitespace at/after c
     starts = np.where(next_text[starts] < ends, next_text[starts], starts)
     marks = np.where(np.append(is_space, True), index, size)
     next_space = np.minimum.accumulate(marks[::-1])[::-1]  # [C + 1]

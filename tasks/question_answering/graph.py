@@ -38,7 +38,7 @@ def widen_offsets(texts, starts, ends):
     size = tf.gather(code_points.row_lengths(), row)  # [P] characters of the text
 
     def next_of(flat_positions, local):
-        """First of `flat_positions` at or after `local` in the piece's text, else the text's size."""
+        """First of `flat_positions` at or after `local` in the piece's text, else its size."""
         index = tf.searchsorted(flat_positions[None], (base + local)[None], side="left")[0]
         found = tf.gather(tf.concat([flat_positions, tf.size(characters, tf.int64)[None]], 0),
                           index)

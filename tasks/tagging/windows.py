@@ -4,8 +4,9 @@ A sentence whose pieces do not fit in `max_seq_length` (with the template's
 special tokens: [CLS] and [SEP], or <s> and </s>) is covered by overlapping
 windows of whole words; every word is predicted by exactly one window, the
 one where it has the most context: the largest min(pieces before it, pieces
-after it) inside the window (the earliest window on ties). So no word is ever dropped, and words near a
-window's edge take their prediction from a neighbour that sees both sides.
+after it) inside the window (the earliest window on ties). So no word is
+ever dropped, and words near a window's edge take their prediction from a
+neighbour that sees both sides.
 
 A single word with more pieces than a window holds gets a window of its own
 and is cut to its first pieces there (`word_pieces.word_layout` cuts it);

@@ -37,9 +37,10 @@ def word_layout(tokenizer, word_pieces, max_seq_length=None):
       (gather the encoder output there for one vector per word); -1 for a
       word that `max_seq_length` cut off.
 
-    With `max_seq_length`, only the first `max_seq_length` - (the template's
-    special tokens, 2 for BERT and RoBERTa) pieces are kept, so T <= max_seq_length. Long sentences should be split into windows
-    first (`tasks.tagging.windows`); then this cut only shortens a single word
+    With `max_seq_length`, only the first `max_seq_length` less the
+    template's special tokens (2 for BERT and RoBERTa) pieces are kept, so
+    T <= max_seq_length. Long sentences should be split into windows first
+    (`tasks.tagging.windows`); then this cut only shortens a single word
     longer than a whole window, which keeps its first piece. For padded
     tensors use `.to_tensor()` with `tokenizer.pad_id`, -1 and False.
     """
