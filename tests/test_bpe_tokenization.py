@@ -282,6 +282,46 @@ def test_templates():
     np.testing.assert_array_equal(padded["input_ids"], [[0, 7, 8, 2, 1, 1], [0, 2, 1, 1, 1, 1]])
 
 
+def test_template_layouts_agree():
+    """The ragged, one-example numpy and fixed-width row forms of both templates give the same
+    frames and segment ids, and segment_starts / length point at the segments."""
+    rng = np.random.default_rng(7)
+    lengths_a, lengths_b = rng.integers(0, 5, 9), rng.integers(0, 5, 9)
+    a = [rng.integers(10, 99, n).astype(np.int32) for n in lengths_a]
+    b = [rng.integers(10, 99, n).astype(np.int32) for n in lengths_b]
+    ragged_a, ragged_b = (tf.ragged.constant([x.tolist() for x in xs], tf.int32, ragged_rank=1)
+                          for xs in (a, b))
+    for template in (Template.bert(101, 102, 0), Template.roberta(0, 2, 1)):
+        for pair in (False, True):
+            second = ragged_b if pair else None
+            ids = template.frame(ragged_a, second).to_list()
+            segments = template.segment_ids(ragged_a, second).to_list()
+            flags = template.frame(tf.ones_like(ragged_a, tf.bool),
+                                   tf.ones_like(ragged_b, tf.bool) if pair else None,
+                                   special=False).to_list()
+            width = 16
+            special, row_segments = template.layout_rows(
+                lengths_a, lengths_b if pair else None, width)
+            for i in range(len(a)):
+                one = template.frame_array(a[i], b[i] if pair else None)
+                assert ids[i] == one.tolist() and one.dtype == np.int32
+                length = template.length(len(a[i]), len(b[i]) if pair else None)
+                assert len(one) == length <= width
+                one_segments = template.segment_id_array(len(a[i]), len(b[i]) if pair else None)
+                assert segments[i] == one_segments.tolist() == row_segments[i][:length].tolist()
+                assert not row_segments[i][length:].any()
+                a_at, b_at = template.segment_starts(len(a[i]))
+                assert one[a_at:a_at + len(a[i])].tolist() == a[i].tolist()
+                if pair:
+                    assert one[b_at:b_at + len(b[i])].tolist() == b[i].tolist()
+                is_special = ~np.array(flags[i])
+                assert (special[i][:length][is_special] == one[is_special]).all()
+                assert (special[i][:length][~is_special] == -1).all()
+                assert (special[i][length:] == -1).all()
+                assert set(one[is_special]) <= set(template.special_ids)
+                assert is_special.sum() == template.special_count(pair)
+
+
 def test_detokenize_round_trips_and_matches_the_decoder(trained, ours):
     texts = HELD_OUT[:500]
     assert ours.detokenize(ours.tokenize(texts)).numpy().tolist() == [t.encode() for t in texts]

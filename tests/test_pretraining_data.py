@@ -1,6 +1,9 @@
 """create_pretraining_data: the records' statistics, format compatibility, determinism, errors."""
 
 import os
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +12,10 @@ import tensorflow as tf
 from tasks.pretraining import examples as pretraining_data
 from tasks.pretraining import inputs as pretraining_inputs
 from tasks.pretraining import records as pretraining_records
-from bert_tf.tokenization import BertTokenizer
+from tasks.pretraining import serving as pretraining_serving
+from bert_tf.errors import UserError
+from bert_tf.tokenization import BertTokenizer, BpeTokenizer
+from hub_layouts import write_bpe_vocab
 from in_process import run_checked
 from testing import minilm_dir, write_corpus
 
@@ -370,3 +376,105 @@ def test_scripts_from_text_to_vocab_to_records(tmp_path):
     parsed = read_all([str(out)], spec)
     assert len(parsed["input_ids"]) > 50
     assert (parsed["input_ids"][:, 0] == 2).all()  # [CLS] is id 2 in the learned vocab
+
+
+# ------------------------------------------------------------ RoBERTa's template (BPE)
+
+
+@pytest.fixture(scope="module")
+def bpe_records(tmp_path_factory):
+    """Records written with a byte-level BPE learned from the corpus: RoBERTa's template."""
+    tmp = tmp_path_factory.mktemp("bpe_records")
+    write_corpus(tmp / "corpus.txt")
+    lines = (tmp / "corpus.txt").read_text(encoding="utf-8").splitlines()
+    write_bpe_vocab(str(tmp / "bpe"), [line for line in lines if line.strip()], 300)
+    tokenizer = BpeTokenizer.from_pretrained(str(tmp / "bpe"))
+    files, _ = make_records(tmp, tokenizer, workers=0, shards=1, dupe_factor=1)
+    return tokenizer, files, read_all(files)
+
+
+def special_positions(ids, length, tokenizer):
+    """Where `<s> A </s></s> B </s>` puts its special tokens in one example, checking it."""
+    real = ids[:length]
+    ends = np.flatnonzero(real == tokenizer.sep_id)
+    assert real[0] == tokenizer.cls_id and (real == tokenizer.cls_id).sum() == 1
+    assert len(ends) == 3 and ends[1] == ends[0] + 1 and ends[2] == length - 1
+    assert ends[0] >= 2 and ends[2] - ends[1] >= 2  # neither segment empty
+    return np.concatenate([[0], ends])
+
+
+def test_roberta_template_records(bpe_records):
+    """google-research/bert's features laid out `<s> A </s></s> B </s>`, padded with <pad>,
+    segment ids 0; no special token and no padding is ever masked."""
+    tokenizer, _, r = bpe_records
+    ids, mask = originals(r), r["input_mask"]
+    lengths = mask.sum(1)
+    assert len(ids) > 200
+    assert (mask == (np.arange(SEQ) < lengths[:, None])).all()
+    assert (ids[mask == 0] == tokenizer.pad_id).all() and not r["segment_ids"].any()
+    weights = r["masked_lm_weights"] > 0
+    expected = np.minimum(PRED, np.maximum(1, np.round(lengths * 0.15)))
+    np.testing.assert_array_equal(weights.sum(1), expected)
+    for row in range(len(ids)):
+        specials = special_positions(ids[row], lengths[row], tokenizer)
+        masked = r["masked_lm_positions"][row][weights[row]]
+        assert not np.isin(masked, specials).any() and (masked < lengths[row]).all()
+    labels = r["masked_lm_ids"][weights]
+    assert not np.isin(labels, tokenizer.template.special_ids + (tokenizer.pad_id,)).any()
+    assert np.mean(lengths >= SEQ - 5) > 0.6  # pairs fill the length less the 4 special tokens
+
+
+def test_roberta_template_dynamic_masking(bpe_records):
+    """In-graph masking excludes every id of the template, and unmasking restores the text."""
+    tokenizer, files, r = bpe_records
+    options = pretraining_inputs.MaskingOptions.from_tokenizer(tokenizer)
+    assert set(options.special_ids) == {tokenizer.cls_id, tokenizer.sep_id}
+    batch = next(iter(pretraining_inputs.pretraining_dataset(
+        files, len(r["input_ids"]), SEQ, PRED, is_training=False, masking=options, seed=4)))
+    batch = {k: v.numpy() for k, v in batch.items()}
+    ids = originals(batch)
+    np.testing.assert_array_equal(ids, originals(r))
+    weights = batch["masked_lm_weights"] > 0
+    lengths = batch["input_mask"].sum(1)
+    for row in range(len(weights)):
+        specials = special_positions(ids[row], lengths[row], tokenizer)
+        assert not np.isin(batch["masked_lm_positions"][row][weights[row]], specials).any()
+    assert weights.sum() > 1000
+
+
+def test_roberta_options_need_room_and_stay_free_of_tensorflow(bpe_records):
+    """A pair takes 4 special tokens, so the shortest example is 6; Options (its template
+    included) unpickles in a process that loads no TensorFlow, as the record workers do."""
+    tokenizer, _, _ = bpe_records
+    with pytest.raises(UserError, match="--max_seq_length must be at least 6, got 5"):
+        pretraining_records.options_for(tokenizer, max_seq_length=5)
+    options = pretraining_records.options_for(tokenizer, max_seq_length=6)
+    code = ("import pickle, sys; options = pickle.load(sys.stdin.buffer); "
+            "print(options.template.special_ids, sorted(m for m in sys.modules "
+            "if m.split('.')[0] == 'tensorflow'))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(options), cwd=root,
+                          capture_output=True, check=True)
+    assert done.stdout.decode().split() == ["(0,", "2)", "[]"]
+
+
+def test_roberta_template_frames_masked_text_for_serving(bpe_records):
+    """The pretrainer export's text: `<s> ... </s>`, each literal [MASK] the mask id, cut to
+    max_seq_length, padded with <pad>."""
+    tokenizer, _, _ = bpe_records
+    module = type("Module", (), {"tokenizer": tokenizer, "max_seq_length": 12})()
+    texts = ["the [MASK] of", "", "[MASK]", "the first of the many words in it" * 2]
+    got = pretraining_serving._encode_masked(module, tf.constant(texts))
+    s, e, m, pad = tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id, tokenizer.pad_id
+
+    def pieces(text):
+        return tokenizer.tokenize(text).numpy().tolist()
+
+    rows = [[s, *pieces("the "), m, *pieces(" of"), e], [s, e], [s, m, e],
+            [s, *pieces(texts[3])[:10], e]]
+    width = max(map(len, rows))
+    assert got["input_ids"].numpy().tolist() == [r + [pad] * (width - len(r)) for r in rows]
+    assert got["input_mask"].numpy().tolist() == [[1] * len(r) + [0] * (width - len(r))
+                                                  for r in rows]
+    assert not got["segment_ids"].numpy().any()
+    assert got["truncated"].numpy().tolist() == [False, False, False, True]

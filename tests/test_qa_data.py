@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from bert_tf.errors import DataError, MissingFileError
-from bert_tf.tokenization import BertTokenizer
+from bert_tf.tokenization import BertTokenizer, BpeTokenizer
+from hub_layouts import write_bpe_vocab
 from tasks.question_answering.features import features_to_tensors, make_features, window_spans
 from tasks.question_answering.postprocess import postprocess
 from tasks.question_answering.squad import Example, read_squad
@@ -38,17 +39,17 @@ def tokenizer():
     return BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"), do_lower_case=True)
 
 
-def word_spans(context, longest=3):
+def word_spans(context, longest=3, word=WORD):
     """(text, start) of every run of 1..longest consecutive words: answers that end on tokens."""
-    words = [m.span() for m in WORD.finditer(context)]
+    words = [m.span() for m in word.finditer(context)]
     return [(context[words[i][0]:words[j][1]], words[i][0])
             for i in range(len(words)) for j in range(i, min(i + longest, len(words)))]
 
 
-def examples_for(contexts, impossible_every=0):
+def examples_for(contexts, impossible_every=0, word=WORD):
     examples = []
     for c, context in enumerate(contexts):
-        for a, answer in enumerate(word_spans(context)):
+        for a, answer in enumerate(word_spans(context, word=word)):
             n = len(examples)
             impossible = bool(impossible_every) and n % impossible_every == 0
             examples.append(Example(f"q{c}-{a}", QUESTIONS[n % len(QUESTIONS)], context,
@@ -180,7 +181,7 @@ def test_contexts_and_questions_are_tokenized_in_batches(tokenizer):
     calls = []
 
     class Counting:
-        cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
+        template = tokenizer.template
 
         def tokenize(self, texts):
             calls.append(("tokenize", len(texts)))
@@ -222,6 +223,102 @@ def test_bad_window_settings(tokenizer):
     with pytest.raises(ValueError, match="test:3 \\(id 'u'\\): an answerable training"):
         make_features([unanswered], tokenizer, max_seq_length=30, for_training=True,
                       max_query_length=7)
+
+
+# ------------------------------------------------ windows in RoBERTa's template (BPE)
+
+
+def learned_bpe(directory):
+    """A byte-level BPE with RoBERTa's special tokens (its template: `<s> q </s></s> c </s>`),
+    learned from text made of these contexts' and questions' words, and Hugging Face's pipeline
+    over the same files with RobertaProcessing (offsets trimmed, as RoBERTa's fast tokenizer)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    rng = np.random.default_rng(3)
+    words = [w for text in CONTEXTS + QUESTIONS for w in text.split()]
+    texts = list(CONTEXTS + QUESTIONS) + [" ".join(rng.choice(words, 9)) for _ in range(150)]
+    write_bpe_vocab(directory, texts, 300)
+    tokenizer = BpeTokenizer.from_pretrained(directory)
+    hf = Tokenizer(models.BPE.from_file(os.path.join(directory, "vocab.json"),
+                                        os.path.join(directory, "merges.txt"), unk_token="<unk>"))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.post_processor = processors.RobertaProcessing(
+        ("</s>", tokenizer.sep_id), ("<s>", tokenizer.cls_id), trim_offsets=True)
+    return tokenizer, hf
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory):
+    return learned_bpe(str(tmp_path_factory.mktemp("bpe")))
+
+
+def test_roberta_windows_equal_roberta_processing(bpe):
+    """Windows that hold a whole context are Hugging Face's encoding of the (question, context)
+    pair: ids, segment ids (all 0) and the context tokens' character spans."""
+    tokenizer, hf = bpe
+    examples = examples_for(CONTEXTS)[::3]
+    f = make_features(examples, tokenizer, max_seq_length=384, doc_stride=128,
+                      max_query_length=200)
+    assert len(f) == len(examples)  # one window each: nothing cut
+    spans = 0
+    for w, example in enumerate(examples):
+        encoding = hf.encode(example.question, example.context)
+        assert f.input_ids[w].tolist() == encoding.ids
+        assert f.segment_ids[w].tolist() == encoding.type_ids == [0] * len(encoding.ids)
+        in_context = np.array([k == 1 for k in encoding.sequence_ids])
+        assert (f.char_start[w][~in_context] == -1).all()
+        assert (f.char_end[w][~in_context] == -1).all()
+        # Hugging Face trims a token of white space alone to an empty span; ours keeps it.
+        for t in np.flatnonzero(in_context):
+            theirs = encoding.offsets[t]
+            if theirs[0] < theirs[1]:
+                assert (f.char_start[w][t], f.char_end[w][t]) == theirs, (example.context, t)
+                spans += 1
+    assert spans > 1000
+
+
+def test_roberta_windows_reproduce_answers_exactly(bpe):
+    """`<s> q </s></s> c </s>` windows; a window holding an answer gives token positions whose
+    offsets cut exactly the answer text (without the space its first token holds). Answers are
+    runs of words between white space: a byte-level BPE token may hold several CJK ideographs."""
+    tokenizer, _ = bpe
+    s, e = tokenizer.cls_id, tokenizer.sep_id
+    examples = examples_for(CONTEXTS, impossible_every=7, word=re.compile(r"\S+"))
+    max_seq_length, doc_stride, max_query_length = 41, 5, 6
+    f = make_features(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
+                      for_training=True)
+    whole = make_features(examples, tokenizer, 512, 512, max_query_length)  # one window each
+    question_ids = {q: tokenizer.tokenize(q).numpy()[:max_query_length] for q in QUESTIONS}
+    found, starts_with_space = set(), 0
+    for w in range(len(f)):
+        example = examples[f.example_index[w]]
+        ids = f.input_ids[w]
+        q = question_ids[example.question]
+        first = len(q) + 3
+        assert len(ids) <= max_seq_length
+        assert ids[:first].tolist() == [s, *q, e, e] and ids[-1] == e
+        assert s not in ids[1:] and e not in ids[first:-1]
+        np.testing.assert_array_equal(f.segment_ids[w], 0)
+        assert (f.char_start[w][:first] == -1).all() and f.char_end[w][-1] == -1
+        assert not f.is_max_context[w][:first].any() and not f.is_max_context[w][-1]
+        start, end = f.start_position[w], f.end_position[w]
+        if example.is_impossible:
+            assert start == end == 0
+            continue
+        text, answer_start = example.answers[0]
+        answer_end = answer_start + len(text)
+        index = next(i for i, other in enumerate(examples) if other is example)
+        overlapping = np.sum((whole.char_end[index] > answer_start)
+                             & (whole.char_start[index] < answer_end))
+        held = np.sum((f.char_end[w] > answer_start) & (f.char_start[w] < answer_end))
+        assert (start > 0) == (held == overlapping), (example.qas_id, w)
+        if start > 0:
+            assert first <= start <= end < len(ids) - 1
+            assert example.context[f.char_start[w][start]:f.char_end[w][end]] == text
+            starts_with_space += tokenizer.id_to_token(int(ids[start])).startswith("Ġ")
+            found.add(example.qas_id)
+    answerable = [e for e in examples if not e.is_impossible]
+    assert len(found) > 0.9 * len(answerable) and starts_with_space > 40
 
 
 # -------------------------------------------------------------------------- postprocess

@@ -19,7 +19,7 @@ from tasks.question_answering.postprocess import postprocess
 from tasks.question_answering.squad import Example
 from tasks.question_answering.objective import SpanObjective
 from test_checkpoints_hf import hf_release
-from test_qa_data import CONTEXTS, QUESTIONS
+from test_qa_data import CONTEXTS, QUESTIONS, learned_bpe
 from testing import BATCH, SEQ, minilm_dir, random_inputs, tiny_config
 
 
@@ -124,12 +124,40 @@ def random_span_model():
     return BertSpanLabeler(config), tokenizer
 
 
+@pytest.fixture(scope="module")
+def random_bpe_span_model(tmp_path_factory):
+    """The same head over ids of a byte-level BPE: RoBERTa's template, all segment ids 0."""
+    tokenizer, _ = learned_bpe(str(tmp_path_factory.mktemp("bpe")))
+    keras.utils.set_random_seed(1)
+    config = tiny_config(vocab_size=tokenizer.vocab_size, max_position_embeddings=40,
+                         initializer_range=0.5)
+    return BertSpanLabeler(config), tokenizer
+
+
 @pytest.mark.parametrize("version_2,n_best_size,threshold", [
     (False, 20, 0.0), (True, 1, "median")])
 def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2, n_best_size,
                                                   threshold):
     """graph.answer_questions = make_features + the Keras model + postprocess (eagerly here)."""
-    model, tokenizer = random_span_model
+    check_graph_equals_run_squad(*random_span_model, version_2, n_best_size, threshold)
+
+
+def test_graph_answers_equal_run_squad_predictions_in_robertas_template(random_bpe_span_model):
+    """As above with a BpeTokenizer: windows `<s> q </s></s> c </s>` and trimmed offsets
+    built in the graph equal make_features', and so do the answers (SQuAD 2.0's too)."""
+    model, tokenizer = random_bpe_span_model
+    windows = check_graph_equals_run_squad(model, tokenizer, True, 20, "median")
+    s, e = tokenizer.cls_id, tokenizer.sep_id
+    questions = [tokenizer.tokenize(q).numpy()[:6].tolist() for q in GRAPH_QUESTIONS]
+    for n, example in enumerate(windows["example"].numpy()):
+        q = questions[example]
+        ids = windows["input_ids"][n, :windows["length"][n]].numpy().tolist()
+        assert ids[:len(q) + 3] == [s, *q, e, e] and ids[-1] == e
+    assert not windows["segment_ids"].numpy().any()
+
+
+def check_graph_equals_run_squad(model, tokenizer, version_2, n_best_size, threshold):
+    """Runs the comparison; returns the graph's windows."""
     max_seq_length, doc_stride, max_query_length, max_answer_length = 23, 5, 6, 4
     examples = [Example(f"q{i}", q, c, (), False, "t")
                 for i, (q, c) in enumerate(zip(GRAPH_QUESTIONS, GRAPH_CONTEXTS))]
@@ -183,6 +211,7 @@ def test_graph_answers_equal_run_squad_predictions(random_span_model, version_2,
                                   tf.constant([], tf.string), max_seq_length, doc_stride,
                                   max_query_length, n_best_size, max_answer_length, version_2)
     assert none["answer"].shape == (0,) and none["score"].shape == (0,)
+    return windows
 
 
 # ------------------------------------------------------------------- Keras-native use

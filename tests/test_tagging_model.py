@@ -232,6 +232,29 @@ def test_windows_in_the_graph_equal_windows_split():
     assert owners_by_window_ops([[], []], 7, None) == [] == owners_by_window_ops([], 7, None)
 
 
+def test_windows_leave_room_for_the_templates_special_tokens():
+    """A template of more special tokens per row (special_tokens) leaves fewer pieces to a
+    window: the windows of max_seq_length m and s special tokens are those of m - s + 2 and 2."""
+    rng = random.Random(5)
+    sentences = [[rng.choice([1, 1, 2, 3, 9]) for _ in range(rng.choice([0, 1, 5, 23]))]
+                 for _ in range(11)]
+    ragged = tf.RaggedTensor.from_row_lengths(
+        tf.constant([c for counts in sentences for c in counts], tf.int64),
+        tf.constant([len(counts) for counts in sentences], tf.int64))
+    for max_seq_length, special_tokens, stride in ((9, 4, 2), (13, 3, None), (6, 5, 1)):
+        narrower = max_seq_length - special_tokens + 2
+        assert windows.split(sentences, max_seq_length, stride, special_tokens) == (
+            windows.split(sentences, narrower, stride))
+        got = window_ops.split(ragged, max_seq_length, stride, special_tokens)
+        expected = window_ops.split(ragged, narrower, stride)
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    with pytest.raises(ValueError, match="at least 5"):
+        windows.split(sentences, 4, special_tokens=4)
+    with pytest.raises(ValueError, match="max_seq_length - 4 = 2"):
+        window_ops.split(ragged, 6, 3, special_tokens=4)
+
+
 def test_stitched_predictions_equal_one_long_enough_row(tokenizer):
     """With a model whose output at a position depends only on its token (no position
     embeddings, attention values zeroed), every window must give each word the logits its first

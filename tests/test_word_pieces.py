@@ -1,4 +1,5 @@
-"""Word-aligned WordPiece against Hugging Face `tokenizers` with pre-split words (`word_ids`)."""
+"""Word-aligned WordPiece (and byte-level BPE in RoBERTa's template) against Hugging Face
+`tokenizers` with pre-split words (`word_ids`)."""
 
 import os
 
@@ -8,8 +9,10 @@ import pytest
 import tensorflow as tf
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from bert_tf.tokenization import BertTokenizer
+from bert_tf.tokenization import BertTokenizer, BpeTokenizer
+from hub_layouts import write_bpe_vocab
 from tasks.tagging import windows
+from tasks.tagging.features import SentenceEncoder, word_logits
 from tasks.tagging.word_pieces import select_words, tokenize_words, word_layout
 from tokenizer_corpus import parity_corpus
 
@@ -176,3 +179,76 @@ def test_windows_of_a_long_sentence_fit_and_cover_every_word(tokenizer):
                  for window, row in zip(found, starts)]
     assert windows.stitch(found, predicted, [len(s) for s in sentences]) == [
         [(i, w) for w in range(len(s))] for i, s in enumerate(sentences)]
+
+
+# ------------------------------------------------------------ RoBERTa's template (BPE)
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory):
+    """A byte-level BPE learned from the parity corpus (RoBERTa's special tokens and template),
+    and the same files in `tokenizers` with RobertaProcessing."""
+    directory = str(tmp_path_factory.mktemp("bpe"))
+    write_bpe_vocab(directory, parity_corpus(count=150, seed=8), 300)
+    tokenizer = BpeTokenizer.from_pretrained(directory)
+    hf = Tokenizer(models.BPE.from_file(os.path.join(directory, "vocab.json"),
+                                        os.path.join(directory, "merges.txt"), unk_token="<unk>"))
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.post_processor = processors.RobertaProcessing(("</s>", tokenizer.sep_id),
+                                                     ("<s>", tokenizer.cls_id))
+    return tokenizer, hf
+
+
+def test_roberta_template_frames_words_as_roberta_processing(bpe):
+    """`<s> pieces </s>`: ids and the word of every position equal `tokenizers`' with
+    is_pretokenized=True (each word tokenized alone) and RobertaProcessing."""
+    tokenizer, hf = bpe
+    sentences = [text.split() for text in parity_corpus(count=120, seed=9)]
+    sentences = [words for words in sentences if words]
+    layout = word_layout(tokenizer, tokenize_words(tokenizer, ragged_words(sentences)))
+    ids, word_index = layout["input_ids"].to_list(), layout["word_index"].to_list()
+    first_piece, word_start = layout["first_piece"].to_list(), layout["word_start"].to_list()
+    for i, encoding in enumerate(hf.encode_batch(sentences, is_pretokenized=True)):
+        assert ids[i] == encoding.ids, sentences[i]
+        assert word_index[i] == [-1 if w is None else w for w in encoding.word_ids]
+        assert ids[i][0] == tokenizer.cls_id and ids[i][-1] == tokenizer.sep_id
+        assert first_piece[i] == [k >= 0 and (p == 0 or word_index[i][p - 1] != k)
+                                  for p, k in enumerate(word_index[i])]
+        assert word_start[i] == [word_index[i].index(w) for w in range(len(sentences[i]))]
+    assert len(sentences) > 150 and max(len(row) for row in ids) > 40
+
+
+def test_roberta_rows_keep_labels_on_their_words(bpe):
+    """run_tagging's rows with a BpeTokenizer: windows of `<s> pieces </s>` within
+    max_seq_length, each owned word's label at its first token, and logits read back per word
+    give every word its own label."""
+    tokenizer, _ = bpe
+    rng = np.random.default_rng(6)
+    vocabulary = ["Unaffable", "x", "中文", "!!!", "tokenization", "Zürich", "don't", "3.14"]
+    sentences = [[str(w) for w in rng.choice(vocabulary, size=n)] for n in (1, 4, 37, 0, 61)]
+    labels = [rng.integers(0, 5, len(words)).tolist() for words in sentences]
+    first_tokens = {w: tokenizer.tokenize(w).numpy()[0] for w in vocabulary}
+    max_seq_length = 11
+    encoded = SentenceEncoder(tokenizer, max_seq_length, stride=3)(sentences, labels)
+    ids = encoded.examples.sequences["input_ids"].to_list()
+    rows = encoded.examples.sequences["label_ids"].to_list()
+    assert len(ids) == len(encoded.windows) > 20
+    for window, row, label_row, starts in zip(encoded.windows, ids, rows, encoded.word_starts):
+        assert len(row) <= max_seq_length
+        assert row[0] == tokenizer.cls_id and row[-1] == tokenizer.sep_id
+        assert tokenizer.cls_id not in row[1:] and tokenizer.sep_id not in row[:-1]
+        assert label_row[0] == label_row[-1] == -1
+        words = sentences[window.sentence]
+        for w in range(window.owned_start, window.owned_stop):
+            position = starts[w - window.start]
+            assert label_row[position] == labels[window.sentence][w]
+            assert row[position] == first_tokens[words[w]]
+        assert sum(label >= 0 for label in label_row) == window.owned_stop - window.owned_start
+    width = max(len(row) for row in rows)
+    one_hot = np.zeros([len(rows), width, 5], np.float32)
+    for k, label_row in enumerate(rows):
+        for position, label in enumerate(label_row):
+            if label >= 0:
+                one_hot[k, position, label] = 1.0
+    predicted = [logits.argmax(-1).tolist() for logits in word_logits(encoded, one_hot)]
+    assert predicted == labels

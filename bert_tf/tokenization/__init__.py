@@ -1,15 +1,39 @@
 """Tokenization in the TensorFlow graph: BERT's WordPiece, RoBERTa's byte-level BPE, their input
-templates, vocabularies, and vocab learning."""
+templates, vocabularies, and vocab learning.
 
-from bert_tf.tokenization.bpe import BpeTokenizer
-from bert_tf.tokenization.bpe_vocab import BpeVocabError
-from bert_tf.tokenization.template import Template, truncated_pair_lengths
-from bert_tf.tokenization.tokenizer import BertTokenizer
-from bert_tf.tokenization.vocab import (MAX_CHARS_PER_WORD, SPECIAL_TOKENS, VocabError,
-                                        casing_from_directory, check_vocab, load_vocab,
-                                        read_tokenizer_config, resolve_casing, vocab_is_cased)
+Names are imported on first use, as in the bert_tf package: a worker process
+that unpickles a Template (tasks.pretraining.examples) loads numpy alone.
+"""
 
-__all__ = ["BertTokenizer", "BpeTokenizer", "BpeVocabError", "MAX_CHARS_PER_WORD",
-           "SPECIAL_TOKENS", "Template", "VocabError", "casing_from_directory", "check_vocab",
-           "load_vocab", "read_tokenizer_config", "resolve_casing", "truncated_pair_lengths",
-           "vocab_is_cased"]
+import importlib
+
+_EXPORTS = {
+    "BpeTokenizer": "bert_tf.tokenization.bpe",
+    "BpeVocabError": "bert_tf.tokenization.bpe_vocab",
+    "Template": "bert_tf.tokenization.template",
+    "truncated_pair_lengths": "bert_tf.tokenization.template",
+    "BertTokenizer": "bert_tf.tokenization.tokenizer",
+    "MAX_CHARS_PER_WORD": "bert_tf.tokenization.vocab",
+    "SPECIAL_TOKENS": "bert_tf.tokenization.vocab",
+    "VocabError": "bert_tf.tokenization.vocab",
+    "casing_from_directory": "bert_tf.tokenization.vocab",
+    "check_vocab": "bert_tf.tokenization.vocab",
+    "load_vocab": "bert_tf.tokenization.vocab",
+    "read_tokenizer_config": "bert_tf.tokenization.vocab",
+    "resolve_casing": "bert_tf.tokenization.vocab",
+    "vocab_is_cased": "bert_tf.tokenization.vocab",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bert_tf.tokenization' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -164,12 +164,13 @@ class ClassifierRun(FineTuningRun):
             index = {label: i for i, label in enumerate(self.labels)}
             labels = np.array([index[e.label] if e.label is not None else 0
                                for e in examples], np.int32)
+        pad_values = {"input_ids": self.tokenizer.pad_id}
         if not examples:
             return batching.EncodedExamples.from_lists(
-                {"input_ids": [], "segment_ids": []}, {"label_ids": labels})
+                {"input_ids": [], "segment_ids": []}, {"label_ids": labels}, pad_values)
         return batching.EncodedExamples(
             {"input_ids": tf.concat(ids, 0), "segment_ids": tf.concat(segments, 0)},
-            {"label_ids": labels})
+            {"label_ids": labels}, pad_values)
 
     # --------------------------------------------------------------- results
 

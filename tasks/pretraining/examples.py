@@ -5,7 +5,8 @@ without TensorFlow. It follows google-research/bert's create_pretraining_data
 semantics:
 
 - sentences of a document are packed into segment A and B up to a target
-  length (`max_seq_length - 3`, or with probability `short_seq_prob` a random
+  length (`max_seq_length` less the template's special tokens of a pair, 3
+  for `[CLS] A [SEP] B [SEP]`, or with probability `short_seq_prob` a random
   shorter one);
 - B is the true continuation half the time, otherwise text from a random
   other document (next_sentence_label 1), and the unused sentences are
@@ -13,11 +14,15 @@ semantics:
 - pairs that are too long are trimmed one token at a time from the longer
   segment, at its front or back at random;
 - `min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob)))`
-  positions are masked, never [CLS] or [SEP]; each becomes [MASK] with
-  probability 0.8, a uniformly random vocabulary id with 0.1, and stays with
-  0.1. With whole-word masking, all pieces of a word are chosen together.
+  positions are masked, never a special token of the template ([CLS] or
+  [SEP]); each becomes [MASK] with probability 0.8, a uniformly random
+  vocabulary id with 0.1, and stays with 0.1. With whole-word masking, all
+  pieces of a word are chosen together.
 
-Records use exactly google-research/bert's feature names and types.
+Records use exactly google-research/bert's feature names and types. The
+layout is the tokenizer's template (Options.template): BERT's gives
+google-research/bert's records; another (RoBERTa's `<s> A </s></s> B </s>`,
+segment ids 0) lays out the same features its way.
 """
 
 # N=instances, T=max_seq_length, K=max_predictions_per_seq
@@ -27,6 +32,7 @@ import dataclasses
 import numpy as np
 
 from bert_tf.errors import UserError
+from bert_tf.tokenization.template import Template  # numpy only: no TensorFlow in workers
 
 # Feature name -> (dtype, length key) in google-research/bert's records.
 FEATURES = (
@@ -43,7 +49,8 @@ UNMASKED_FEATURES = ("input_ids", "input_mask", "segment_ids", "next_sentence_la
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """What create_pretraining_data's flags decide, plus the vocab facts masking needs."""
+    """What create_pretraining_data's flags decide, plus the tokenizer's template and the vocab
+    facts masking needs."""
 
     max_seq_length: int = 128
     max_predictions_per_seq: int = 20
@@ -53,14 +60,17 @@ class Options:
     do_whole_word_mask: bool = False
     mask: bool = True  # False: write unmasked records for dynamic masking
     vocab_size: int = 0
-    cls_id: int = 0
-    sep_id: int = 0
+    template: Template = None  # the tokenizer's: where the special tokens go around a pair
     mask_id: int = 0
     continuation_ids: tuple = ()  # ids of "##" pieces, for whole-word masking
 
     def __post_init__(self):
-        if self.max_seq_length < 5:
-            raise UserError(f"--max_seq_length must be at least 5, got {self.max_seq_length}")
+        if self.template is None:
+            raise ValueError("Options needs the tokenizer's template (records.options_for)")
+        least = self.template.special_count(pair=True) + 2  # two tokens: one per segment
+        if self.max_seq_length < least:
+            raise UserError(f"--max_seq_length must be at least {least}, got "
+                            f"{self.max_seq_length}")
         if not 0 < self.masked_lm_prob < 1:
             raise UserError(f"--masked_lm_prob must be in (0, 1), got {self.masked_lm_prob}")
         if self.max_predictions_per_seq < 1:
@@ -110,7 +120,7 @@ def instances_from_document(chunk, d, options, rng):
     """
     splits = chunk.sentence_splits
     first, last = int(chunk.document_splits[d]), int(chunk.document_splits[d + 1])
-    max_tokens = options.max_seq_length - 3
+    max_tokens = options.max_seq_length - options.template.special_count(pair=True)
     target = max_tokens
     if rng.random() < options.short_seq_prob:
         target = int(rng.integers(2, max_tokens + 1))
@@ -145,30 +155,31 @@ def instances_from_document(chunk, d, options, rng):
 
 
 def assemble(chunk, rows, options, rng):
-    """Trims pairs and lays out `[CLS] A [SEP] B [SEP]`, vectorized over a batch.
+    """Trims pairs and lays them out as the template does (`[CLS] A [SEP] B [SEP]`), vectorized
+    over a batch.
 
     rows: int `[N, 5]` from instances_from_document. Too-long pairs lose
     tokens from the longer segment (the second on ties) until they fit, each
-    from the front or the back at random. Returns (tokens `[N, T]`,
-    segment_ids `[N, T]`, lengths `[N]`).
+    from the front or the back at random. Returns (tokens `[N, T]`, padded
+    with the template's pad id, segment_ids `[N, T]`, lengths `[N]`).
     """
+    template = options.template
     rows = np.asarray(rows, np.int64).reshape(-1, 5)
-    m = options.max_seq_length - 3
+    m = options.max_seq_length - template.special_count(pair=True)
     la, lb = rows[:, 1] - rows[:, 0], rows[:, 3] - rows[:, 2]
     keep_b = np.minimum(lb, np.maximum(m // 2, m - la))
     keep_a = np.minimum(la, m - keep_b)
     a0 = rows[:, 0] + rng.binomial(la - keep_a, 0.5)
     b0 = rows[:, 2] + rng.binomial(lb - keep_b, 0.5)
-    lengths = keep_a + keep_b + 3
+    lengths = template.length(keep_a, keep_b)
     pos = np.arange(options.max_seq_length)[None, :]
-    ka, kb = keep_a[:, None], keep_b[:, None]
-    in_a = (pos >= 1) & (pos < 1 + ka)
-    in_b = (pos >= 2 + ka) & (pos < 2 + ka + kb)
-    index = np.where(in_a, a0[:, None] + pos - 1, np.where(in_b, b0[:, None] + pos - 2 - ka, 0))
-    tokens = np.where(in_a | in_b, chunk.tokens[index], 0).astype(np.int64)
-    tokens[:, 0] = options.cls_id
-    tokens[(pos == 1 + ka) | (pos == lengths[:, None] - 1)] = options.sep_id
-    segments = ((pos >= 2 + ka) & (pos < lengths[:, None])).astype(np.int64)
+    a_at, b_at = template.segment_starts(keep_a[:, None])  # int, [N, 1]
+    in_a = (pos >= a_at) & (pos < a_at + keep_a[:, None])
+    in_b = (pos >= b_at) & (pos < b_at + keep_b[:, None])
+    index = np.where(in_a, a0[:, None] + pos - a_at, np.where(in_b, b0[:, None] + pos - b_at, 0))
+    special, segments = template.layout_rows(keep_a, keep_b, options.max_seq_length)
+    tokens = np.where(in_a | in_b, chunk.tokens[index],
+                      np.where(special >= 0, special, template.pad_id)).astype(np.int64)
     return tokens, segments, lengths
 
 
@@ -213,7 +224,7 @@ def mask_batch(tokens, lengths, options, rng, continuation=None):
     n, t = tokens.shape
     k_max = options.max_predictions_per_seq
     in_example = np.arange(t)[None, :] < np.asarray(lengths)[:, None]
-    candidate = in_example & (tokens != options.cls_id) & (tokens != options.sep_id)
+    candidate = in_example & ~np.isin(tokens, options.template.special_ids)
     budget = np.minimum(num_to_predict(lengths, options), candidate.sum(1))
     if options.do_whole_word_mask:
         chosen = np.zeros((n, t), bool)

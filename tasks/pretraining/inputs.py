@@ -131,11 +131,10 @@ def _op_message(error):
 
 @dataclasses.dataclass(frozen=True)
 class MaskingOptions:
-    """What dynamic masking needs to know about the vocabulary."""
+    """What dynamic masking needs to know about the vocabulary and the tokenizer's template."""
 
     vocab_size: int
-    cls_id: int
-    sep_id: int
+    special_ids: Sequence[int]  # the template's special tokens: never masked
     mask_id: int
     masked_lm_prob: float = 0.15
     whole_word: bool = False
@@ -144,9 +143,8 @@ class MaskingOptions:
     @classmethod
     def from_tokenizer(cls, tokenizer, **kwargs):
         ids = tuple(i for i, t in enumerate(tokenizer.vocab) if t.startswith("##"))
-        return cls(vocab_size=tokenizer.vocab_size, cls_id=tokenizer.cls_id,
-                   sep_id=tokenizer.sep_id, mask_id=tokenizer.mask_id, continuation_ids=ids,
-                   **kwargs)
+        return cls(vocab_size=tokenizer.vocab_size, special_ids=tokenizer.template.special_ids,
+                   mask_id=tokenizer.mask_id, continuation_ids=ids, **kwargs)
 
 
 def unmask(batch):
@@ -174,8 +172,9 @@ def dynamic_mask(input_ids, input_mask, options, max_predictions_per_seq, seed):
     shape = tf.shape(input_ids)
     batch, length = shape[0], shape[1]
     real = tf.cast(input_mask, tf.bool)
-    candidate = real & tf.not_equal(input_ids, options.cls_id) & tf.not_equal(
-        input_ids, options.sep_id)
+    candidate = real
+    for special in options.special_ids:
+        candidate &= tf.not_equal(input_ids, special)
     n_real = tf.reduce_sum(tf.cast(real, tf.float32), axis=1)
     budget = tf.cast(tf.round(n_real * options.masked_lm_prob), tf.int32)
     budget = tf.minimum(k, tf.maximum(1, budget))

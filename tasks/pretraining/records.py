@@ -108,11 +108,11 @@ def chunks(documents, chunk_tokens, stats):
 
 
 def options_for(tokenizer, **flags):
-    """pretraining_data.Options with the vocab facts of `tokenizer`."""
+    """pretraining_data.Options with the template and vocab facts of `tokenizer`."""
     continuation = tuple(i for i, t in enumerate(tokenizer.vocab) if t.startswith("##"))
     return pretraining_data.Options(
-        vocab_size=tokenizer.vocab_size, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id,
-        mask_id=tokenizer.mask_id, continuation_ids=continuation, **flags)
+        vocab_size=tokenizer.vocab_size, template=tokenizer.template, mask_id=tokenizer.mask_id,
+        continuation_ids=continuation, **flags)
 
 
 def chunk_seed(random_seed, index):

@@ -28,7 +28,8 @@ def _masked_lm(module, features):
 
 
 def _encode_masked(module, text):
-    """[CLS] text [SEP], where each literal "[MASK]" in the text is the mask token."""
+    """[CLS] text [SEP] (the tokenizer's template), where each literal "[MASK]" in the text is
+    the mask token."""
     tokenizer = module.tokenizer
     parts = tf.strings.split(text, MASK_MARKER)  # [B, (S)]
     pieces = tokenizer.tokenize(parts.flat_values)  # [S, (P)]
@@ -40,16 +41,9 @@ def _encode_masked(module, text):
         tf.cast(~last, tf.int64))
     with_marks = tf.concat([pieces, marker], axis=1)  # [S, (P+1)]
     ids = parts.with_flat_values(with_marks).merge_dims(1, 2)  # [B, (P)]
-    budget = module.max_seq_length - 2
-    truncated = ids.row_lengths() > budget
-    ids = ids[:, :budget]
-    batch = ids.nrows()
-    ids = tf.concat([tf.fill([batch, 1], tokenizer.cls_id), ids,
-                     tf.fill([batch, 1], tokenizer.sep_id)], axis=1)
-    return export.at_least_two_positions({"input_ids": ids.to_tensor(tokenizer.pad_id),
-                                          "input_mask": tf.ones_like(ids).to_tensor(0),
-                                          "segment_ids": tf.zeros_like(ids).to_tensor(0),
-                                          "truncated": truncated})
+    template = tokenizer.template
+    encoded = template.encode_ragged(ids, None, module.max_seq_length)  # truncated to fit
+    return export.at_least_two_positions(template.pad(encoded, return_truncated=True))
 
 
 def _serve_masked_text(module, text):

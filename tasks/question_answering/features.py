@@ -1,12 +1,16 @@
 """Model inputs for extractive QA: windows `[CLS] question [SEP] context window [SEP]` with offsets.
 
+The layout is the tokenizer's template (`tokenizer.template`): RoBERTa's
+windows are `<s> question </s></s> context window </s>`.
+
 As google-research/bert's run_squad: a context longer than a window is
 covered by windows `doc_stride` pieces apart, each piece is scored in the
 window where it has the most context on both sides, and a training answer
-becomes the token positions of its first and last piece (0, the [CLS]
-token, where a window does not hold all of it or the question has none).
-Unlike run_squad, answer spans are found with the tokenizer's character
-offsets, so the answer text is always cut from the original context.
+becomes the token positions of its first and last piece (0, the template's
+start token [CLS] or <s>, where a window does not hold all of it or the
+question has none). Unlike run_squad, answer spans are found with the
+tokenizer's character offsets, so the answer text is always cut from the
+original context.
 """
 
 # N=windows, T=tokens of one window (unpadded), Q=question pieces, P=context pieces
@@ -34,12 +38,12 @@ class Features:
     Per window (numpy, unpadded: T is the window's own length):
       input_ids, segment_ids: int32 [T]
       char_start, char_end: int32 [T]; context token t is
-          context[char_start[t]:char_end[t]], -1 for [CLS], question and [SEP]
+          context[char_start[t]:char_end[t]], -1 for the special tokens and the question
       is_max_context: bool [T]; whether this window scores the token
     Per feature set:
       example_index: int32 [N], the window's index in the examples list
       start_position, end_position: int32 [N] token indices of the answer
-          (0 = [CLS] for none in this window); None unless for_training
+          (0 = the start token for none in this window); None unless for_training
     """
 
     input_ids: List[np.ndarray]
@@ -57,7 +61,7 @@ class Features:
 
 def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_query_length=64,
                   for_training=False) -> Features:
-    """Windows over `examples` (squad.Example) tokenized by `tokenizer` (a BertTokenizer).
+    """Windows over `examples` (squad.Example) tokenized by `tokenizer` (any with a template).
 
     Every evaluation example gets at least one window. For training, the
     first answer is the target (as run_squad) and an example whose answer
@@ -67,9 +71,12 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
     if max_query_length < 1 or doc_stride < 1:
         raise ValueError(f"max_query_length ({max_query_length}) and doc_stride ({doc_stride}) "
                          "must be positive")
-    if max_seq_length - max_query_length - 3 < 1:
+    template = tokenizer.template
+    specials = template.special_count(pair=True)
+    if max_seq_length - max_query_length - specials < 1:
         raise ValueError(f"max_seq_length {max_seq_length} leaves no room for context after a "
-                         f"question of max_query_length {max_query_length} and 3 special tokens")
+                         f"question of max_query_length {max_query_length} and {specials} "
+                         "special tokens")
     # Questions usually share a context (five per paragraph in SQuAD): tokenize each context once.
     context_of = {}
     for example in examples:
@@ -78,8 +85,6 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
     context_pieces = _tokenize(tokenizer, contexts, with_offsets=True)
     questions = _tokenize(tokenizer, [e.question for e in examples], with_offsets=False)
 
-    prefix = np.array([tokenizer.cls_id], np.int32)
-    sep = np.array([tokenizer.sep_id], np.int32)
     out = Features([], [], [], [], [], [], [] if for_training else None,
                    [] if for_training else None)
     skipped, long_questions = 0, []
@@ -88,7 +93,7 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
         if len(questions[index][0]) > max_query_length:
             long_questions.append(example.qas_id)
         ids, starts, ends = context_pieces[context_of[example.context]]  # [P] each
-        spans = window_spans(len(ids), max_seq_length - len(question) - 3, doc_stride)
+        spans = window_spans(len(ids), max_seq_length - len(question) - specials, doc_stride)
         best_window = max_context_windows(spans, len(ids))  # [P]
         answer = None
         if for_training and not example.is_impossible:
@@ -102,21 +107,16 @@ def make_features(examples, tokenizer, max_seq_length=384, doc_stride=128, max_q
                                 example.where, example.qas_id, text)
                 skipped += 1
                 continue
-        first = len(question) + 2  # the window's first context token
-        head = np.concatenate([prefix, question, sep])
+        _, first = template.segment_starts(len(question))  # the window's first context token
+        outside = np.full(len(question), -1, np.int32)  # [Q] no offsets in the question
         for w, (begin, end) in enumerate(spans):
             n = end - begin
-            out.input_ids.append(np.concatenate([head, ids[begin:end], sep]))
-            out.segment_ids.append(np.repeat(np.array([0, 1], np.int32), [first, n + 1]))
-            char_start = np.full(first + n + 1, -1, np.int32)  # [T]
-            char_end = char_start.copy()
-            char_start[first:first + n] = starts[begin:end]
-            char_end[first:first + n] = ends[begin:end]
-            out.char_start.append(char_start)
-            out.char_end.append(char_end)
-            is_max = np.zeros(first + n + 1, bool)
-            is_max[first:first + n] = best_window[begin:end] == w
-            out.is_max_context.append(is_max)
+            out.input_ids.append(template.frame_array(question, ids[begin:end]))
+            out.segment_ids.append(template.segment_id_array(len(question), n))
+            out.char_start.append(template.frame_array(outside, starts[begin:end], special=-1))
+            out.char_end.append(template.frame_array(outside, ends[begin:end], special=-1))
+            out.is_max_context.append(template.frame_array(
+                np.zeros(len(question), bool), best_window[begin:end] == w, special=False))
             out.example_index.append(index)
             if for_training:
                 inside = answer is not None and begin <= answer[0] and answer[1] < end
@@ -232,6 +232,10 @@ def _absorb_dropped(text, starts, ends):
     piece's end extends up to the next piece or whitespace; a piece after
     whitespace extends back over what precedes it up to that whitespace.
     Pieces that share characters (a split Hangul syllable) keep their spans.
+    First, a span that starts with whitespace before its text (byte-level
+    BPE's tokens that hold the space before a word) starts at its text, as
+    Hugging Face's trim_offsets has it, so that an answer is cut without it;
+    WordPiece spans never start with whitespace.
     """
     if not len(starts):
         return starts, ends
@@ -240,6 +244,9 @@ def _absorb_dropped(text, starts, ends):
     size = len(code_points)
     # next_space[c]: first whitespace at or after c (size if none); prev_space: last at or before.
     index = np.arange(size + 1)
+    marks = np.where(np.append(~is_space, True), index, size)
+    next_text = np.minimum.accumulate(marks[::-1])[::-1]  # [C + 1] first non-whitespace at/after c
+    starts = np.where(next_text[starts] < ends, next_text[starts], starts)
     marks = np.where(np.append(is_space, True), index, size)
     next_space = np.minimum.accumulate(marks[::-1])[::-1]  # [C + 1]
     marks = np.where(is_space, np.arange(size), -1)

@@ -24,22 +24,28 @@ def widen_offsets(texts, starts, ends):
     """features._absorb_dropped for a batch: each piece's span widened over dropped characters.
 
     texts: string [B]; starts, ends: int64 ragged [B, (P)] character offsets
-    from BertTokenizer.tokenize_with_offsets. Returns the widened (starts, ends).
+    from the tokenizer's tokenize_with_offsets. Returns the widened (starts, ends);
+    a span that starts with whitespace before its text starts at its text.
     """
     code_points = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")  # [B, (C)]
     characters = code_points.flat_values  # [C]
     is_space = tf.reduce_any(tf.equal(characters[:, None], tf.constant(WHITESPACE)[None, :]),
                              axis=1)  # [C]
     spaces = tf.where(is_space)[:, 0]  # [S] flat positions, ascending
+    text_characters = tf.where(~is_space)[:, 0]  # [C - S]
     row = starts.value_rowids()  # [P]
     base = tf.gather(code_points.row_starts(), row)  # [P] flat position of the text's start
     size = tf.gather(code_points.row_lengths(), row)  # [P] characters of the text
 
-    def next_space(local):
-        """First whitespace at or after `local` in the piece's text, else the text's size."""
-        index = tf.searchsorted(spaces[None], (base + local)[None], side="left")[0]
-        found = tf.gather(tf.concat([spaces, tf.size(characters, tf.int64)[None]], 0), index)
+    def next_of(flat_positions, local):
+        """First of `flat_positions` at or after `local` in the piece's text, else its size."""
+        index = tf.searchsorted(flat_positions[None], (base + local)[None], side="left")[0]
+        found = tf.gather(tf.concat([flat_positions, tf.size(characters, tf.int64)[None]], 0),
+                          index)
         return tf.where(found < base + size, found - base, size)
+
+    def next_space(local):
+        return next_of(spaces, local)
 
     def previous_space(local):
         """Last whitespace at or before `local` in the piece's text, else -1."""
@@ -49,6 +55,8 @@ def widen_offsets(texts, starts, ends):
         return tf.where(found >= base, found - base, -1)
 
     begin, end = starts.flat_values, ends.flat_values  # [P]
+    text_start = next_of(text_characters, begin)  # past whitespace the span starts with
+    begin = tf.where(text_start < end, text_start, begin)
     count = tf.size(begin, tf.int64)
     position = tf.range(count)
     first = tf.equal(position, tf.gather(starts.row_starts(), row))  # [P] first of its text
@@ -65,6 +73,8 @@ def widen_offsets(texts, starts, ends):
 def make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride, max_query_length):
     """The windows `[CLS] question [SEP] context window [SEP]` of a batch, as make_features.
 
+    The layout is `tokenizer.template`'s (RoBERTa: `<s> question </s></s> context </s>`).
+
     questions, contexts: string [B]. Returns a dict of dense tensors, padded
     to the longest window (at least two positions):
       input_ids, input_mask, segment_ids: int32 [N, T]
@@ -74,6 +84,13 @@ def make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride, max
       length: int64 [N] tokens of each window; example: int64 [N] its question
       truncated: bool [B]; the question had more than max_query_length pieces
     """
+    template = tokenizer.template
+    specials = template.special_count(pair=True)
+    if isinstance(max_seq_length, int) and isinstance(max_query_length, int) and (
+            max_seq_length - max_query_length - specials < 1):
+        raise ValueError(f"max_seq_length {max_seq_length} leaves no room for context after a "
+                         f"question of max_query_length {max_query_length} and {specials} "
+                         "special tokens")
     question = tokenizer.tokenize(questions).with_row_splits_dtype(tf.int64)  # [B, (Q)]
     truncated = question.row_lengths() > max_query_length
     question = question[:, :max_query_length]
@@ -83,7 +100,7 @@ def make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride, max
 
     # Windows of `room` pieces, `stride` apart, the last reaching the end (window_spans).
     pieces = ids.row_lengths()  # [B]
-    room = max_seq_length - question.row_lengths() - 3  # [B] >= 1 (checked at export)
+    room = max_seq_length - question.row_lengths() - specials  # [B] >= 1 (checked above)
     stride = tf.minimum(room, doc_stride)
     count = 1 + tf.maximum(tf.zeros_like(pieces), (pieces - room + stride - 1) // stride)  # [B]
     example = tf.repeat(tf.range(tf.size(count, tf.int64)), count)  # [N]
@@ -107,24 +124,17 @@ def make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride, max
         flat_index, total)  # the first window on ties
     is_max = index.with_flat_values(tf.equal(window_of, tf.gather(first, flat_index)))
 
-    def column(value, dtype):
-        return tf.RaggedTensor.from_tensor(tf.fill([windows, 1], tf.cast(value, dtype)),
-                                           row_splits_dtype=tf.int64)
-
     asked = tf.gather(question, example)  # [N, (Q)]
     context_ids = index.with_flat_values(tf.gather(ids.flat_values, flat_index))
-    head = [column(tokenizer.cls_id, tf.int32), asked, column(tokenizer.sep_id, tf.int32)]
-    input_ids = tf.concat(head + [context_ids, column(tokenizer.sep_id, tf.int32)], axis=1)
-    segment_ids = tf.concat([tf.zeros_like(part) for part in head]
-                            + [tf.ones_like(context_ids), column(1, tf.int32)], axis=1)
-    outside = [tf.cast(tf.zeros_like(part), tf.int64) - 1 for part in head]
+    input_ids = template.frame(asked, context_ids)
+    segment_ids = template.segment_ids(asked, context_ids)
+    outside = tf.cast(tf.zeros_like(asked), tf.int64) - 1  # [N, (Q)] no offsets in the question
 
     def offsets(flat):
-        return tf.concat(outside + [index.with_flat_values(tf.gather(flat, flat_index)),
-                                    column(-1, tf.int64)], axis=1)
+        return template.frame(outside, index.with_flat_values(tf.gather(flat, flat_index)),
+                              special=-1)
 
-    not_scored = [tf.cast(tf.zeros_like(part), tf.bool) for part in head]
-    is_max = tf.concat(not_scored + [is_max, column(False, tf.bool)], axis=1)
+    is_max = template.frame(tf.cast(tf.zeros_like(asked), tf.bool), is_max, special=False)
 
     length = input_ids.row_lengths()  # [N]
     width = tf.maximum(tf.reduce_max(length), 2)  # the max of none is the lowest int64
@@ -235,7 +245,8 @@ def best_answers(contexts, windows, start_logits, end_logits, n_best_size=20,
     answered = has_span
     chosen_score = tf.where(has_span, span_score, 0.0)
     if version_2_with_negative:
-        # The null score: the smallest [CLS] start + end logit over the question's windows.
+        # The null score: the smallest start + end logit at position 0 (the start token,
+        # [CLS] or <s>) over the question's windows.
         null = (tf.cast(start_logits[:, 0], tf.float64)
                 + tf.cast(end_logits[:, 0], tf.float64))  # [N]
         null = tf.math.unsorted_segment_min(null, example, questions)  # [B]

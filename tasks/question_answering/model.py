@@ -28,7 +28,7 @@ class BertSpanLabeler(BertConfigModel):
     of the start and end cross-entropies, each over the window's real tokens
     (input_mask), and the start and end accuracies. Fit on (inputs,
     {"start_positions", "end_positions"}: int32 `[B]` token indices; 0,
-    [CLS], for a window without the answer).
+    the start token ([CLS], <s>), for a window without the answer).
     """
 
     head_checkpoint_names = {

@@ -54,10 +54,11 @@ def postprocess(examples, features, start_logits, end_logits, n_best_size=20,
     this window (is_max_context), at most max_answer_length tokens. Unlike
     run_squad, the top tokens are picked among the window's own tokens, so
     padding never crowds real tokens out. Candidates are ranked by start +
-    end logit, one per distinct answer text. For
-    2.0 the answer is "" when the null score (the smallest [CLS] start+end
-    over the example's windows) beats the best span by more than
-    null_score_diff_threshold. With output_dir, writes the JSON files there.
+    end logit, one per distinct answer text. For 2.0 the answer is "" when
+    the null score (the smallest start+end logit at position 0, the start
+    token [CLS] or <s>, over the example's windows) beats the best span by
+    more than null_score_diff_threshold. With output_dir, writes the JSON
+    files there.
     """
     # [N, L] in float64: run_squad adds logits as Python floats.
     start_logits = np.asarray(start_logits, np.float64)

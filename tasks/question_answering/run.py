@@ -148,7 +148,8 @@ class SquadRun(FineTuningRun):
             values = {"start_positions": features.start_position,
                       "end_positions": features.end_position}
         return batching.EncodedExamples(
-            {"input_ids": tensors["input_ids"], "segment_ids": tensors["segment_ids"]}, values)
+            {"input_ids": tensors["input_ids"], "segment_ids": tensors["segment_ids"]}, values,
+            pad_values={"input_ids": self.tokenizer.pad_id})
 
     # --------------------------------------------------------------- results
 

@@ -3,7 +3,8 @@
 run_tagging.py tokenizes every sentence once: each word's pieces
 (`word_pieces.tokenize_words`), whole-word windows over sentences too long
 for one row (`windows.split`), and for each window the row `[CLS] pieces
-[SEP]` (`word_pieces.word_layout`). A row's labels sit at the first piece
+[SEP]` (`word_pieces.word_layout`, the tokenizer's template: `<s> pieces </s>`
+for RoBERTa). A row's labels sit at the first piece
 of each word the window owns (-1 elsewhere), so every word is trained and
 predicted once, from the window where it has the most context.
 """
@@ -68,7 +69,9 @@ class SentenceEncoder:
             counts = pieces.values.row_lengths().numpy()  # [N] pieces per word
             splits = pieces.row_splits.numpy()
             per_sentence = [counts[splits[i]:splits[i + 1]] for i in range(len(part))]
-            chunk_windows = windows_lib.split(per_sentence, self.max_seq_length, self.stride)
+            chunk_windows = windows_lib.split(
+                per_sentence, self.max_seq_length, self.stride,
+                special_tokens=self.tokenizer.template.special_count(pair=False))
             if not chunk_windows:
                 continue
             where = (tf.constant([getattr(w, field) for w in chunk_windows], tf.int64)
@@ -90,19 +93,19 @@ class SentenceEncoder:
                               for w in chunk_windows]
             word_starts += starts
         words_per_sentence = [len(words) for words in sentences]
+        pad_values = {"input_ids": self.tokenizer.pad_id, "label_ids": -1}
         if not found_windows:
             sequences = {"input_ids": [], "segment_ids": []}
             if label_ids is not None:
                 sequences["label_ids"] = []
-            examples = batching.EncodedExamples.from_lists(sequences,
-                                                           pad_values={"label_ids": -1})
+            examples = batching.EncodedExamples.from_lists(sequences, pad_values=pad_values)
             return EncodedSentences(examples, [], [], words_per_sentence)
         input_ids = tf.concat(ids, axis=0)
         sequences = {"input_ids": input_ids, "segment_ids": tf.zeros_like(input_ids)}
         if label_ids is not None:
             sequences["label_ids"] = tf.RaggedTensor.from_row_lengths(
                 np.concatenate(labels), input_ids.row_lengths())
-        examples = batching.EncodedExamples(sequences, pad_values={"label_ids": -1})
+        examples = batching.EncodedExamples(sequences, pad_values=pad_values)
         return EncodedSentences(examples, found_windows, word_starts, words_per_sentence)
 
 

@@ -12,7 +12,7 @@ class TaggingObjective(Objective):
     labelled words of the global batch; word accuracy.
 
     `label_ids` int32 `[B, T]` holds a label id at the first piece of each word
-    the row predicts and -1 everywhere else (other pieces, [CLS], [SEP],
+    the row predicts and -1 everywhere else (other pieces, special tokens,
     padding): those positions count nowhere.
     """
 

@@ -88,7 +88,8 @@ def _predict_words(module, words):
     tokenizer = module.tokenizer
     pieces = tokenizer.tokenize_words(words)  # [B, (W), (P)]
     counts = tf.RaggedTensor.from_row_splits(pieces.values.row_lengths(), pieces.row_splits)
-    found = window_ops.split(counts, module.max_seq_length, module.window_stride)
+    found = window_ops.split(counts, module.max_seq_length, module.window_stride,
+                             special_tokens=tokenizer.template.special_count(pair=False))
     rows = word_layout(tokenizer, select_words(pieces, found["sentence"], found["start"],
                                                 found["stop"]), module.max_seq_length)
     ids = rows["input_ids"]  # [K, (T)]

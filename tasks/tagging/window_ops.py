@@ -15,7 +15,7 @@ import tensorflow as tf
 _FAR = tf.int64.max // 4  # pads cumulative counts: beyond any real count, safe to add a budget to
 
 
-def split(pieces_per_word, max_seq_length, stride=None):
+def split(pieces_per_word, max_seq_length, stride=None, special_tokens=2):
     """Windows over a batch of sentences, as tensors.
 
     `pieces_per_word` is a ragged int `[B, (W)]` of piece counts (each at
@@ -28,15 +28,17 @@ def split(pieces_per_word, max_seq_length, stride=None):
       order), the window that predicts it.
 
     Unlike `windows.split`, windows that own no word are kept (they cost a
-    row, and change nothing).
+    row, and change nothing). `special_tokens`: as there, the template's
+    special tokens in a row.
     """
-    budget = max_seq_length - 2
+    budget = max_seq_length - special_tokens
     if budget < 1:
-        raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
+        raise ValueError(f"max_seq_length must be at least {special_tokens + 1}, got "
+                         f"{max_seq_length}")
     stride = max(budget // 2, 1) if stride is None else int(stride)
     if not 1 <= stride <= budget:
-        raise ValueError(f"stride must be between 1 and max_seq_length - 2 = {budget}, "
-                         f"got {stride}")
+        raise ValueError(f"stride must be between 1 and max_seq_length - {special_tokens} = "
+                         f"{budget}, got {stride}")
     counts = tf.minimum(tf.cast(pieces_per_word, tf.int64), budget)  # [B, (W)]
     words = counts.row_lengths()  # [B]
     batch = tf.shape(words, out_type=tf.int64)[0]

@@ -1,11 +1,12 @@
 """Windows of whole words over sentences longer than the model's input, and stitching their predictions back.
 
-A sentence whose pieces do not fit in `max_seq_length` (with [CLS] and
-[SEP]) is covered by overlapping windows of whole words; every word is
-predicted by exactly one window, the one where it has the most context: the
-largest min(pieces before it, pieces after it) inside the window (the
-earliest window on ties). So no word is ever dropped, and words near a
-window's edge take their prediction from a neighbour that sees both sides.
+A sentence whose pieces do not fit in `max_seq_length` (with the template's
+special tokens: [CLS] and [SEP], or <s> and </s>) is covered by overlapping
+windows of whole words; every word is predicted by exactly one window, the
+one where it has the most context: the largest min(pieces before it, pieces
+after it) inside the window (the earliest window on ties). So no word is
+ever dropped, and words near a window's edge take their prediction from a
+neighbour that sees both sides.
 
 A single word with more pieces than a window holds gets a window of its own
 and is cut to its first pieces there (`word_pieces.word_layout` cuts it);
@@ -34,22 +35,26 @@ class Window:
 
 
 def split(pieces_per_word: Sequence[Sequence[int]], max_seq_length: int,
-          stride: Optional[int] = None) -> List[Window]:
+          stride: Optional[int] = None, special_tokens: int = 2) -> List[Window]:
     """Windows covering every word of every sentence, in sentence then word order.
 
     `pieces_per_word[i][w]` is the number of wordpieces of word w of sentence
     i (at least 1, as `tokenize_words` guarantees). A sentence that fits gets
-    one window; a longer one gets windows of at most `max_seq_length - 2`
-    pieces whose starts move `stride` pieces apart (default: half a window),
-    or further when that is needed to fit the next word. A sentence without
-    words gets no window.
+    one window; a longer one gets windows of at most `max_seq_length -
+    special_tokens` pieces whose starts move `stride` pieces apart (default:
+    half a window), or further when that is needed to fit the next word. A
+    sentence without words gets no window. `special_tokens` is what the
+    tokenizer's template adds to a row, `template.special_count(pair=False)`
+    (2 for BERT's and RoBERTa's).
     """
-    budget = max_seq_length - 2
+    budget = max_seq_length - special_tokens
     if budget < 1:
-        raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
+        raise ValueError(f"max_seq_length must be at least {special_tokens + 1}, got "
+                         f"{max_seq_length}")
     stride = max(budget // 2, 1) if stride is None else stride
     if not 1 <= stride <= budget:
-        raise ValueError(f"stride must be between 1 and max_seq_length - 2 = {budget}, got {stride}")
+        raise ValueError(f"stride must be between 1 and max_seq_length - {special_tokens} = "
+                         f"{budget}, got {stride}")
     windows = []
     for sentence, counts in enumerate(pieces_per_word):
         counts = np.asarray(counts, np.int64).reshape(-1)  # [W]

@@ -10,7 +10,7 @@ word). All functions are TensorFlow ops on ragged tensors and run inside
 """
 
 # B=batch (sentences), W=words per sentence, P=pieces per word, N=words in the batch,
-# T=model positions per sentence ([CLS], pieces, [SEP]), K=windows
+# T=model positions per sentence (the template's start, pieces, its end), K=windows
 
 import tensorflow as tf
 
@@ -23,26 +23,32 @@ def tokenize_words(tokenizer, words):
 def word_layout(tokenizer, word_pieces, max_seq_length=None):
     """The model's `[CLS] pieces... [SEP]` row of each sentence, and the word at each position.
 
-    `word_pieces` is int32 `[B, (W), (P)]` from `tokenize_words`. Returns a
-    dict of ragged tensors:
+    The row is `tokenizer.template`'s frame of one text (RoBERTa's:
+    `<s> pieces... </s>`). `word_pieces` is int32 `[B, (W), (P)]` from
+    `tokenize_words`. Returns a dict of ragged tensors:
 
-    - "input_ids": int32 `[B, (T)]`: [CLS], every word's pieces in order, [SEP].
+    - "input_ids": int32 `[B, (T)]`: the template's start tokens, every
+      word's pieces in order, its end tokens.
     - "word_index": int32 `[B, (T)]`: the index in its sentence of the word
-      each position belongs to; -1 for [CLS] and [SEP].
+      each position belongs to; -1 for the special tokens.
     - "first_piece": bool `[B, (T)]`: True at the first piece of each word,
       the position whose output predicts the word's label.
     - "word_start": int32 `[B, (W)]`: the position of each word's first piece
       (gather the encoder output there for one vector per word); -1 for a
       word that `max_seq_length` cut off.
 
-    With `max_seq_length`, only the first `max_seq_length - 2` pieces are
-    kept, so T <= max_seq_length. Long sentences should be split into windows
-    first (`tasks.tagging.windows`); then this cut only shortens a single word
+    With `max_seq_length`, only the first `max_seq_length` less the
+    template's special tokens (2 for BERT and RoBERTa) pieces are kept, so
+    T <= max_seq_length. Long sentences should be split into windows first
+    (`tasks.tagging.windows`); then this cut only shortens a single word
     longer than a whole window, which keeps its first piece. For padded
     tensors use `.to_tensor()` with `tokenizer.pad_id`, -1 and False.
     """
-    if max_seq_length is not None and max_seq_length < 3:
-        raise ValueError(f"max_seq_length must leave room for [CLS], a piece and [SEP], got {max_seq_length}")
+    template = tokenizer.template
+    specials = template.special_count(pair=False)
+    if max_seq_length is not None and max_seq_length - specials < 1:
+        raise ValueError(f"max_seq_length must leave room for the {specials} special tokens and "
+                         f"a piece, got {max_seq_length}")
     flat_pieces = word_pieces.values  # [N, (P)] every word of the batch
     # Index of each word inside its sentence, then copied to each of its pieces.
     sentence_of_word = word_pieces.value_rowids()  # [N]
@@ -59,18 +65,12 @@ def word_layout(tokenizer, word_pieces, max_seq_length=None):
     word_index = per_sentence(piece_word)
     first_piece = per_sentence(tf.equal(piece_in_word, 0))
     if max_seq_length is not None:
-        budget = max_seq_length - 2
+        budget = max_seq_length - specials
         ids, word_index, first_piece = ids[:, :budget], word_index[:, :budget], first_piece[:, :budget]
 
-    batch = word_pieces.nrows()
-
-    def framed(ragged, cls, sep):  # [B, (P)] -> [B, (T)] with a column before and after
-        column = tf.fill([batch, 1], tf.constant(cls, ragged.dtype))
-        return tf.concat([column, ragged, tf.fill([batch, 1], tf.constant(sep, ragged.dtype))], axis=1)
-
-    ids = framed(ids, tokenizer.cls_id, tokenizer.sep_id)
-    word_index = framed(word_index, -1, -1)
-    first_piece = framed(first_piece, False, False)
+    ids = template.frame(ids)
+    word_index = template.frame(word_index, special=-1)
+    first_piece = template.frame(first_piece, special=False)
 
     # Position of each word's first piece: the first pieces appear in word order,
     # so the k-th True of a row is word k; words past the cut get -1.
