@@ -265,3 +265,59 @@ def test_export_model_and_extract_features_take_roberta(roberta_release, tmp_pat
     assert tokens[0] == "<s>" and tokens[-1] == "</s>" and "Ġfantastic" in tokens
     np.testing.assert_allclose(line["features"][1]["layers"][0]["values"],
                                sequence.numpy()[0, 1], atol=1e-4)
+
+
+def test_run_squad_and_run_tagging_fine_tune_export_and_serve_a_roberta_release(
+        roberta_release, tmp_path):
+    """<s> q </s></s> c </s> windows and <s> words </s> rows from the BPE's template; the
+    exports answer and tag raw text as the runs' predictions do."""
+    from tasks.tagging import conll
+
+    train = small_data.write_biography_squad(tmp_path / "train.json", 24, seed=1)
+    dev = small_data.write_biography_squad(tmp_path / "dev.json", 8, seed=2, evaluation=True)
+    out = str(tmp_path / "squad")
+    run, arrays = fine_tune(SquadRun, SquadSettings, roberta_release, out, train_file=train,
+                            predict_file=dev, max_seq_length=48, doc_stride=24,
+                            max_query_length=12, export_dir=str(tmp_path / "squad_serving"))
+    assert arrays["qa_outputs.weight"].shape == (2, 12)
+    assert "exact" in open(os.path.join(out, "eval_results.txt")).read()
+    predictions = json.load(open(os.path.join(out, "predictions.json"), encoding="utf-8"))
+    rows = [(qa["id"], qa["question"], p["context"])
+            for p in json.load(open(dev, encoding="utf-8"))["data"][0]["paragraphs"]
+            for qa in p["qas"]]
+    served_dir = tmp_path / "squad_serving"
+    served = tf.saved_model.load(str(served_dir / os.listdir(served_dir)[0])).signatures[
+        "serving_default"](question=tf.constant([q for _, q, _ in rows]),
+                           context=tf.constant([c for _, _, c in rows]))
+    answers = [a.decode() for a in served["answer"].numpy()]
+    # Untrained spans score close together: compare where do_predict's answer is a clear one.
+    assert sum(answers[i] == predictions[qas_id] for i, (qas_id, _, _) in enumerate(rows)) >= 6
+    # A max_query_length that leaves RoBERTa's four special tokens no room is a flag error.
+    with pytest.raises(Exception, match=r"--max_query_length=44 \+ 4"):
+        SquadRun(SquadSettings(init_checkpoint=roberta_release, output_dir=str(tmp_path / "x"),
+                               do_train=True, train_file=train, max_seq_length=48,
+                               max_query_length=44, log=lambda line: None)).run()
+
+    train = small_data.write_news_jsonl(tmp_path / "train.jsonl", 24, seed=1)
+    dev = small_data.write_news_jsonl(tmp_path / "dev.jsonl", 8, seed=2, evaluation=True)
+    out = str(tmp_path / "tagging")
+    run, arrays = fine_tune(TaggerRun, TaggerSettings, roberta_release, out, train_file=train,
+                            eval_file=dev, do_predict=True, predict_file=dev,
+                            max_seq_length=24, export_dir=str(tmp_path / "tagging_serving"))
+    assert arrays["classifier.weight"].shape == (len(run.labels), 12)
+    predicted = conll.read_sentences(os.path.join(out, "test_predictions.jsonl"))
+    predicted_tags = [json.loads(line)["predicted_tags"] for line in
+                      open(os.path.join(out, "test_predictions.jsonl"), encoding="utf-8")]
+    served_dir = tmp_path / "tagging_serving"
+    signatures = tf.saved_model.load(str(served_dir / os.listdir(served_dir)[0])).signatures
+    words = [list(s.words) for s in predicted]
+    width = max(map(len, words))
+    by_words = signatures["serve_words"](
+        words=tf.constant([w + [""] * (width - len(w)) for w in words]),
+        num_words=tf.constant([len(w) for w in words]))
+    by_text = signatures["serving_default"](text=tf.constant([" ".join(w) for w in words]))
+    for b, (sentence, expected) in enumerate(zip(predicted, predicted_tags)):
+        n = len(sentence.words)
+        assert [t.decode() for t in by_words["tags"].numpy()[b, :n]] == expected, b
+        assert [t.decode() for t in by_text["words"].numpy()[b, :n]] == list(sentence.words)
+        assert [t.decode() for t in by_text["tags"].numpy()[b, :n]] == expected, b

@@ -73,6 +73,13 @@ class SquadRun(FineTuningRun):
 
     def read_data(self):
         s = self.settings
+        # The flag check counted BERT's three special tokens; the model's template may use more
+        # (RoBERTa: <s> q </s></s> c </s>).
+        specials = self.tokenizer.template.special_count(pair=True)
+        require(s.max_seq_length > s.max_query_length + specials,
+                f"--max_seq_length={s.max_seq_length} must be greater than "
+                f"--max_query_length={s.max_query_length} + {specials} (this model's special "
+                "tokens around a question and a context): no room would be left for the context")
         max_warnings = None if s.verbose_logging else squad.MAX_ANSWER_WARNINGS
         if s.do_train:
             self.train_examples = squad.read_squad(s.train_file, for_training=True,
@@ -209,8 +216,9 @@ class SquadRun(FineTuningRun):
 
     def serving_kwargs(self):
         s = self.settings
-        return serving.serving_constants(s.max_seq_length, **{
-            name: getattr(s, name) for name in serving.DEFAULTS})
+        return serving.serving_constants(
+            s.max_seq_length, self.tokenizer.template.special_count(pair=True),
+            **{name: getattr(s, name) for name in serving.DEFAULTS})
 
     def evaluate_and_predict(self):
         """--do_predict (or --do_eval): predictions, and evaluation when they have answers."""

@@ -61,7 +61,7 @@ QUESTION_ANSWERING = export.ExportKind(
     serve_text=_answer, warmup=_warmup)
 
 
-def serving_constants(max_seq_length, **values):
+def serving_constants(max_seq_length, special_tokens=3, **values):
     """The export's QA constants: DEFAULTS overridden by `values` (None keeps the default).
 
     Raises UserError when max_seq_length leaves no room for context.
@@ -74,9 +74,10 @@ def serving_constants(max_seq_length, **values):
     for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
         if not isinstance(found[name], int) or found[name] < 1:
             raise UserError(f"--{name} must be a positive integer, got {found[name]}")
-    if max_seq_length <= found["max_query_length"] + 3:
+    if max_seq_length <= found["max_query_length"] + special_tokens:
         raise UserError(f"--max_seq_length={max_seq_length} must be greater than "
-                        f"max_query_length={found['max_query_length']} + 3")
+                        f"max_query_length={found['max_query_length']} + {special_tokens} "
+                        "(the special tokens around a question and a context)")
     return found
 
 
@@ -94,4 +95,6 @@ def question_answering_exporter(settings, files):
     values = {name: info.get(name) for name in DEFAULTS}  # what the run was trained with
     values.update({name: getattr(settings, name) for name in DEFAULTS
                    if getattr(settings, name, None) is not None})
-    return model, QUESTION_ANSWERING, serving_constants(settings.max_seq_length, **values)
+    specials = files.tokenizer(settings.max_seq_length).template.special_count(pair=True)
+    return model, QUESTION_ANSWERING, serving_constants(settings.max_seq_length, specials,
+                                                        **values)
