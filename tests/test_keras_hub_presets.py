@@ -1,7 +1,7 @@
 """keras-hub presets in and out: presets that keras-hub's own save_to_preset writes (BertBackbone,
 RobertaBackbone, DistilBertBackbone and their tokenizers, random weights) read by our encoders
 and tokenizers to keras-hub's outputs and ids; our encoders saved as presets that keras-hub's
-from_preset reads to ours; what cannot be read, named."""
+from_preset reads to ours; a fine-tuning run started from a preset; what cannot be read, named."""
 
 import json
 import os
@@ -220,6 +220,45 @@ def test_our_encoder_saves_a_preset_keras_hub_reads_to_our_outputs_and_ids(tmp_p
     assert diffs["sequence_output"] <= ATOL, diffs
     assert ids(resolve_model_files(directory).tokenizer().tokenize(SENTENCES)) == ids(
         tokenizer.tokenize(SENTENCES))
+
+
+def test_run_classifier_fine_tunes_from_a_bert_preset_and_exports_its_encoder_as_one(tmp_path,
+                                                                                     vocabs):
+    from tasks import export
+    from tasks.classification.run import ClassifierRun, ClassifierSettings
+
+    preset = str(tmp_path / "preset")
+    backbone = write_preset(preset, "bert", vocabs, seed=4, max_sequence_length=24)
+    data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
+    out, lines = str(tmp_path / "run"), []
+    # A learning rate so small that the 6 steps leave the preset's encoder as it was.
+    run = ClassifierRun(ClassifierSettings(
+        init_checkpoint=preset, output_dir=out, do_train=True, train_batch_size=8,
+        num_train_epochs=1, learning_rate=1e-7, max_seq_length=20, task_name="custom",
+        data_dir=data, text_a_column="review", label_column="sentiment", log=lines.append))
+    run.run()
+    log = "\n".join(lines)
+    assert f"Initialized the encoder from keras_hub checkpoint {preset}" in log
+    assert run.files.release.format == "keras_hub" and run.files.do_lower_case is True
+    # The run directory carries the preset's vocabulary, under our name.
+    assert open(os.path.join(out, "vocab.txt"), "rb").read() == open(
+        run.files.vocab_file, "rb").read()
+    assert json.load(open(os.path.join(out, "tokenizer_config.json")))["do_lower_case"] is True
+    encoder = run.trainer.model.encoder
+    features = inputs(encoder.config.vocab_size, segments=True, seed=5)
+    assert max(max_diffs(encoder(features), keras_hub_outputs(backbone, features)).values()) \
+        <= 1e-4
+
+    # export_model.py --keras_hub_preset_dir: the fine-tuned encoder, as keras-hub reads it.
+    exported = str(tmp_path / "exported")
+    path = export.run(export.ExportSettings(checkpoint=out, task="classifier",
+                                            keras_hub_preset_dir=exported, log=lines.append))
+    assert path == exported and "as a keras-hub BertBackbone preset" in lines[-1]
+    diffs = max_diffs(encoder(features), keras_hub_outputs(
+        keras_hub.models.Backbone.from_preset(exported), features))
+    assert max(diffs.values()) <= ATOL, diffs
+    assert ids(keras_hub.models.Tokenizer.from_preset(exported)(SENTENCES)) == ids(
+        run.files.tokenizer().tokenize(SENTENCES))
 
 
 def edited(source, target, change):
