@@ -4,9 +4,12 @@
         --export_dir=serving/mrpc
     .venv/bin/python export_model.py --checkpoint=runs/squad --task=question_answering \
         --export_dir=serving/squad
+    .venv/bin/python export_model.py --checkpoint=runs/mrpc --keras_hub_preset_dir=presets/mrpc
 
-The checkpoint is a bert_tf run's output_dir, or a Google or Hugging Face
-directory. The export is export_dir/<version>/ (TF Serving's layout).
+The checkpoint is a bert_tf run's output_dir, or a Google, Hugging Face or
+keras-hub directory. The export is export_dir/<version>/ (TF Serving's
+layout); --keras_hub_preset_dir saves the checkpoint's encoder and tokenizer
+as a keras-hub preset.
 """
 
 import os
@@ -20,13 +23,16 @@ from tasks import scripts  # noqa: E402
 
 FLAGS = flags.FLAGS
 D = export_run.ExportSettings()
-flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google or Hugging "
-                    "Face checkpoint directory.")
+flags.DEFINE_string("checkpoint", None, "A bert_tf run's output_dir, or a Google, Hugging "
+                    "Face or keras-hub checkpoint directory.")
 flags.DEFINE_enum("task", D.task, sorted(export_run.EXPORTERS), "What the model is: "
                   "classifier, regression, encoder (embeddings), pretrainer (masked-token "
                   "prediction), tagger (named entities), or another task family's model.")
 flags.DEFINE_string("export_dir", None, "TF Serving's model directory; the export goes in "
                     "<export_dir>/<version>.")
+flags.DEFINE_string("keras_hub_preset_dir", None, "Also (or instead of --export_dir) save the "
+                    "checkpoint's encoder and tokenizer as a keras-hub preset here (BertBackbone, "
+                    "RobertaBackbone or DistilBertBackbone; needs keras-hub).")
 flags.DEFINE_integer("export_version", None, "Version number (default: the checkpoint's "
                      "training step, else the time); an existing version is never replaced.")
 flags.DEFINE_bool("text_pair", D.text_pair, "classifier/regression: take text_pair too.")
@@ -64,4 +70,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    scripts.start(main, ["checkpoint", "export_dir"])
+    scripts.start(main, ["checkpoint"])

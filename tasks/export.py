@@ -1,4 +1,5 @@
-"""What export_model.py does: load a trained checkpoint of any task and export it for TF Serving.
+"""What export_model.py does: load a trained checkpoint of any task and export it for TF Serving
+(and its encoder as a keras-hub preset).
 
 `EXPORTERS` lists what --task may name: {name: exporter}. An exporter
 (each family's, in its serving module) takes the ExportSettings and the
@@ -30,6 +31,7 @@ class ExportSettings(FlagSettings):
     checkpoint: str = ""
     task: str = "classifier"  # --task: a key of EXPORTERS
     export_dir: str = ""
+    keras_hub_preset_dir: str = ""  # the checkpoint's encoder (and tokenizer) as a keras-hub preset
     export_version: Optional[int] = None
     text_pair: bool = False
     labels: Optional[str] = None  # comma-separated; default: the run's label_list.txt
@@ -76,6 +78,22 @@ def encoder_exporter(settings, files):
     return encoder, encoder_serving.ENCODER, {"serves_pooled_output": pooled}
 
 
+def save_keras_hub_preset(settings, files):
+    """--keras_hub_preset_dir: the checkpoint's encoder (any task's) and its tokenizer as a
+    preset of the family's keras-hub backbone."""
+    encoder = TransformerEncoder.from_pretrained(files.release)
+    layout = encoder.keras_hub_layout()
+    if (encoder.pooler is not None and layout.has("pooler/kernel")
+            and not checkpoints.holds(files.release, encoder, "pooler/kernel")):
+        settings.log(f"{files.release.directory} holds no pooler weights: the preset's "
+                     f"pooled_dense keeps the values {layout.backbone} is initialized with")
+    path = checkpoints.save_preset(encoder, files.tokenizer(settings.max_seq_length),
+                                   settings.keras_hub_preset_dir)
+    settings.log(f"Saved the encoder of {settings.checkpoint} as a keras-hub {layout.backbone} "
+                 f"preset to {path}")
+    return path
+
+
 EXPORTERS = {
     "encoder": encoder_exporter,
     "classifier": classification_serving.classifier_exporter,
@@ -95,6 +113,11 @@ def default_version(path):
 
 
 def run(settings: ExportSettings):
+    """Exports the checkpoint: a SavedModel in --export_dir, a keras-hub preset of its encoder in
+    --keras_hub_preset_dir (either or both). Returns the SavedModel's path, else the preset's."""
+    if not settings.export_dir and not settings.keras_hub_preset_dir:
+        raise UserError("pass --export_dir (a SavedModel for TF Serving), "
+                        "--keras_hub_preset_dir (the encoder as a keras-hub preset) or both")
     if settings.task not in EXPORTERS:
         raise export.ExportError(f"--task must be one of {sorted(EXPORTERS)}")
     if settings.export_version is not None and settings.export_version <= 0:
@@ -108,6 +131,9 @@ def run(settings: ExportSettings):
     if not 3 <= settings.max_seq_length <= positions:
         raise UserError(f"--max_seq_length={settings.max_seq_length} must be between 3 and the "
                         f"model's max_position_embeddings {positions}")
+    preset = save_keras_hub_preset(settings, files) if settings.keras_hub_preset_dir else None
+    if not settings.export_dir:
+        return preset
     model, kind, kwargs = EXPORTERS[settings.task](settings, files)
     tokenizer = files.export_tokenizer(settings.max_seq_length, settings.tokenizer_ops)
     version = settings.export_version or default_version(settings.checkpoint)

@@ -296,6 +296,7 @@ def test_the_models_page_table_is_the_registry():
         assert cell["`model_type`"] == ", ".join(f"`{t}`" for t in family.hf_model_types)
         assert cell["config"].startswith(f"`{family.config_class().__name__}`")
         assert cell["checkpoints read"] == ", ".join(family.formats)
+        assert cell["keras-hub backbone"] == f"`{family.keras_hub_backbone()}`"
         assert cell["tokenizer"] == family.tokenizer
         assert cell["pooler"] == ("yes" if shape.pooler else "no")
         assert cell["segments"] == {0: "no", 1: "one row"}.get(shape.type_vocab_size, "yes")

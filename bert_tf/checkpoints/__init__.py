@@ -1,9 +1,10 @@
-"""Reading released checkpoints (Google, Hugging Face, our own training runs) and writing Google's format.
+"""Reading released checkpoints (Google, Hugging Face, keras-hub presets, our own training runs) and writing them.
 
 This package knows checkpoint formats, not models: a model that loads or
 saves weights provides `named_weights()` ({stable path: variable}),
-`checkpoint_names(format)` (its NameTable for "google" or "huggingface") and
-`checkpoint_objects()` (how it sits in a bert_tf training checkpoint).
+`checkpoint_names(format)` (its NameTable for "google", "huggingface" or
+"keras_hub"), `checkpoint_objects()` (how it sits in a bert_tf training
+checkpoint) and, for keras-hub presets, its encoder's `keras_hub_layout()`.
 """
 
 import os
@@ -13,14 +14,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bert_tf.checkpoints import google, huggingface
+from bert_tf.checkpoints import google, huggingface, keras_hub
 from bert_tf.checkpoints.release import (CONFIG_NAME, HF_CONFIG_NAME, Release, find_vocab,
                                         resolve, vocab_files)
 from bert_tf.checkpoints.table import CheckpointMismatchError, load_into
 
 __all__ = ["CONFIG_NAME", "HF_CONFIG_NAME", "CheckpointMismatchError", "Release", "resolve",
            "load_weights", "save_google", "save_huggingface", "restore_training_checkpoint",
-           "copy_vocab", "find_vocab", "holds", "vocab_files"]
+           "copy_vocab", "find_vocab", "holds", "save_preset", "vocab_files"]
 
 
 def restore_training_checkpoint(prefix, **objects):
@@ -49,6 +50,8 @@ def load_weights(model, path, strict=True) -> Release:
     if release.format == "bert_tf":
         restore_training_checkpoint(release.weights[0], **model.checkpoint_objects())
         logging.info("restored %s from training checkpoint %s", model.name, release.weights[0])
+    elif release.format == "keras_hub":
+        keras_hub.load_preset(model, release, strict=strict)
     else:
         load_into(model.named_weights(), release.open(), model.checkpoint_names(release.format),
                   strict=strict)
@@ -61,6 +64,10 @@ def holds(release, model, path) -> bool:
     release = release if isinstance(release, Release) else resolve(release)
     if release.format == "bert_tf":
         return True
+    if release.format == "keras_hub":
+        # A backbone has every variable of its class: the weight is there if it has a place.
+        encoder = model if model.is_encoder else model.encoder
+        return encoder.keras_hub_layout().has(path)
     table = model.checkpoint_names(release.format)
     name, _ = table.source_name(path)
     names = release.open().shapes
@@ -117,6 +124,11 @@ def save_huggingface(model, directory, vocab_file=None) -> str:
         if vocab_file is not None:
             copy_vocab(vocab_file, staging)
     return os.path.join(directory, huggingface.WEIGHTS_NAME)
+
+
+def save_preset(model, tokenizer, directory) -> str:
+    """Writes `model`'s encoder and `tokenizer` as a keras-hub preset (see keras_hub.save_preset)."""
+    return keras_hub.save_preset(model, tokenizer, directory)
 
 
 def copy_vocab(vocab_file, directory):

@@ -6,7 +6,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from bert_tf.checkpoints import google, huggingface
+from bert_tf.checkpoints import google, huggingface, keras_hub
 from bert_tf.errors import MissingFileError, UserError
 
 CONFIG_NAME = "bert_config.json"  # Google's releases and bert_tf run directories
@@ -20,9 +20,10 @@ BPE_VOCAB_NAMES = ("vocab.json", "tokenizer.json")
 class Release:
     """A checkpoint directory, once its format is known.
 
-    `format` is "google", "huggingface", or "bert_tf" (a training run's
-    object-based checkpoint); `weights` are the checkpoint prefix (google,
-    bert_tf) or the safetensors files (huggingface).
+    `format` is "google", "huggingface", "keras_hub" (a keras-hub preset) or
+    "bert_tf" (a training run's object-based checkpoint); `weights` are the
+    checkpoint prefix (google, bert_tf), the safetensors files (huggingface)
+    or the preset's model.weights.h5 (keras_hub).
     """
 
     format: str
@@ -32,6 +33,8 @@ class Release:
     vocab_file: Optional[str]  # vocab.txt (or a BPE's vocab.json / tokenizer.json), if any
 
     def open(self):
+        if self.format == "keras_hub":
+            return keras_hub.open_preset(self.directory)
         if self.format == "google":
             return google.open_checkpoint(self.weights[0])
         return huggingface.open_safetensors(list(self.weights))
@@ -67,6 +70,9 @@ def resolve(path) -> Release:
         directory = path
         google_config = os.path.join(directory, CONFIG_NAME)
         hf_config = os.path.join(directory, HF_CONFIG_NAME)
+        if keras_hub.is_preset(directory):
+            return Release("keras_hub", directory, hf_config,
+                           (keras_hub.find_weights(directory),), find_vocab(directory))
         if os.path.isfile(google_config):
             fmt, config_file = "google", google_config
             weights = (google.find_checkpoint(directory),)
@@ -81,7 +87,7 @@ def resolve(path) -> Release:
             raise MissingFileError(
                 f"{directory} is not a BERT checkpoint directory: it has neither "
                 f"{CONFIG_NAME} (Google format, or a bert_tf training run) nor {HF_CONFIG_NAME} "
-                "(Hugging Face format)")
+                "(Hugging Face format, or a keras-hub preset)")
     elif os.path.isfile(path + ".index"):
         directory = os.path.dirname(path) or "."
         fmt, config_file, weights = "google", os.path.join(directory, CONFIG_NAME), (path,)
@@ -99,7 +105,10 @@ def resolve(path) -> Release:
 
 def find_vocab(directory) -> Optional[str]:
     """The file a directory's tokenizer is read from: vocab.txt, else vocab.json (whose
-    merges.txt is beside it), else tokenizer.json; None if it has none of them."""
+    merges.txt is beside it), else tokenizer.json; a keras-hub preset's
+    assets/tokenizer/vocabulary.txt or vocabulary.json; None if it has none of them."""
+    if keras_hub.is_preset(directory):
+        return keras_hub.find_vocab(directory)
     for name in (VOCAB_NAME, *BPE_VOCAB_NAMES):
         path = os.path.join(directory, name)
         if os.path.isfile(path):

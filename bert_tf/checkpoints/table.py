@@ -98,6 +98,10 @@ class NameTable:
             return None, "none", "variable(s) of other models' heads"
         return None
 
+    def has_source_name(self, path: str) -> bool:
+        """Whether a rule gives our weight `path` a name in this format."""
+        return any(target.fullmatch(path) for _, _, target in self.rules)
+
     def source_name(self, path: str):
         """Our weight path -> (source-format name, transform); KeyError if no rule."""
         for rule, _, target in self.rules:
@@ -116,7 +120,7 @@ class Source:
     read: Callable[[str], np.ndarray]
 
 
-def _listing(names, limit=20):
+def listing(names, limit=20):
     names = list(names)
     shown = "\n  ".join(names[:limit])
     more = f"\n  ... and {len(names) - limit} more" if len(names) > limit else ""
@@ -164,21 +168,21 @@ def load_into(named: Mapping[str, object], source: Source, table: NameTable, str
 
     errors = []
     if mismatched:
-        errors.append(f"shape mismatches (checkpoint vs model):{_listing(mismatched)}")
+        errors.append(f"shape mismatches (checkpoint vs model):{listing(mismatched)}")
     if strict and unknown:
-        errors.append(f"checkpoint variables with no place in the model:{_listing(unknown)}")
+        errors.append(f"checkpoint variables with no place in the model:{listing(unknown)}")
     if strict and unfilled:
-        errors.append(f"model weights missing from the checkpoint:{_listing(unfilled)}")
+        errors.append(f"model weights missing from the checkpoint:{listing(unfilled)}")
     if errors:
         raise CheckpointMismatchError(
             f"{source.origin} does not fit the model (does its config match?):\n"
             + "\n".join(errors))
     if unknown:
         logging.warning("%s: skipped %d unknown variable(s):%s", source.origin, len(unknown),
-                        _listing(unknown))
+                        listing(unknown))
     if unfilled:
         logging.warning("%s: %d weight(s) not in the checkpoint keep their initial values:%s",
-                        source.origin, len(unfilled), _listing(unfilled))
+                        source.origin, len(unfilled), listing(unfilled))
     if absent:
         logging.warning("%s does not hold %s: kept as initialized (releases of this format may "
                         "omit them)", source.origin, ", ".join(absent))

@@ -89,10 +89,12 @@ class ConfigModel(keras.Model):
         return named
 
     def checkpoint_names(self, fmt):
-        """The NameTable of this model in checkpoint format `fmt` ("google", "huggingface")."""
+        """The NameTable of this model in checkpoint format `fmt` ("google", "huggingface",
+        "keras_hub": a preset is a backbone, so no head has names there)."""
         encoder = self.encoder.checkpoint_names(fmt)
         skip = list(self.head_checkpoint_skip.get(fmt, ()))
-        if not self.uses_pooler() and self.encoder.pooler is not None:
+        if (not self.uses_pooler() and self.encoder.pooler is not None
+                and encoder.has_source_name("pooler/kernel")):  # RobertaBackbone has none
             # The checkpoint's pooler, under the name the encoder's table gives it.
             names = "|".join(re.escape(encoder.source_name(path)[0])
                              for path in ("pooler/kernel", "pooler/bias"))
@@ -100,7 +102,7 @@ class ConfigModel(keras.Model):
             skip.append(Rule(f"{prefix}({names})", None,
                              reason=f"pooler variable(s) ({type(self).__name__} does not use "
                                     "the pooler)"))
-        return encoder.extended(self.head_rules(fmt), skip)
+        return encoder.extended(() if fmt == "keras_hub" else self.head_rules(fmt), skip)
 
     def head_rules(self, fmt):
         """The head's [Rule] in checkpoint format `fmt` (`head_checkpoint_names`, the same in
@@ -118,7 +120,9 @@ class ConfigModel(keras.Model):
 
         `path` is a Google release (bert_config.json + bert_model.ckpt.*), a
         checkpoint prefix inside one, a Hugging Face release (config.json +
-        model.safetensors) or a bert_tf run's output_dir. Extra arguments
+        model.safetensors), a keras-hub preset (config.json of a BertBackbone,
+        RobertaBackbone or DistilBertBackbone + model.weights.h5; reading it
+        needs keras-hub) or a bert_tf run's output_dir. Extra arguments
         go to the constructor (for example `num_labels`). With
         `strict=False`, checkpoint weights this model has no place for are
         skipped and weights the checkpoint lacks keep their initial values,
@@ -153,6 +157,8 @@ class ConfigModel(keras.Model):
 
     def checkpoint_holds_head(self, release):
         """Whether a checkpoint (any format) has any weight of this model's head."""
+        if release.format == "keras_hub":
+            return False  # a preset is a backbone
         if release.format == "bert_tf":
             return bool(self._head_attributes() & _training_model_children(release.weights[0]))
         table = self.checkpoint_names(release.format)

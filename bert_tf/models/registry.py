@@ -1,4 +1,4 @@
-"""The encoder families: a family name or a Hugging Face model_type -> its config, encoder and tokenizer.
+"""The encoder families: a family name, a Hugging Face model_type or a keras-hub backbone -> its config, encoder and tokenizer.
 
 Adding a family is its folder under bert_tf/models/, one entry in FAMILIES
 and its tests (CONTRIBUTING.md has the checklist).
@@ -29,18 +29,22 @@ class Family:
     def encoder_class(self):
         return _load(self.encoder)
 
+    def keras_hub_backbone(self):
+        """The keras-hub backbone class of the family's presets ("BertBackbone")."""
+        return self.encoder_class().names.KERAS_HUB.backbone
+
 
 FAMILIES = {
     "bert": Family("bert", "BERT", "bert_tf.models.bert.config:BertConfig",
                    "bert_tf.models.bert.encoder:BertEncoder", ("bert",), "wordpiece",
-                   ("google", "huggingface")),
+                   ("google", "huggingface", "keras_hub")),
     "roberta": Family("roberta", "RoBERTa", "bert_tf.models.roberta.config:RobertaConfig",
                       "bert_tf.models.roberta.encoder:RobertaEncoder", ("roberta",), "bpe",
-                      ("huggingface",)),
+                      ("huggingface", "keras_hub")),
     "distilbert": Family("distilbert", "DistilBERT",
                          "bert_tf.models.distilbert.config:DistilBertConfig",
                          "bert_tf.models.distilbert.encoder:DistilBertEncoder",
-                         ("distilbert",), "wordpiece", ("huggingface",)),
+                         ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
 }
 
 
@@ -66,6 +70,16 @@ def for_hf_model_type(model_type, source="config.json") -> Family:
                     f"(known: {', '.join(known)})")
 
 
+def for_keras_hub_backbone(name, source="config.json") -> Family:
+    """The family that reads a keras-hub preset of backbone class `name` ("RobertaBackbone")."""
+    for family in FAMILIES.values():
+        if family.keras_hub_backbone() == name:
+            return family
+    known = ", ".join(family.keras_hub_backbone() for family in FAMILIES.values())
+    raise UserError(f"{source}: keras-hub's {name} is not a backbone bert_tf reads (supported: "
+                    f"{known})")
+
+
 def as_config(config):
     """A family's config object, or a dict: our form with "model_type", else bert_config.json's."""
     from bert_tf.models.bert.config import BertConfig
@@ -84,6 +98,12 @@ def config_from_release(release):
     """The config of a resolved checkpoint directory (`bert_tf.checkpoints.Release`), any family."""
     from bert_tf.models.bert.config import BertConfig, read_json
 
+    if release.format == "keras_hub":
+        from bert_tf.checkpoints import keras_hub
+
+        name, values = keras_hub.backbone_config(release.config_file)
+        family = for_keras_hub_backbone(name, release.config_file)
+        return family.config_class().from_keras_hub(values, release.config_file)
     if os.path.basename(release.config_file) == BertConfig.file_name:
         return BertConfig.from_json_file(release.config_file)
     # config.json: a Hugging Face release, or a bert_tf run of another family (whose

@@ -148,6 +148,10 @@ class TransformerEncoder(ConfigModel):
     def checkpoint_names(self, fmt):
         return self.names.encoder_names(fmt)
 
+    def keras_hub_layout(self):
+        """How this encoder sits in its family's keras-hub backbone (bert_tf.checkpoints.keras_hub)."""
+        return self.names.KERAS_HUB
+
     def checkpoint_objects(self):
         # Training checkpoints hold the trained model under "model", its encoder under
         # "model/encoder" whatever the task: an encoder loads from any of them.

@@ -15,7 +15,8 @@ from bert_tf.tokenization.bpe_vocab import (SPECIAL_TOKENS, as_pairs, check_voca
 from bert_tf.tokenization.core_bpe import CoreBpe
 from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
-from bert_tf.tokenization.vocab import read_tokenizer_config
+from bert_tf.tokenization.vocab import (keras_hub_tokenizer_config, keras_hub_vocab,
+                                        read_tokenizer_config)
 from bert_tf.tokenization.tokenizer import as_batch, pieces_of_words
 
 
@@ -77,13 +78,21 @@ class BpeTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_pretrained(cls, directory, add_prefix_space=None, **kwargs):
-        """Reads vocab.json and merges.txt from a checkpoint directory, else its tokenizer.json.
+        """Reads vocab.json and merges.txt from a checkpoint directory, else its tokenizer.json
+        (or a keras-hub preset's assets/tokenizer/vocabulary.json and merges.txt).
 
         add_prefix_space is as given, else as the directory's
         tokenizer_config.json says, else as tokenizer.json's ByteLevel
-        pre-tokenizer says when that file is read, else False.
+        pre-tokenizer (or the keras-hub preset's tokenizer.json) says when that
+        file is read, else False.
         """
         directory = os.fspath(directory)
+        preset = keras_hub_tokenizer_config(directory)
+        preset_vocab = keras_hub_vocab(directory)
+        if preset is not None and preset_vocab and preset_vocab.endswith(".json"):
+            if add_prefix_space is None and isinstance(preset.get("add_prefix_space"), bool):
+                add_prefix_space = preset["add_prefix_space"]
+            return cls.from_vocab_file(preset_vocab, add_prefix_space, **kwargs)
         for name in ("vocab.json", "tokenizer.json"):
             path = os.path.join(directory, name)
             if os.path.isfile(path) and (name != "vocab.json" or os.path.isfile(

@@ -14,6 +14,7 @@ from bert_tf.tokenization.core_wordpiece import CoreWordpiece
 from bert_tf.tokenization.normalization import Normalizer
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (MAX_CHARS_PER_WORD, SPECIAL_TOKENS, check_vocab,
+                                        keras_hub_tokenizer_config, keras_hub_vocab,
                                         load_vocab, read_tokenizer_config, resolve_casing,
                                         vocab_is_cased)
 
@@ -84,17 +85,23 @@ class BertTokenizer(keras.layers.Layer):
 
         Casing comes from `do_lower_case` if given, else the directory's
         tokenizer_config.json, else its name (Google's "uncased_L-12..."),
-        else the vocabulary itself.
+        else the vocabulary itself. A keras-hub preset's vocabulary
+        (assets/tokenizer/vocabulary.txt) is read with its tokenizer.json's
+        lowercase and strip_accents.
         """
         vocab_file = os.path.join(os.fspath(directory), "vocab.txt")
+        stated = {}
+        preset_vocab = keras_hub_vocab(directory)
+        if not os.path.isfile(vocab_file) and preset_vocab and preset_vocab.endswith(".txt"):
+            vocab_file, stated = preset_vocab, keras_hub_tokenizer_config(directory) or {}
         if not os.path.isfile(vocab_file):
             raise MissingFileError(f"{directory} has no vocab.txt")
         do_lower_case = resolve_casing(directory, vocab_file, do_lower_case)
         config = os.path.join(os.fspath(directory), "tokenizer_config.json")
         if "strip_accents" not in kwargs and os.path.isfile(config):
-            strip = read_tokenizer_config(config).get("strip_accents")
-            if isinstance(strip, bool):
-                kwargs["strip_accents"] = strip
+            stated = read_tokenizer_config(config)
+        if "strip_accents" not in kwargs and isinstance(stated.get("strip_accents"), bool):
+            kwargs["strip_accents"] = stated["strip_accents"]
         return cls(vocab_file, do_lower_case=do_lower_case, **kwargs)
 
     def _warn_on_casing_mismatch(self):

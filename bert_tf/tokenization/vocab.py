@@ -14,6 +14,14 @@ class VocabError(UserError):
     """A vocab.txt that cannot serve as a BERT vocabulary."""
 
 
+# A keras-hub preset's tokenizer, as keras_hub's Tokenizer.save_to_preset writes it: tokenizer.json
+# (its class and config: lowercase, strip_accents, add_prefix_space) and the vocabulary under
+# assets/tokenizer/: vocabulary.txt (WordPiece) or vocabulary.json with merges.txt (byte-level BPE).
+KERAS_HUB_TOKENIZER = "tokenizer.json"
+KERAS_HUB_ASSETS = os.path.join("assets", "tokenizer")
+KERAS_HUB_VOCABS = ("vocabulary.txt", "vocabulary.json")
+
+
 def load_vocab(vocab_file):
     """Reads a vocab.txt (one token per line, id = line number) into a list."""
     vocab_file = os.fspath(vocab_file)
@@ -59,7 +67,8 @@ def vocab_is_cased(tokens) -> bool:
 
 
 def casing_from_directory(directory):
-    """do_lower_case as a checkpoint directory states it: tokenizer_config.json, else its name.
+    """do_lower_case as a checkpoint directory states it: tokenizer_config.json (a keras-hub
+    preset's tokenizer.json), else its name.
 
     Returns None when the directory says nothing.
     """
@@ -68,6 +77,9 @@ def casing_from_directory(directory):
         value = read_tokenizer_config(config).get("do_lower_case")
         if isinstance(value, bool):
             return value
+    value = (keras_hub_tokenizer_config(directory) or {}).get("lowercase")
+    if isinstance(value, bool):
+        return value
     name = os.path.basename(os.path.normpath(directory)).lower()
     if re.search(r"(^|[^a-z])uncased", name):
         return True
@@ -96,3 +108,29 @@ def read_tokenizer_config(path):
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a JSON object")
     return values
+
+
+def keras_hub_tokenizer_config(directory):
+    """The config of a keras-hub preset's tokenizer (the "config" of its tokenizer.json), or None
+    for a directory without one (a Hugging Face tokenizer.json is another file of that name)."""
+    path = os.path.join(os.fspath(directory), KERAS_HUB_TOKENIZER)
+    if not os.path.isfile(path):
+        return None
+    values = read_tokenizer_config(path)
+    name = values.get("registered_name")
+    if not (isinstance(name, str) and name.startswith("keras_hub>")):
+        return None
+    config = values.get("config")
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: a keras-hub tokenizer without a \"config\" object")
+    return config
+
+
+def keras_hub_vocab(directory):
+    """A keras-hub preset's vocabulary file (assets/tokenizer/vocabulary.txt or vocabulary.json),
+    or None."""
+    for name in KERAS_HUB_VOCABS:
+        path = os.path.join(os.fspath(directory), KERAS_HUB_ASSETS, name)
+        if os.path.isfile(path):
+            return path
+    return None

@@ -1,13 +1,13 @@
-"""BERT's checkpoint names: where each weight of ours sits in Google's and Hugging Face's checkpoints.
+"""BERT's checkpoint names: where each weight of ours sits in Google's and Hugging Face's checkpoints and keras-hub's BertBackbone.
 
 A model declares its names as a NameTable per format (`model.checkpoint_names(format)`):
 the encoder's table below, extended by each head with the head's own rules.
 """
 
-from bert_tf.checkpoints import google, huggingface
+from bert_tf.checkpoints import google, huggingface, keras_hub
 from bert_tf.checkpoints.table import NameTable, Rule
 
-FORMATS = ("google", "huggingface")
+FORMATS = ("google", "huggingface", "keras_hub")
 
 _LAYER = "bert/encoder/layer_{i}"
 _GOOGLE_ENCODER = [
@@ -48,6 +48,16 @@ HF_ENCODER_RULES = [
 ]
 _HF_BUFFERS = Rule(r"(bert\.)?embeddings\.position_ids", None, reason="position_ids buffer(s)")
 
+# keras-hub's BertBackbone: Google's BERT (tanh GELU, LayerNorm epsilon 1e-12), pooler included.
+KERAS_HUB = keras_hub.Layout("BertBackbone", "BertTokenizer", NameTable([
+    Rule("token_embedding/embeddings", "embeddings/word_embeddings"),
+    Rule("segment_embedding/embeddings", "embeddings/token_type_embeddings"),
+    Rule("position_embedding/embeddings", "embeddings/position_embeddings"),
+    *keras_hub.layer_norm_rules("embeddings_layer_norm", "embeddings/layer_norm"),
+    *keras_hub.BLOCK_RULES,
+    *keras_hub.dense_rules("pooled_dense", "pooler"),
+]))
+
 ENCODER = {
     # Anything outside bert/ (cls/..., output_weights, ...) belongs to some head.
     "google": NameTable(_GOOGLE_ENCODER, skip=[google.OPTIMIZER_SKIP], namespace=r"bert/.*"),
@@ -55,6 +65,7 @@ ENCODER = {
     "huggingface": NameTable(HF_ENCODER_RULES, skip=[_HF_BUFFERS], optional_prefix="bert.",
                              namespace=r"(bert\.)?(embeddings|encoder|pooler)\..*",
                              optional=[r"pooler/(kernel|bias)"]),
+    "keras_hub": KERAS_HUB.table,
 }
 
 # The pretraining heads (BertForPreTraining): masked LM tied to the word embeddings, and NSP.
@@ -90,7 +101,7 @@ HEADS = {"classifier": {"google": [Rule("output_weights", "classifier/kernel", "
 
 
 def encoder_names(fmt: str) -> NameTable:
-    """The encoder's table for a checkpoint format ("google" or "huggingface")."""
+    """The encoder's table for a checkpoint format ("google", "huggingface", "keras_hub")."""
     if fmt not in ENCODER:
         raise ValueError(f"unknown checkpoint format {fmt!r}; known: {FORMATS}")
     return ENCODER[fmt]

@@ -157,6 +157,14 @@ class BertConfig:
     @classmethod
     def from_release(cls, release) -> "BertConfig":
         """The config of a resolved checkpoint directory (`bert_tf.checkpoints.Release`)."""
+        if release.format == "keras_hub":
+            from bert_tf.checkpoints import keras_hub
+
+            name, values = keras_hub.backbone_config(release.config_file)
+            if name != "BertBackbone":
+                raise ConfigError(f"{release.config_file}: a keras-hub {name} preset, not a "
+                                  "BertBackbone one")
+            return cls.from_keras_hub(values, release.config_file)
         if release.format == "huggingface":
             return cls.from_hf_config_file(release.config_file)
         return cls.from_json_file(release.config_file)
@@ -202,6 +210,31 @@ class BertConfig:
         ours["hidden_act"] = _HF_ACTIVATIONS[hf_act]
         return cls.from_dict(ours, source=path)
 
+    @classmethod
+    def from_keras_hub(cls, values, source="config.json") -> "BertConfig":
+        """The config of a keras-hub BertBackbone (the "config" of its preset's config.json), strictly.
+
+        keras-hub's BERT is Google's: the tanh GELU ("gelu" here) and
+        LayerNorm epsilon 1e-12; its one `dropout` is both of ours.
+        """
+        v = keras_hub_values(values, KERAS_HUB_KEYS + ("num_segments",), source)
+        return from_keras_hub_fields(
+            cls, source, vocab_size=v["vocabulary_size"], hidden_size=v["hidden_dim"],
+            num_hidden_layers=v["num_layers"], num_attention_heads=v["num_heads"],
+            intermediate_size=v["intermediate_dim"], hidden_act="gelu",
+            hidden_dropout_prob=v["dropout"], attention_probs_dropout_prob=v["dropout"],
+            max_position_embeddings=v["max_sequence_length"], type_vocab_size=v["num_segments"])
+
+    def to_keras_hub(self) -> dict:
+        """The arguments of keras-hub's BertBackbone for this config (its `dropout` is
+        hidden_dropout_prob); ConfigError for a config that backbone cannot express."""
+        keras_hub_requires(self, "BertBackbone", hidden_act="gelu", layer_norm_eps=1e-12)
+        return dict(vocabulary_size=self.vocab_size, num_layers=self.num_hidden_layers,
+                    num_heads=self.num_attention_heads, hidden_dim=self.hidden_size,
+                    intermediate_dim=self.intermediate_size, dropout=self.hidden_dropout_prob,
+                    max_sequence_length=self.max_position_embeddings,
+                    num_segments=self.type_vocab_size)
+
     # ---------------------------------------------------------------- presets
 
     @classmethod
@@ -240,6 +273,43 @@ _HF_ACTIVATIONS = {
     "silu": "silu",
     "swish": "silu",
 }
+
+
+# The keys of keras-hub's BertBackbone, RobertaBackbone and DistilBertBackbone configs (BERT's
+# adds num_segments), and Keras' own keys of any layer config, which do not shape the network.
+KERAS_HUB_KEYS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim",
+                  "dropout", "max_sequence_length")
+_KERAS_LAYER_KEYS = frozenset({"name", "trainable", "dtype"})
+
+
+def keras_hub_values(values, keys, source):
+    """A keras-hub backbone's config, strictly: every one of `keys`, no other key but Keras' own
+    (name, trainable, dtype); ConfigError naming `source` otherwise."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(keys) - _KERAS_LAYER_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(keys)}")
+    missing = [key for key in keys if key not in values]
+    if missing:
+        raise ConfigError(f"{source}: missing key(s) {missing}")
+    return {key: values[key] for key in keys}
+
+
+def from_keras_hub_fields(cls, source, **fields):
+    """cls(**fields), a config error naming `source`."""
+    try:
+        return cls(**fields)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def keras_hub_requires(config, backbone, **required):
+    """ConfigError unless each field of `config` has the one value keras-hub's `backbone` has."""
+    for name, value in required.items():
+        if getattr(config, name) != value:
+            raise ConfigError(f"keras-hub's {backbone} has {name}={value!r} only; this model "
+                              f"has {getattr(config, name)!r}")
 
 
 def read_json(path: str):

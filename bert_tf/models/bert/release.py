@@ -1,9 +1,9 @@
 """What a BERT model needs beside its weights, resolved from flags and a release or run directory.
 
 Every script that reads a checkpoint directory (training, export, feature
-extraction) resolves it here: the config (bert_config.json or a Hugging
-Face config.json), the vocab, the casing, and for a bert_tf run directory
-its label list and run.json.
+extraction) resolves it here: the config (bert_config.json, a Hugging
+Face config.json or a keras-hub preset's), the vocab, the casing, and for a
+bert_tf run directory its label list and run.json.
 """
 
 import dataclasses
@@ -30,6 +30,7 @@ class ModelFiles:
     release: Optional[checkpoints.Release]
     labels: Optional[list]  # label_list.txt of a bert_tf run directory
     run_info: dict  # run.json of a bert_tf run directory
+    add_prefix_space: Optional[bool] = None  # a BPE's; None: as its vocab's directory says
 
     def tokenizer(self, max_seq_length=128, wordpiece="text"):
         """The model's tokenizer: BertTokenizer on a vocab.txt, BpeTokenizer on a vocab.json or
@@ -40,7 +41,8 @@ class ModelFiles:
         if not self.vocab_file:
             raise UserError("no vocab file: pass --vocab_file")
         if vocab_kind(self.vocab_file) == "bpe":
-            return BpeTokenizer.from_vocab_file(self.vocab_file, max_seq_length=max_seq_length)
+            return BpeTokenizer.from_vocab_file(self.vocab_file, self.add_prefix_space,
+                                                max_seq_length=max_seq_length)
         return BertTokenizer(self.vocab_file, do_lower_case=self.do_lower_case,
                              strip_accents=self.strip_accents, max_seq_length=max_seq_length,
                              wordpiece=wordpiece)
@@ -103,11 +105,18 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
         lower = False
     elif vocab_file:
         lower = vocab_lib.resolve_casing(directory, vocab_file, do_lower_case)
-    strip_accents = None
+    strip_accents = add_prefix_space = None
     tokenizer_config = release.file("tokenizer_config.json") if release else None
     if tokenizer_config:
         strip = vocab_lib.read_tokenizer_config(tokenizer_config).get("strip_accents")
         strip_accents = strip if isinstance(strip, bool) else None
+    elif release and release.format == "keras_hub":
+        # The preset's tokenizer.json: keras-hub's names for the same settings.
+        stated = vocab_lib.keras_hub_tokenizer_config(directory) or {}
+        strip = stated.get("strip_accents")
+        strip_accents = strip if isinstance(strip, bool) else None
+        prefix = stated.get("add_prefix_space")
+        add_prefix_space = prefix if isinstance(prefix, bool) else None
     labels = None
     if release and release.file(LABELS_FILE):
         labels = read_label_list(release.file(LABELS_FILE))
@@ -115,7 +124,8 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
     if release:
         logging.info("resolved %s: %s format, vocab %s, do_lower_case=%s", checkpoint,
                      release.format, vocab_file, lower)
-    return ModelFiles(config, vocab_file, lower, strip_accents, release, labels, info)
+    return ModelFiles(config, vocab_file, lower, strip_accents, release, labels, info,
+                      add_prefix_space)
 
 
 def checkpoint_directory(path):

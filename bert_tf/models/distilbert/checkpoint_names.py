@@ -1,9 +1,9 @@
-"""DistilBERT's checkpoint names: Hugging Face's distilbert.* layout."""
+"""DistilBERT's checkpoint names: Hugging Face's distilbert.* layout and keras-hub's DistilBertBackbone."""
 
-from bert_tf.checkpoints import huggingface
+from bert_tf.checkpoints import huggingface, keras_hub
 from bert_tf.checkpoints.table import NameTable, Rule
 
-FORMATS = ("huggingface",)
+FORMATS = ("huggingface", "keras_hub")
 
 _LAYER = "transformer.layer.{i}"
 _RULES = [
@@ -21,9 +21,19 @@ _RULES = [
 ]
 _BUFFERS = Rule(r"(distilbert\.)?embeddings\.position_ids", None, reason="position_ids buffer")
 
+_EMBEDDING = "token_and_position_embedding"
+# keras-hub's DistilBertBackbone: no segments, no pooler, exact GELU, LayerNorm epsilon 1e-12.
+KERAS_HUB = keras_hub.Layout("DistilBertBackbone", "DistilBertTokenizer", NameTable([
+    Rule(f"{_EMBEDDING}/token_embedding/embeddings", "embeddings/word_embeddings"),
+    Rule(f"{_EMBEDDING}/position_embedding/embeddings", "embeddings/position_embeddings"),
+    *keras_hub.layer_norm_rules("embeddings_layer_norm", "embeddings/layer_norm"),
+    *keras_hub.BLOCK_RULES,
+]))
+
 ENCODER = {
     "huggingface": NameTable(_RULES, skip=[_BUFFERS], optional_prefix="distilbert.",
                              namespace=r"(distilbert\.)?(embeddings|transformer)\..*"),
+    "keras_hub": KERAS_HUB.table,
 }
 
 
@@ -34,7 +44,7 @@ HEADS = {"classifier": {"huggingface": [
 
 
 def encoder_names(fmt: str) -> NameTable:
-    """The encoder's table for a checkpoint format (Hugging Face's only)."""
+    """The encoder's table for a checkpoint format ("huggingface", "keras_hub")."""
     if fmt not in ENCODER:
         raise ValueError(f"DistilBERT checkpoints come in {FORMATS} format only, not {fmt!r}")
     return ENCODER[fmt]

@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from bert_tf.models.bert.config import ConfigError
+from bert_tf.models.bert.config import (KERAS_HUB_KEYS, ConfigError, from_keras_hub_fields,
+                                        keras_hub_requires, keras_hub_values)
 from bert_tf.models.family_config import FamilyConfig
 from bert_tf.models.shape import EncoderShape
 
@@ -56,3 +57,22 @@ class DistilBertConfig(FamilyConfig):
             position_rows=self.max_position_embeddings, type_vocab_size=0,
             initializer_range=self.initializer_range, layer_norm_eps=1e-12, pooler=False,
             classifier_pooling="relu", classifier_dropout=self.seq_classif_dropout)
+
+    @classmethod
+    def from_keras_hub(cls, values, source="config.json"):
+        """The config of a keras-hub DistilBertBackbone (the "config" of its preset's
+        config.json), strictly: exact GELU; its one `dropout` is both of ours."""
+        v = keras_hub_values(values, KERAS_HUB_KEYS, source)
+        return from_keras_hub_fields(
+            cls, source, vocab_size=v["vocabulary_size"], dim=v["hidden_dim"],
+            n_layers=v["num_layers"], n_heads=v["num_heads"], hidden_dim=v["intermediate_dim"],
+            activation="gelu", dropout=v["dropout"], attention_dropout=v["dropout"],
+            max_position_embeddings=v["max_sequence_length"])
+
+    def to_keras_hub(self) -> dict:
+        """The arguments of keras-hub's DistilBertBackbone for this config (its `dropout` is
+        ours); ConfigError for a config that backbone cannot express."""
+        keras_hub_requires(self, "DistilBertBackbone", activation="gelu")
+        return dict(vocabulary_size=self.vocab_size, num_layers=self.n_layers,
+                    num_heads=self.n_heads, hidden_dim=self.dim, intermediate_dim=self.hidden_dim,
+                    dropout=self.dropout, max_sequence_length=self.max_position_embeddings)
