@@ -29,8 +29,26 @@ def collective_keys_of_its_own():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Modules with a test marked slow run first, so that with `-n 2` no long test starts last
-    and leaves one worker running it alone at the end (each module's tests stay together:
-    module-scoped fixtures are built once)."""
-    heavy = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module.__name__ not in heavy)  # a stable sort
+    """Two halves for `-n 2 --dist worksteal`, which hands each worker one contiguous half of
+    this order and later moves the tail of the longer queue to the idle worker. Each half
+    starts with its share of the modules holding slow tests (shared so that the halves'
+    estimated times are close), then modules without: no long test starts last and leaves
+    one worker running it alone, and the two workers never start on the same module, whose
+    fixtures built once (testing.built_once) one of them would otherwise sit waiting for.
+    Each module's tests stay together."""
+    modules = {}
+    for item in items:
+        modules.setdefault(item.module.__name__, []).append(item)
+
+    def estimate(tests):  # seconds on two cores: slow tests about a minute, others a few
+        return sum(60 if test.get_closest_marker("slow") else 3 for test in tests)
+
+    heavy = [m for m, tests in modules.items() if any(t.get_closest_marker("slow") for t in tests)]
+    halves, load = ([], []), [0, 0]
+    for name in sorted(heavy, key=lambda m: -estimate(modules[m])):
+        side = load.index(min(load))
+        halves[side].extend(modules[name])
+        load[side] += estimate(modules[name])
+    light = [t for m, tests in modules.items() if m not in heavy for t in tests]
+    room = max(0, len(items) // 2 - len(halves[0]))
+    items[:] = halves[0] + light[:room] + halves[1] + light[room:]

@@ -13,6 +13,7 @@ import json
 import os
 import re
 
+import pytest
 import tensorflow as tf
 
 import small_data
@@ -65,6 +66,7 @@ def test_classifier_learns_held_out_opinion_words(tmp_path):
     assert float(results["eval_accuracy"]) >= 0.85, results
 
 
+@pytest.mark.slow
 def test_squad_learns_to_answer_about_unseen_people(tmp_path, caplog):
     train = small_data.write_biography_squad(tmp_path / "train.json", SQUAD_TRAIN, seed=1)
     with open(train, encoding="utf-8") as f:
