@@ -1,4 +1,4 @@
-"""The encoder families: a family name or a Hugging Face model_type -> its config, encoder and tokenizer.
+"""The encoder families: a family name or a Hugging Face model_type -> its config, encoder, tokenizer and pretraining model.
 
 Adding a family is its folder under bert_tf/models/, one entry in FAMILIES
 and its tests (CONTRIBUTING.md has the checklist).
