@@ -1,11 +1,14 @@
-"""Pretrains BERT (masked LM + next sentence) on TFRecords, under any tf.distribute strategy.
+"""Pretrains BERT (masked LM + next sentence) or RoBERTa (masked LM) on TFRecords, under any tf.distribute strategy.
 
     .venv/bin/python run_pretraining.py --input_file='data/train-*.tfrecord' \
         --output_dir=runs/pretrain --bert_config_file=bert_config.json --do_train --do_eval \
         --train_batch_size=32 --max_seq_length=128 --max_predictions_per_seq=20 \
         --num_train_steps=100000 --num_warmup_steps=10000 --learning_rate=1e-4
 
-Running the same command again after a crash resumes from the last checkpoint.
+A RoBERTa starts from --init_checkpoint (a Hugging Face RoBERTa directory) or
+from --model_config_file (its config.json), with --dynamic_masking and its
+byte-level BPE as --vocab_file (default: the checkpoint's). Running the same
+command again after a crash resumes from the last checkpoint.
 """
 
 import os
@@ -25,7 +28,8 @@ flags.DEFINE_string("input_file", None, "Comma-separated TFRecord files or globs
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (default: the "
                     "one of --init_checkpoint).")
 flags.DEFINE_string("init_checkpoint", None, "Start from: a Google or Hugging Face release "
-                    "directory, a checkpoint prefix, or a bert_tf run's output_dir.")
+                    "directory (BERT, or RoBERTa: RobertaForMaskedLM, or RobertaModel with a "
+                    "fresh head), a checkpoint prefix, or a bert_tf run's output_dir.")
 flags.DEFINE_bool("do_train", False, "Train.")
 flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_input_file (default --input_file).")
 flags.DEFINE_integer("train_batch_size", DEFAULT.train_batch_size, "Global training batch size.")
@@ -46,8 +50,13 @@ flags.DEFINE_string("eval_input_file", None, "Evaluation records (default: --inp
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masked positions every time a sequence "
                   "is read (needs --vocab_file).")
 flags.DEFINE_bool("do_whole_word_mask", False, "With --dynamic_masking, mask whole words.")
-flags.DEFINE_string("vocab_file", None, "The model's vocab.txt: needed for dynamic masking, "
-                    "and copied next to the exported checkpoint.")
+flags.DEFINE_string("vocab_file", None, "The model's vocab.txt (a RoBERTa's vocab.json with "
+                    "merges.txt beside it, or tokenizer.json; default for RoBERTa: "
+                    "--init_checkpoint's): needed for dynamic masking, and copied next to the "
+                    "exported checkpoint.")
+flags.DEFINE_string("model_config_file", None, "Instead of --bert_config_file: a config.json "
+                    "of any family (Hugging Face's, its model_type naming the family, e.g. a "
+                    "RoBERTa's) to pretrain from scratch.")
 
 
 def main(argv):

@@ -19,6 +19,7 @@ _EXPORTS = {
     "build_encoder": "bert_tf.models.registry",
     "RobertaConfig": "bert_tf.models.roberta.config",
     "RobertaEncoder": "bert_tf.models.roberta.encoder",
+    "RobertaMaskedLM": "bert_tf.models.roberta.masked_lm",
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",

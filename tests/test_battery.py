@@ -7,6 +7,7 @@ import tensorflow as tf
 from bert_tf import (BertEmbeddings, DistilBertConfig, MultiHeadSelfAttention, RobertaConfig,
                      TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
+from bert_tf.models.roberta import RobertaMaskedLM
 from tasks.classification.model import BertClassifier
 from tasks.question_answering.model import BertSpanLabeler
 from tasks.tagging.model import BertTagger
@@ -270,3 +271,23 @@ def test_family_classifiers(tmp_path, family):
                   frozen=lambda m: m.encoder.layer_1,
                   keras_file=str(tmp_path / f"{family}_classifier.keras"),
                   fit=(NO_SEGMENTS, labels, "auto"))
+
+
+def test_roberta_masked_lm(tmp_path):
+    config = FAMILY_CONFIGS["roberta"]
+    batch = {k: v for k, v in random_pretraining_batch(config).items()
+             if k not in ("segment_ids", "next_sentence_labels")}
+
+    def padded(model):
+        inputs = {k: v for k, v in with_padding(dict(batch, segment_ids=MASK)).items()
+                  if k != "segment_ids"}
+        return model(dict(batch, **inputs)), lambda out: out
+
+    # Its own compile() loss: masked-LM cross-entropy. Its pooler is frozen (the head reads
+    # the masked positions only).
+    check_battery(lambda dtype=None: RobertaMaskedLM(config, dtype=dtype),
+                  lambda m, training=False: m(batch, training=training),
+                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, stochastic=True,
+                  padded=padded, frozen=lambda m: m.encoder.layer_0,
+                  keras_file=str(tmp_path / "roberta_masked_lm.keras"),
+                  fit=(batch, {"mlm_logits": batch["masked_lm_ids"]}, "auto"))

@@ -16,7 +16,8 @@ from scipy.special import erf
 
 import hub_layouts
 from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncoder,
-                     RobertaConfig, RobertaEncoder, TransformerEncoder, build_encoder)
+                     RobertaConfig, RobertaEncoder, RobertaMaskedLM, TransformerEncoder,
+                     build_encoder)
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.errors import UserError
 from bert_tf.models import registry
@@ -122,6 +123,55 @@ def test_hub_release_loads_strictly_and_matches_the_float64_reference(tmp_path, 
     assert type(encoder_class.from_pretrained(directory)) is encoder_class
     with pytest.raises(UserError, match=f"BertEncoder is built from a BertConfig.*{family}"):
         BertEncoder.from_pretrained(directory)
+
+
+def reference_masked_lm(arrays, ids, mask, positions, layers=2, heads=3):
+    """RobertaForMaskedLM's logits at `positions` ([B, K]), in float64: RobertaLMHead's dense,
+    exact GELU and LayerNorm, then the decoder tied to the word embeddings plus lm_head.bias."""
+    a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    x = reference_forward(arrays, "roberta", ids, mask, layers, heads)
+    x = np.take_along_axis(x, np.asarray(positions)[..., None], 1)  # [B, K, H]
+    x = x @ a["lm_head.dense.weight"].T + a["lm_head.dense.bias"]
+    x = 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    x = _layer_norm(x, a["lm_head.layer_norm.weight"], a["lm_head.layer_norm.bias"],
+                    hub_layouts.ROBERTA["layer_norm_eps"])
+    return x @ a["roberta.embeddings.word_embeddings.weight"].T + a["lm_head.bias"]
+
+
+def test_roberta_masked_lm_release_loads_strictly_and_matches_the_float64_reference(tmp_path):
+    """A RobertaForMaskedLM directory in the hub's layout: logits at the masked positions within
+    2e-5 of Hugging Face's model computed in float64; roberta-base's extra names (a pooler, the
+    tied decoder's copies) are known and skipped; a RobertaModel directory has no head."""
+    from safetensors.numpy import save_file
+
+    directory = hub_layouts.write_roberta(tmp_path / "mlm", lm_head=True)
+    ids, mask = padded_inputs(1, 61, seed=4)
+    lengths = mask.sum(1)
+    rng = np.random.default_rng(5)
+    positions = (rng.random((len(ids), 4)) * lengths[:, None]).astype(np.int32)  # [B, 4]
+    batch = {"input_ids": ids, "input_mask": mask, "masked_lm_positions": positions}
+    expected = reference_masked_lm(read_arrays(directory), ids, mask, positions)
+    model = RobertaMaskedLM.from_pretrained(directory)
+    logits = model(batch)["mlm_logits"].numpy()
+    assert logits.shape == (5, 4, 61) and logits.dtype == np.float32
+    np.testing.assert_allclose(logits, expected, atol=2e-5)
+    assert not model.encoder.pooler.trainable
+
+    arrays = read_arrays(directory)
+    arrays["roberta.pooler.dense.weight"] = np.ones((12, 12), np.float32)
+    arrays["roberta.pooler.dense.bias"] = np.ones(12, np.float32)
+    arrays["lm_head.decoder.weight"] = arrays["roberta.embeddings.word_embeddings.weight"]
+    arrays["lm_head.decoder.bias"] = arrays["lm_head.bias"]
+    save_file(arrays, f"{directory}/model.safetensors")
+    again = RobertaMaskedLM.from_pretrained(directory)
+    np.testing.assert_array_equal(again(batch)["mlm_logits"], logits)
+
+    encoder_only = hub_layouts.write_roberta(tmp_path / "model")
+    with pytest.raises(UserError, match="holds no RobertaMaskedLM head"):
+        RobertaMaskedLM.from_pretrained(encoder_only, require_head=True)
+    fresh = RobertaMaskedLM.from_pretrained(encoder_only)
+    np.testing.assert_array_equal(fresh.word_embeddings.numpy(),
+                                  read_arrays(encoder_only)["embeddings.word_embeddings.weight"])
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -1,5 +1,5 @@
-"""BertPretrainer: tied weights, losses against a hand computation and in Keras, the heads'
-checkpoint names."""
+"""BertPretrainer and RobertaMaskedLM: tied weights, losses against a hand computation and in
+Keras, the heads' checkpoint names."""
 
 import os
 
@@ -12,7 +12,8 @@ from scipy.special import erf, log_softmax
 
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.models.bert import BertEncoder, BertPretrainer
-from bert_tf.models.bert.pretraining_objective import PretrainingObjective
+from bert_tf.models.bert.pretraining_objective import MaskedLMObjective, PretrainingObjective
+from bert_tf.models.roberta import RobertaConfig, RobertaMaskedLM
 from testing import random_pretraining_batch, tiny_config
 
 CONFIG = tiny_config(hidden_act="gelu_exact")
@@ -182,3 +183,75 @@ def test_keras_file_round_trip(model, tmp_path):
     assert isinstance(reloaded, BertPretrainer) and reloaded.config == model.config
     batch = random_pretraining_batch(model.config)
     np.testing.assert_array_equal(reloaded(batch)["mlm_logits"], model(batch)["mlm_logits"])
+
+
+# ---------------------------------------------------------------- RoBERTa's masked LM
+
+ROBERTA = RobertaConfig(vocab_size=61, hidden_size=12, num_hidden_layers=2,
+                        num_attention_heads=3, intermediate_size=37, max_position_embeddings=13,
+                        initializer_range=0.3)
+
+
+def roberta_batch(seed=0):
+    return {k: v for k, v in random_pretraining_batch(ROBERTA, seed=seed).items()
+            if k not in ("segment_ids", "next_sentence_labels")}
+
+
+def test_masked_lm_objective_is_the_pretraining_objective_without_next_sentence(model):
+    """The same masked-LM sums and metrics, and nothing of NSP: RoBERTa's batches have no
+    next_sentence_labels."""
+    batch = random_pretraining_batch(model.config, seed=6)
+    outputs = model(batch)
+    both = PretrainingObjective().evaluate(batch, outputs)
+    alone = MaskedLMObjective().evaluate(
+        {k: v for k, v in batch.items() if k != "next_sentence_labels"},
+        {"mlm_logits": outputs["mlm_logits"]})
+    assert set(alone) == {"loss", "masked_lm_loss", "masked_lm_accuracy"}
+    for key in ("masked_lm_loss", "masked_lm_accuracy"):
+        assert alone[key] == both[key]
+    assert alone["loss"] == both["masked_lm_loss"]
+
+
+def test_roberta_masked_lm_writes_the_hub_layout_and_loads_back(tmp_path):
+    """save_pretrained writes exactly the names and shapes of a RobertaForMaskedLM release
+    (tests/hub_layouts.py: roberta.* without pooler, lm_head.dense, lm_head.layer_norm,
+    lm_head.bias); the release loads back to equal logits, as a bare encoder too."""
+    import hub_layouts
+    from safetensors.numpy import load_file
+
+    keras.utils.set_random_seed(7)
+    model = RobertaMaskedLM(ROBERTA)
+    batch = roberta_batch()
+    model.save_pretrained(str(tmp_path / "ours"))
+    ours = load_file(str(tmp_path / "ours" / "model.safetensors"))
+    hub = load_file(os.path.join(hub_layouts.write_roberta(tmp_path / "hub", lm_head=True),
+                                 "model.safetensors"))
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in hub.items()}
+    np.testing.assert_array_equal(ours["lm_head.dense.weight"], model.mlm_transform.kernel.numpy().T)
+    again = RobertaMaskedLM.from_pretrained(str(tmp_path / "ours"))
+    np.testing.assert_array_equal(again(batch)["mlm_logits"], model(batch)["mlm_logits"])
+    encoder = type(model.encoder).from_pretrained(str(tmp_path / "ours"))
+    np.testing.assert_array_equal(encoder(batch)["sequence_output"],
+                                  model.encoder(batch)["sequence_output"])
+
+
+def test_roberta_masked_lm_on_a_given_encoder_and_its_keras_defaults():
+    """A head on an encoder given in place of the config shares its variables; compile()'s
+    default loss is the masked-LM loss and fit lowers it."""
+    keras.utils.set_random_seed(8)
+    encoder = RobertaMaskedLM(ROBERTA.replace(hidden_dropout_prob=0.0,
+                                              attention_probs_dropout_prob=0.0)).encoder
+    model = RobertaMaskedLM(encoder)
+    assert model.encoder is encoder and model.word_embeddings is encoder.embeddings.word_embeddings
+    with pytest.raises(ValueError, match="RobertaMaskedLM is built from a RobertaConfig"):
+        RobertaMaskedLM(CONFIG)
+    batch = roberta_batch(seed=9)
+    labels = ("masked_lm_ids", "masked_lm_weights")
+    x = {k: v for k, v in batch.items() if k not in labels}
+    y = {k: batch[k] for k in labels}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(x, y, batch_size=5, return_dict=True, verbose=0)
+    assert before["loss"] == pytest.approx(before["masked_lm_loss"], rel=1e-6)
+    model.fit(x, y, batch_size=5, epochs=10, verbose=0)
+    after = model.evaluate(x, y, batch_size=5, return_dict=True, verbose=0)
+    assert after["loss"] < 0.5 * before["loss"], (before, after)

@@ -1,4 +1,4 @@
-"""The encoder families: a family name, a Hugging Face model_type or a keras-hub backbone -> its config, encoder and tokenizer.
+"""The encoder families: a family name, a Hugging Face model_type or a keras-hub backbone -> its config, encoder, tokenizer and pretraining model.
 
 Adding a family is its folder under bert_tf/models/, one entry in FAMILIES
 and its tests (CONTRIBUTING.md has the checklist).
@@ -7,6 +7,7 @@ and its tests (CONTRIBUTING.md has the checklist).
 import dataclasses
 import importlib
 import os
+from typing import Optional
 
 from bert_tf.errors import UserError
 
@@ -22,6 +23,7 @@ class Family:
     hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
     tokenizer: str  # "wordpiece" (vocab.txt) or "bpe" (vocab.json + merges.txt)
     formats: tuple  # checkpoint formats it reads and writes
+    pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
 
     def config_class(self):
         return _load(self.config)
@@ -33,14 +35,24 @@ class Family:
         """The keras-hub backbone class of the family's presets ("BertBackbone")."""
         return self.encoder_class().names.KERAS_HUB.backbone
 
+    def pretrainer_class(self):
+        """The model run_pretraining.py trains for this family (UserError if none)."""
+        if self.pretrainer is None:
+            raise UserError(f"there is no {self.title} pretraining model: run_pretraining.py "
+                            "pretrains " + ", ".join(f.title for f in FAMILIES.values()
+                                                     if f.pretrainer))
+        return _load(self.pretrainer)
+
 
 FAMILIES = {
     "bert": Family("bert", "BERT", "bert_tf.models.bert.config:BertConfig",
                    "bert_tf.models.bert.encoder:BertEncoder", ("bert",), "wordpiece",
-                   ("google", "huggingface", "keras_hub")),
+                   ("google", "huggingface", "keras_hub"),
+                   "bert_tf.models.bert.pretrainer:BertPretrainer"),
     "roberta": Family("roberta", "RoBERTa", "bert_tf.models.roberta.config:RobertaConfig",
                       "bert_tf.models.roberta.encoder:RobertaEncoder", ("roberta",), "bpe",
-                      ("huggingface", "keras_hub")),
+                      ("huggingface", "keras_hub"),
+                      "bert_tf.models.roberta.masked_lm:RobertaMaskedLM"),
     "distilbert": Family("distilbert", "DistilBERT",
                          "bert_tf.models.distilbert.config:DistilBertConfig",
                          "bert_tf.models.distilbert.encoder:DistilBertEncoder",
@@ -112,6 +124,17 @@ def config_from_release(release):
     model_type = values.get("model_type", "bert") if isinstance(values, dict) else "bert"
     family = for_hf_model_type(model_type, release.config_file)
     return family.config_class().from_hf_config_file(release.config_file)
+
+
+def config_from_file(path):
+    """A config file of any family: bert_config.json's form (Google's activation names) when it
+    has no "model_type", else a Hugging Face config.json (or ours) of the family it names."""
+    from bert_tf.models.bert.config import BertConfig, read_json
+
+    values = read_json(path)
+    if not isinstance(values, dict) or "model_type" not in values:
+        return BertConfig.from_json_file(path)
+    return for_hf_model_type(values["model_type"], path).config_class().from_hf_config_file(path)
 
 
 def family_of(config) -> Family:

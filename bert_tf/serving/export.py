@@ -62,8 +62,9 @@ def serve_encoded(module, **texts):
     return outputs
 
 
-def default_warmup(kind, texts):
+def default_warmup(kind, texts, tokenizer):
     """serving_default inputs for the warmup requests: the texts, and reversed for a second input."""
+    del tokenizer
     example = {kind.text_inputs[0]: list(texts)}
     for name in kind.text_inputs[1:]:
         example[name] = list(reversed(texts))
@@ -80,8 +81,8 @@ class ExportKind:
     `serve_text(module, **strings)`. `text_inputs` names serving_default's
     [B] string inputs. `extra_signatures(module)` returns more
     {name: concrete function}. `needs_labels`: the export must be given the
-    label list (module.labels, a string tensor). `warmup(kind, texts)` gives
-    the warmup requests' inputs.
+    label list (module.labels, a string tensor). `warmup(kind, texts,
+    tokenizer)` gives the warmup requests' inputs.
     """
 
     name: str
@@ -215,7 +216,7 @@ def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, l
     staging = files.temporary_name(final, "incomplete")
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
-        examples = kind.warmup(kind, list(warmup_texts or WARMUP_TEXTS))
+        examples = kind.warmup(kind, list(warmup_texts or WARMUP_TEXTS), tokenizer)
         write_warmup(staging, os.path.basename(os.path.normpath(export_dir)), examples)
         try:
             os.rename(staging, final)  # fails if another export took the version meanwhile

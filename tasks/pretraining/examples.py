@@ -1,8 +1,8 @@
-"""Pretraining examples (masked LM + next sentence) from tokenized documents, as in BERT.
+"""Pretraining examples from tokenized documents: BERT's sentence pairs, or RoBERTa's full sentences.
 
 This module is pure Python and numpy, so worker processes can import it
-without TensorFlow. It follows google-research/bert's create_pretraining_data
-semantics:
+without TensorFlow. Sentence pairs follow google-research/bert's
+create_pretraining_data semantics:
 
 - sentences of a document are packed into segment A and B up to a target
   length (`max_seq_length` less the template's special tokens of a pair, 3
@@ -18,6 +18,22 @@ semantics:
   [SEP]); each becomes [MASK] with probability 0.8, a uniformly random
   vocabulary id with 0.1, and stays with 0.1. With whole-word masking, all
   pieces of a word are chosen together.
+
+Full sentences (`Options.full_sentences`) are RoBERTa's FULL-SENTENCES
+inputs, for a masked-LM objective without next-sentence prediction:
+
+- the chunk's sentences, in order, are packed into blocks of at most
+  `max_seq_length` less the template's special tokens of one text (2 for
+  `<s> ... </s>`), each sentence whole; packing crosses document boundaries,
+  with the template's end token (`</s>`) between two documents (the RoBERTa
+  paper's "extra separator token"), counted in the block;
+- a sentence longer than a whole block is cut wherever a block is full: it
+  starts in the block being filled and runs on into the next ones, and its
+  last piece packs with the sentences after it;
+- each block is framed by the template's single-text layout (`<s> block
+  </s>`), segment ids 0, and written without next_sentence_labels; unmasked
+  (for dynamic masking) it is written once, masked offline `dupe_factor`
+  times with different masks (as pairs are masked).
 
 Records use exactly google-research/bert's feature names and types. The
 layout is the tokenizer's template (Options.template): BERT's gives
@@ -45,6 +61,7 @@ FEATURES = (
     ("next_sentence_labels", "int64", "one"),
 )
 UNMASKED_FEATURES = ("input_ids", "input_mask", "segment_ids", "next_sentence_labels")
+NEXT_SENTENCE_FEATURE = "next_sentence_labels"  # what full-sentence records leave out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +80,16 @@ class Options:
     template: Template = None  # the tokenizer's: where the special tokens go around a pair
     mask_id: int = 0
     continuation_ids: tuple = ()  # ids of "##" pieces, for whole-word masking
+    # RoBERTa's FULL-SENTENCES blocks (no pair, no next_sentence_labels) instead of pairs.
+    full_sentences: bool = False
 
     def __post_init__(self):
         if self.template is None:
             raise ValueError("Options needs the tokenizer's template (records.options_for)")
-        least = self.template.special_count(pair=True) + 2  # two tokens: one per segment
+        if self.full_sentences:
+            least = self.template.special_count(pair=False) + 1  # one token in a block
+        else:
+            least = self.template.special_count(pair=True) + 2  # two tokens: one per segment
         if self.max_seq_length < least:
             raise UserError(f"--max_seq_length must be at least {least}, got "
                             f"{self.max_seq_length}")
@@ -183,6 +205,95 @@ def assemble(chunk, rows, options, rng):
     return tokens, segments, lengths
 
 
+def full_sentence_cuts(chunk, options):
+    """Where the full-sentence blocks cut the chunk's token stream: int `[N + 1]` offsets.
+
+    Block n holds chunk.tokens[cuts[n]:cuts[n + 1]] (every token is in one
+    block, in order), with the separator before each document that starts
+    inside it. Sentences are added while the block, separators included,
+    fits `max_seq_length` less the template's special tokens of one text; a
+    sentence longer than a block runs on into the next block(s).
+    """
+    budget = options.max_seq_length - options.template.special_count(pair=False)
+    separator = len(options.template.end)
+    splits = chunk.sentence_splits
+    starts_document = np.zeros(len(splits) - 1, bool)
+    starts_document[chunk.document_splits[:-1]] = True
+    cuts, used = [0], 0  # used: tokens and separators in the block being filled
+    for s in range(len(splits) - 1):
+        length = int(splits[s + 1] - splits[s])
+        extra = separator if used and starts_document[s] else 0
+        # A sentence that does not fit starts the next block, unless it is longer than a
+        # block: cut anyway, it fills this one first (if a token of it fits).
+        if used and (used + extra + length > budget) and (
+                length <= budget or used + extra >= budget):
+            cuts.append(int(splits[s]))
+            used, extra = 0, 0
+        used += extra
+        start, rest = int(splits[s]), length
+        while used + rest > budget:
+            start, rest = start + budget - used, rest - (budget - used)
+            cuts.append(start)
+            used = 0
+        used += rest
+    if used:
+        cuts.append(len(chunk.tokens))
+    return np.asarray(cuts, np.int64)
+
+
+def assemble_full_sentences(chunk, cuts, options):
+    """Blocks laid out as the template frames one text (`<s> block </s>`), vectorized.
+
+    cuts: full_sentence_cuts' `[N + 1]` offsets. Returns (tokens `[N, T]`,
+    padded with the template's pad id, lengths `[N]`); segment ids are all 0.
+    """
+    template = options.template
+    starts, ends = cuts[:-1], cuts[1:]
+    inside = chunk.sentence_splits[chunk.document_splits[1:-1]]  # [D] later documents' starts
+    # Separators of block n: the documents starting in (starts[n], ends[n]).
+    before_start = np.searchsorted(inside, starts, side="right")  # [N]
+    separators = np.searchsorted(inside, ends, side="left") - before_start  # [N]
+    sep = np.asarray(template.end, np.int64)
+    lengths_a = ends - starts + separators * len(sep)
+    special, _ = template.layout_rows(lengths_a, None, options.max_seq_length)
+    tokens = np.where(special >= 0, special, template.pad_id)
+    offset = len(template.start)
+    t = np.arange(len(chunk.tokens))
+    block = np.searchsorted(cuts, t, side="right") - 1  # [tokens]
+    seps_up_to = np.searchsorted(inside, t, side="right") - before_start[block]
+    tokens[block, offset + t - starts[block] + seps_up_to * len(sep)] = chunk.tokens
+    at = inside[(inside > starts[0]) & (inside < ends[-1])]  # documents that start inside a block
+    at = at[np.isin(at, starts, invert=True)]
+    sep_block = np.searchsorted(cuts, at, side="right") - 1
+    column = (offset + at - starts[sep_block]
+              + (np.searchsorted(inside, at, side="left") - before_start[sep_block]) * len(sep))
+    for k, token in enumerate(sep):
+        tokens[sep_block, column + k] = token
+    return tokens.astype(np.int64), template.length(lengths_a)
+
+
+def _full_sentence_examples(chunk, rng, options, continuation, batch_size):
+    """process_chunk's serialized examples of full-sentence blocks, shuffled."""
+    tokens, lengths = assemble_full_sentences(chunk, full_sentence_cuts(chunk, options), options)
+    copies = options.dupe_factor if options.mask else 1  # unmasked copies would be identical
+    rows = np.tile(np.arange(len(tokens)), copies)[rng.permutation(len(tokens) * copies)]
+    out = []
+    for first in range(0, len(rows), batch_size):
+        batch = rows[first:first + batch_size]
+        features = {
+            "input_mask": np.arange(options.max_seq_length)[None, :] < lengths[batch, None],
+            "segment_ids": np.zeros((len(batch), options.max_seq_length), np.int64),
+        }
+        if options.mask:
+            (features["input_ids"], features["masked_lm_positions"], features["masked_lm_ids"],
+             features["masked_lm_weights"]) = mask_batch(tokens[batch], lengths[batch], options,
+                                                         rng, continuation)
+        else:
+            features["input_ids"] = tokens[batch]
+        out.extend(serialize_batch(features))
+    return out
+
+
 def num_to_predict(lengths, options):
     """Masked positions per example: min(max_predictions, max(1, round(length * prob)))."""
     rounded = np.round(np.asarray(lengths) * options.masked_lm_prob).astype(np.int64)
@@ -266,6 +377,8 @@ def process_chunk(chunk, seed, options, batch_size=1024):
     rng = np.random.default_rng(seed)
     continuation = np.zeros(max(options.vocab_size, 1), bool)
     continuation[list(options.continuation_ids)] = True
+    if options.full_sentences:
+        return _full_sentence_examples(chunk, rng, options, continuation, batch_size)
     rows = []
     for _ in range(options.dupe_factor):
         for d in range(chunk.num_documents):

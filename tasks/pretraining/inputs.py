@@ -4,7 +4,9 @@ Reads many shards interleaved, shuffles and repeats for training, and can
 mask on the fly ("dynamic masking"): the masked positions are drawn anew
 each time a sequence is seen, from records written unmasked
 (`create_pretraining_data.py --dynamic_masking`) or from ordinary masked
-records, whose original tokens are put back first.
+records, whose original tokens are put back first. Records of sentence
+pairs hold next_sentence_labels; full-sentence records (RoBERTa's, for a
+masked-LM objective alone) do not.
 """
 
 # B=batch, T=max_seq_length, K=max_predictions_per_seq
@@ -17,18 +19,33 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf.errors import MissingFileError, UserError
-from tasks.pretraining.examples import FEATURES, UNMASKED_FEATURES
+from tasks.pretraining.examples import FEATURES, NEXT_SENTENCE_FEATURE, UNMASKED_FEATURES
 
 
 class RecordError(UserError):
     """A TFRecord file that is not what the pipeline expects; the message names file and feature."""
 
 
-def feature_spec(max_seq_length, max_predictions_per_seq, masked=True):
+def feature_spec(max_seq_length, max_predictions_per_seq, masked=True, next_sentence=True):
+    """The parsing spec of records masked or not, with next_sentence_labels or not."""
     lengths = {"seq": max_seq_length, "pred": max_predictions_per_seq, "one": 1}
     return {name: tf.io.FixedLenFeature([lengths[size]],
                                         tf.float32 if dtype == "float" else tf.int64)
-            for name, dtype, size in FEATURES if masked or name in UNMASKED_FEATURES}
+            for name, dtype, size in _features(masked, next_sentence)}
+
+
+def _features(masked, next_sentence):
+    return [(name, dtype, size) for name, dtype, size in FEATURES
+            if (masked or name in UNMASKED_FEATURES)
+            and (next_sentence or name != NEXT_SENTENCE_FEATURE)]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordLayout:
+    """What a set of pretraining record files holds (`inspect_records`)."""
+
+    masked: bool  # masked_lm_positions, masked_lm_ids and masked_lm_weights are written
+    next_sentence: bool  # next_sentence_labels (sentence pairs); False: full sentences
 
 
 def _describe(example):
@@ -47,10 +64,15 @@ def check_records(files, max_seq_length, max_predictions_per_seq):
     feature, a wrong type or length (say records of another max_seq_length),
     FileNotFoundError for a missing file.
     """
+    return inspect_records(files, max_seq_length, max_predictions_per_seq).masked
+
+
+def inspect_records(files, max_seq_length, max_predictions_per_seq) -> RecordLayout:
+    """check_records, returning the RecordLayout the files share (mixed layouts are an error)."""
     expected = {name: ("float_list" if dtype == "float" else "int64_list",
                        {"seq": max_seq_length, "pred": max_predictions_per_seq, "one": 1}[size])
                 for name, dtype, size in FEATURES}
-    masked_files = set()
+    masked_files, pair_files = set(), set()
     for path in files:
         if not tf.io.gfile.exists(path):
             raise MissingFileError(f"input file not found: {path}")
@@ -66,7 +88,8 @@ def check_records(files, max_seq_length, max_predictions_per_seq):
             raise RecordError(f"{path}: record 0 is not a tf.train.Example (is this a "
                               "TFRecord file of pretraining examples?)") from None
         masked = "masked_lm_ids" in found
-        for name in (n for n, _, _ in FEATURES if masked or n in UNMASKED_FEATURES):
+        pairs = NEXT_SENTENCE_FEATURE in found
+        for name, _, _ in _features(masked, pairs):
             if name not in found:
                 raise RecordError(f"{path}: record 0 has no feature {name!r} "
                                   f"(it has {sorted(found)})")
@@ -78,10 +101,15 @@ def check_records(files, max_seq_length, max_predictions_per_seq):
                     "(was it written with another max_seq_length / max_predictions_per_seq?)")
         if masked:
             masked_files.add(path)
+        if pairs:
+            pair_files.add(path)
     if masked_files and len(masked_files) != len(files):
         raise RecordError("inputs mix masked and unmasked records: "
                           f"{sorted(set(files) - masked_files)[:3]} are unmasked")
-    return bool(masked_files)
+    if pair_files and len(pair_files) != len(files):
+        raise RecordError("inputs mix sentence pairs and full sentences: "
+                          f"{sorted(set(files) - pair_files)[:3]} hold no next_sentence_labels")
+    return RecordLayout(masked=bool(masked_files), next_sentence=bool(pair_files))
 
 
 def find_bad_record(files, spec, vocab_size=None, type_vocab_size=None):
@@ -238,18 +266,19 @@ def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_s
 
     Each batch is a dict of int32 `input_ids`, `input_mask`, `segment_ids`
     `[B, T]`, `masked_lm_positions`, `masked_lm_ids` `[B, K]`,
-    float32 `masked_lm_weights` `[B, K]` and int32 `next_sentence_labels`
-    `[B, 1]`. `masking` turns on dynamic masking (required for unmasked
-    records). With an `input_context` (tf.distribute) each input pipeline
+    float32 `masked_lm_weights` `[B, K]` and, from records of sentence
+    pairs, int32 `next_sentence_labels` `[B, 1]`. `masking` turns on
+    dynamic masking (required for unmasked records). With an `input_context` (tf.distribute) each input pipeline
     reads its own share of the files, or of the records if there are fewer
     files than pipelines. A bad record raises an error whose example name
     is "file:record N"; `find_bad_record` finds corrupted files.
     """
     files = list(files)
-    masked = check_records(files, max_seq_length, max_predictions_per_seq)
+    layout = inspect_records(files, max_seq_length, max_predictions_per_seq)
+    masked = layout.masked
     if not masked and masking is None:
         raise RecordError(f"{files[0]} holds unmasked records: pass dynamic masking options")
-    spec = feature_spec(max_seq_length, max_predictions_per_seq, masked)
+    spec = feature_spec(max_seq_length, max_predictions_per_seq, masked, layout.next_sentence)
 
     names = tf.data.Dataset.from_tensor_slices(files)
     shard_records = False

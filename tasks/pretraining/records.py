@@ -10,6 +10,8 @@ and the chunking but not on the number of workers.
 Next-sentence negatives are drawn from documents of the same chunk and
 examples are shuffled within a chunk; with one chunk (inputs smaller than
 `chunk_tokens`) this is exactly google-research/bert's whole-corpus behaviour.
+Full sentences (RoBERTa's) are packed across the documents of a chunk, so
+each chunk's last block may be short.
 """
 
 import collections

@@ -8,13 +8,15 @@ import tensorflow as tf
 
 from bert_tf import checkpoints
 from bert_tf.data.files import list_input_files
-from bert_tf.errors import MissingFileError
-from bert_tf.models.bert import BertConfig, BertPretrainer
-from bert_tf.models.bert.pretraining_objective import PretrainingObjective
+from bert_tf.errors import MissingFileError, UserError
+from bert_tf.models import registry
+from bert_tf.models.bert import BertConfig
+from bert_tf.models.bert.release import vocab_kind
 from bert_tf.training import run_directory
 from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
 from bert_tf.training.run import write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
+from tasks.pretraining.examples import NEXT_SENTENCE_FEATURE
 
 
 @dataclasses.dataclass
@@ -23,6 +25,7 @@ class PretrainingSettings(TrainingSettings):
 
     input_file: str = ""
     bert_config_file: Optional[str] = None
+    model_config_file: Optional[str] = None  # a config.json of any family
     init_checkpoint: Optional[str] = None
     do_train: bool = False
     do_eval: bool = False
@@ -57,7 +60,12 @@ class PretrainingSettings(TrainingSettings):
                 f"--max_seq_length must be at least 5, got {self.max_seq_length}")
         require(1 <= self.max_predictions_per_seq <= self.max_seq_length,
                 "--max_predictions_per_seq must be between 1 and --max_seq_length")
-        require(not ((self.dynamic_masking or self.do_whole_word_mask) and not self.vocab_file),
+        require(not (self.bert_config_file and self.model_config_file),
+                "--bert_config_file and --model_config_file both name the model's config: "
+                "pass one")
+        # Hugging Face releases carry their tokenizer: --init_checkpoint's may do (prepare).
+        require(not ((self.dynamic_masking or self.do_whole_word_mask)
+                     and not (self.vocab_file or self.init_checkpoint)),
                 "--dynamic_masking needs --vocab_file")
         require(not (self.do_whole_word_mask and not self.dynamic_masking),
                 "--do_whole_word_mask applies to --dynamic_masking (offline records choose "
@@ -72,43 +80,122 @@ def input_files(pattern, flag):
 
 
 class PretrainingRun(Run):
-    """Pretrains BertPretrainer on TFRecords; resumable, under any strategy."""
+    """Pretrains the family's pretraining model on TFRecords; resumable, under any strategy.
+
+    BERT: BertPretrainer (masked LM + next sentence), released in Google's
+    format as google-research/bert's run_pretraining.py does. RoBERTa:
+    RobertaMaskedLM (masked LM alone, on full sentences or pairs), released
+    in Hugging Face's layout with its tokenizer files.
+    """
 
     run_type = "pretraining"
     settings: PretrainingSettings
 
     def prepare(self):
         s = self.settings
-        if s.bert_config_file:
-            self.config = BertConfig.from_json_file(s.bert_config_file)
-        elif s.init_checkpoint:
-            self.config = BertConfig.from_release(checkpoints.resolve(s.init_checkpoint))
-        else:
-            raise FlagError("--bert_config_file is required (or an --init_checkpoint that has "
-                            "one)")
-        require(s.max_seq_length <= self.config.max_position_embeddings,
+        self.release = checkpoints.resolve(s.init_checkpoint) if s.init_checkpoint else None
+        self.config = self._read_config()
+        family = registry.family_of(self.config)
+        try:
+            self.model_class = family.pretrainer_class()
+        except UserError as e:
+            raise FlagError(str(e)) from None
+        require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
-                f"max_position_embeddings {self.config.max_position_embeddings}")
+                f"max_position_embeddings {self.config.max_length}")
+        self.vocab_file = self._vocab_file(family)
         self.files = {"train": input_files(s.input_file, "input_file")}
         self.files["eval"] = (input_files(s.eval_input_file, "eval_input_file")
                               if s.eval_input_file else self.files["train"])
+        needs_pairs = NEXT_SENTENCE_FEATURE in self.model_class.objective_class.label_keys
         for kind, names in self.files.items():
+            flag = f"--{'eval_' if kind == 'eval' and s.eval_input_file else ''}input_file"
             try:
-                masked = pretraining_inputs.check_records(
+                layout = pretraining_inputs.inspect_records(
                     names, s.max_seq_length, s.max_predictions_per_seq)
             except (pretraining_inputs.RecordError, MissingFileError) as e:
-                raise FlagError(f"--{'eval_' if kind == 'eval' and s.eval_input_file else ''}"
-                                f"input_file: {e}") from None
-            if not masked and not s.dynamic_masking:
+                raise FlagError(f"{flag}: {e}") from None
+            if not layout.masked and not s.dynamic_masking:
                 raise FlagError(f"{names[0]} holds unmasked records: pass --dynamic_masking "
                                 "and --vocab_file")
+            if needs_pairs and not layout.next_sentence:
+                raise FlagError(
+                    f"{flag}: {names[0]} holds full sentences without next_sentence_labels, "
+                    f"but {family.title} pretraining predicts the next sentence: write sentence "
+                    "pairs (create_pretraining_data.py --nofull_sentences)")
         self.masking = None
         if s.dynamic_masking:
-            from bert_tf.tokenization import BertTokenizer
-
-            tokenizer = BertTokenizer(s.vocab_file, do_lower_case=False)  # vocab facts only
+            tokenizer = self._tokenizer()
+            require(tokenizer.vocab_size <= self.config.vocab_size,
+                    f"the vocab {self.vocab_file} has {tokenizer.vocab_size} tokens but the "
+                    f"model's vocab_size is {self.config.vocab_size}: masking would draw ids "
+                    "without an embedding (is it the vocab of this model?)")
             self.masking = pretraining_inputs.MaskingOptions.from_tokenizer(
                 tokenizer, whole_word=s.do_whole_word_mask)
+
+    def _read_config(self):
+        """The model's config: --bert_config_file (BERT), --model_config_file (any family), else
+        --init_checkpoint's; a config and a checkpoint of different families are an error."""
+        s = self.settings
+        from_release = registry.config_from_release(self.release) if self.release else None
+        if s.bert_config_file:
+            config, flag = BertConfig.from_json_file(s.bert_config_file), "--bert_config_file"
+        elif s.model_config_file:
+            config = registry.config_from_file(s.model_config_file)
+            flag = "--model_config_file"
+        elif from_release is not None:
+            return from_release
+        else:
+            raise FlagError("--bert_config_file is required (or --model_config_file, or an "
+                            "--init_checkpoint that has one)")
+        if from_release is not None and from_release.family != config.family:
+            raise FlagError(
+                f"{flag} describes a {registry.family_of(config).title} model but "
+                f"--init_checkpoint={s.init_checkpoint} is a "
+                f"{registry.family_of(from_release).title} checkpoint")
+        return config
+
+    def _vocab_file(self, family):
+        """--vocab_file; for a family released in Hugging Face's layout, which carries the
+        tokenizer, --init_checkpoint's vocab otherwise, and one is required (Google's releases
+        keep google-research/bert's behaviour: the vocab is --vocab_file's alone)."""
+        s = self.settings
+        vocab_file = s.vocab_file
+        hugging_face = "google" not in family.formats
+        if hugging_face and not vocab_file and self.release is not None:
+            vocab_file = self.release.vocab_file
+        if hugging_face and not vocab_file:
+            raise FlagError(
+                f"a {family.title} run releases the model with its tokenizer: pass --vocab_file "
+                "(vocab.json with merges.txt beside it, or tokenizer.json) or an "
+                "--init_checkpoint that holds one")
+        if (s.dynamic_masking or s.do_whole_word_mask) and not vocab_file:
+            raise FlagError("--dynamic_masking needs --vocab_file")
+        if vocab_file and vocab_kind(vocab_file) != family.tokenizer:
+            raise FlagError(f"{vocab_file} is a {vocab_kind(vocab_file)} vocabulary but "
+                            f"{family.title} models use {family.tokenizer}")
+        if s.do_whole_word_mask and vocab_kind(vocab_file) == "bpe":
+            raise FlagError("--do_whole_word_mask needs a WordPiece vocab.txt, whose '##' pieces "
+                            f"mark words; {vocab_file} is a byte-level BPE")
+        if s.export_dir and vocab_file and vocab_kind(vocab_file) == "bpe":
+            require(s.tokenizer_ops == "core", f"--tokenizer_ops={s.tokenizer_ops}: a byte-level "
+                    f"BPE ({vocab_file}) has core TensorFlow ops only; leave --tokenizer_ops at "
+                    "core")
+        return vocab_file
+
+    def _tokenizer(self, max_seq_length=None, ops="text"):
+        """The vocab's tokenizer: for masking (its vocab facts), or for an export."""
+        from bert_tf.tokenization import BertTokenizer, BpeTokenizer, resolve_casing
+
+        s = self.settings
+        if vocab_kind(self.vocab_file) == "bpe":  # core ops only (checked in _vocab_file)
+            return BpeTokenizer.from_vocab_file(
+                self.vocab_file, max_seq_length=max_seq_length or s.max_seq_length)
+        if max_seq_length is None:
+            return BertTokenizer(self.vocab_file, do_lower_case=False)  # vocab facts only
+        return BertTokenizer(self.vocab_file,
+                             do_lower_case=resolve_casing(None, self.vocab_file),
+                             max_seq_length=max_seq_length, wordpiece=ops)
 
     def check_batch_sizes(self):
         s = self.settings
@@ -121,20 +208,21 @@ class PretrainingRun(Run):
     def run_files(self):
         s = self.settings
         found = {
-            checkpoints.CONFIG_NAME: self.config.to_json(),
+            self.config.file_name: self.config.to_json(),
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length,
                 max_predictions_per_seq=s.max_predictions_per_seq, seed=s.seed),
         }
-        if s.vocab_file:
-            found["vocab.txt"] = open(s.vocab_file, "rb").read()
+        if self.vocab_file:
+            found.update({name: open(path, "rb").read()
+                          for name, path in checkpoints.vocab_files(self.vocab_file).items()})
         return found
 
     def build_model(self):
-        return BertPretrainer(self.config, dtype=self.settings.mixed_precision)
+        return self.model_class(self.config, dtype=self.settings.mixed_precision)
 
     def build_objective(self):
-        return PretrainingObjective()
+        return self.model_class.objective_class()
 
     def build_optimizer(self):
         s = self.settings
@@ -142,9 +230,17 @@ class PretrainingRun(Run):
 
     def initialize(self, model):
         s = self.settings
-        if s.init_checkpoint:
-            release = checkpoints.load_weights(model, s.init_checkpoint, strict=False)
+        release = self.release
+        if release is None:
+            return
+        if model.checkpoint_holds_head(release):
+            checkpoints.load_weights(model, release, strict=False)
             s.log(f"Initialized from {release.format} checkpoint {s.init_checkpoint}")
+        else:
+            checkpoints.load_weights(model.encoder, release, strict=False)
+            s.log(f"Initialized the encoder from {release.format} checkpoint "
+                  f"{s.init_checkpoint}, which holds no {type(model).__name__} head: the "
+                  "pretraining head starts fresh")
 
     # --------------------------------------------------------------- actions
 
@@ -167,11 +263,12 @@ class PretrainingRun(Run):
         # op error's own message.
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, UnicodeDecodeError):
             s = self.settings
-            masked = pretraining_inputs.check_records(self.files[kind][:1], s.max_seq_length,
-                                                      s.max_predictions_per_seq)
+            layout = pretraining_inputs.inspect_records(self.files[kind][:1], s.max_seq_length,
+                                                        s.max_predictions_per_seq)
             pretraining_inputs.find_bad_record(
                 self.files[kind], pretraining_inputs.feature_spec(
-                    s.max_seq_length, s.max_predictions_per_seq, masked=masked),
+                    s.max_seq_length, s.max_predictions_per_seq, masked=layout.masked,
+                    next_sentence=layout.next_sentence),
                 vocab_size=self.config.vocab_size, type_vocab_size=self.config.type_vocab_size)
             raise
 
@@ -179,24 +276,23 @@ class PretrainingRun(Run):
         s = self.settings
         self._named_record_errors("train", lambda: self.trainer.train(
             self._dataset_fn("train", s.train_batch_size), s.train_batch_size))
-        path = self.save_release("pretrained", s.vocab_file)
+        path = self.save_release("pretrained", self.vocab_file)
         if self.is_chief:
-            s.log(f"Exported the trained model in Google's format to {path}")
+            fmt = {"google": "Google's", "huggingface": "Hugging Face's"}[
+                self.trainer.model.release_format()]
+            s.log(f"Exported the trained model in {fmt} format to {path}")
 
     def export_serving(self):
-        """The pretrained model as a SavedModel predicting [MASK]ed tokens of raw text."""
+        """The pretrained model as a SavedModel predicting the masked tokens of raw text."""
         from bert_tf.serving import export
-        from bert_tf.tokenization import BertTokenizer, resolve_casing
         from tasks.pretraining import serving
 
         s = self.settings
-        if not s.vocab_file:
+        if not self.vocab_file:
             raise FlagError("--export_dir needs --vocab_file (the export tokenizes raw text)")
-        tokenizer = BertTokenizer(s.vocab_file,
-                                  do_lower_case=resolve_casing(None, s.vocab_file),
-                                  max_seq_length=s.max_seq_length, wordpiece=s.tokenizer_ops)
+        tokenizer = self._tokenizer(s.max_seq_length, s.tokenizer_ops)
         path = export.export(self.trainer.model, serving.PRETRAINER, tokenizer, s.export_dir,
-                             max_seq_length=s.max_seq_length, vocab_file=s.vocab_file,
+                             max_seq_length=s.max_seq_length, vocab_file=self.vocab_file,
                              version=self.global_step or None)
         s.log(f"Exported the masked-token predictor to {path}")
         return path

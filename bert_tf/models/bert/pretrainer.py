@@ -10,6 +10,7 @@ from bert_tf.models.bert import checkpoint_names
 from bert_tf.models.bert.config_model import BertConfigModel
 from bert_tf.models.bert.encoder import BertEncoder
 from bert_tf.models.bert.pretraining_objective import PretrainingObjective
+from bert_tf.models.masked_lm import tied_logits
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -29,6 +30,7 @@ class BertPretrainer(BertConfigModel):
 
     head_checkpoint_names = checkpoint_names.PRETRAINING_HEADS
     head_checkpoint_skip = checkpoint_names.PRETRAINING_SKIP
+    objective_class = PretrainingObjective  # what run_pretraining.py trains it on
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
@@ -64,20 +66,12 @@ class BertPretrainer(BertConfigModel):
         hidden = tf.gather(out["sequence_output"], inputs["masked_lm_positions"],
                            batch_dims=1)  # [B, K, H]
         hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
-        embeddings = tf.cast(self.word_embeddings.value, hidden.dtype)  # [V, H]
-        # One [B*K, H] x [H, V] matmul: a batched [B, K, H] x [V, H]^T one broadcasts the
-        # table, and its gradient builds a [B, V, H] tensor only to sum it over B (3x slower
-        # for the whole step of a tiny model, gigabytes for BERT-Base).
-        h = self.config.hidden_size
-        mlm_logits = tf.matmul(tf.reshape(hidden, [-1, h]), embeddings, transpose_b=True)
-        mlm_logits = tf.reshape(mlm_logits, tf.concat(
-            [tf.shape(hidden)[:-1], [self.config.vocab_size]], 0))  # [B, K, V]
-        mlm_logits = tf.cast(mlm_logits, tf.float32) + self.mlm_output_bias
+        mlm_logits = tied_logits(hidden, self.word_embeddings, self.mlm_output_bias)
         nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 
     def objective(self):
-        return PretrainingObjective()
+        return self.objective_class()
 
     def head_weights(self):
         return {

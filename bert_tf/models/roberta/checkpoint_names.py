@@ -61,6 +61,19 @@ ENCODER = {
 }
 
 
+# RobertaForMaskedLM's head (RobertaLMHead): dense, GELU, LayerNorm, then the decoder tied to the
+# word embeddings, with its own bias lm_head.bias.
+MASKED_LM_HEAD = {"huggingface": [
+    *huggingface.linear_rules("lm_head.dense", "mlm/transform"),
+    *huggingface.layer_norm_rules("lm_head.layer_norm", "mlm/layer_norm"),
+    Rule("lm_head.bias", "mlm/output_bias")]}
+# Hugging Face ties lm_head.decoder.weight to the word embeddings and lm_head.decoder.bias to
+# lm_head.bias, and saves neither (its safetensors writer drops the tied names); older
+# releases hold both copies, which it overwrites with the ties when it loads them. So do we.
+MASKED_LM_SKIP = {"huggingface": [
+    Rule(r"lm_head\.decoder\.(weight|bias)", None,
+         reason="tied decoder variable(s) (the word embeddings and lm_head.bias)")]}
+
 # RobertaForSequenceClassification: dense + tanh on <s>, then out_proj (no pooler).
 HEADS = {"classifier": {"huggingface": [
     *huggingface.linear_rules("classifier.dense", "pre_classifier"),
