@@ -47,6 +47,10 @@ flags.DEFINE_integer("max_seq_length", None, "Longest input in tokens (default: 
 flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "core: only core "
                   "TensorFlow ops (loads in any TF Serving); text: tensorflow-text's fast "
                   "WordPiece (needs its ops in the server).")
+flags.DEFINE_enum("serving_precision", D.serving_precision, list(export_run.PRECISIONS),
+                  "What the export computes in: float32, or Keras mixed precision in bfloat16 "
+                  "(fast on CPUs with AVX512-BF16/AMX and on TPUs) or float16 (GPUs); "
+                  "inputs, outputs and tokenizer are the same.")
 flags.DEFINE_bool("version_2_with_negative", None, "question_answering: a SQuAD 2.0 model "
                   "(adds has_answer; default: the run's run.json, else false).")
 flags.DEFINE_integer("doc_stride", None, "question_answering: pieces between windows over a "

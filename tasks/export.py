@@ -19,7 +19,8 @@ from bert_tf.models.bert.release import checkpoint_directory, resolve_model_file
 from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
 from bert_tf.training import trainer
-from bert_tf.training.run import FlagSettings
+from bert_tf.serving import precision as precision_lib
+from bert_tf.training.run import FlagSettings, precision_note
 from tasks.classification import serving as classification_serving
 from tasks.pretraining import serving as pretraining_serving
 from tasks.question_answering import serving as question_answering_serving
@@ -39,6 +40,7 @@ class ExportSettings(FlagSettings):
     do_lower_case: Optional[bool] = None
     max_seq_length: Optional[int] = None  # default: min(128, the model's positions)
     tokenizer_ops: str = "core"
+    serving_precision: str = "float32"  # float32, bfloat16 or float16: what the export computes in
     # question_answering: None takes the run's run.json, else run_squad.py's default.
     version_2_with_negative: Optional[bool] = None
     doc_stride: Optional[int] = None
@@ -94,6 +96,8 @@ def save_keras_hub_preset(settings, files):
     return path
 
 
+PRECISIONS = precision_lib.PRECISIONS  # --serving_precision
+
 EXPORTERS = {
     "encoder": encoder_exporter,
     "classifier": classification_serving.classifier_exporter,
@@ -123,6 +127,7 @@ def run(settings: ExportSettings):
     if settings.export_version is not None and settings.export_version <= 0:
         raise UserError(f"--export_version must be a positive integer, got "
                         f"{settings.export_version}")
+    precision_lib.check(settings.serving_precision)
     files = resolve_model_files(settings.checkpoint, settings.vocab_file, None,
                                 settings.do_lower_case, checkpoint_flag="checkpoint")
     positions = files.config.max_length
@@ -139,7 +144,7 @@ def run(settings: ExportSettings):
     version = settings.export_version or default_version(settings.checkpoint)
     path = export.export(model, kind, tokenizer, settings.export_dir,
                          max_seq_length=settings.max_seq_length, vocab_file=files.vocab_file,
-                         version=version, **kwargs)
-    settings.log(f"Exported {kind.name} ({settings.tokenizer_ops} tokenizer ops) to "
-                 f"{path}")
+                         version=version, precision=settings.serving_precision, **kwargs)
+    settings.log(f"Exported {kind.name} ({settings.tokenizer_ops} tokenizer ops"
+                 f"{precision_note(settings.serving_precision)}) to {path}")
     return path

@@ -44,6 +44,11 @@ def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
     flags.DEFINE_enum("tokenizer_ops", d.tokenizer_ops, list(run_lib.TOKENIZER_OPS),
                       "Tokenizer ops of the export: core TensorFlow ops, or tensorflow-text's "
                       "(see README).")
+    flags.DEFINE_enum("serving_precision", d.serving_precision,
+                      list(run_lib.SERVING_PRECISIONS), "What the --export_dir SavedModel "
+                      "computes in: float32, or Keras mixed precision in bfloat16 (fast on CPUs "
+                      "with AVX512-BF16/AMX and on TPUs) or float16 (GPUs); its signatures are "
+                      "the same.")
     flags.DEFINE_string("export_dir", None, export_help)
 
 

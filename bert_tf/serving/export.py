@@ -1,7 +1,8 @@
 """SavedModel export for TF Serving: raw strings in, tokenized in the graph, the model's outputs out.
 
 Layout: export_dir/<version>/saved_model.pb, variables/, assets/vocab.txt and
-assets.extra/tf_serving_warmup_requests. Signatures:
+assets.extra/tf_serving_warmup_requests (and assets.extra/serving_precision in an
+export that computes in bfloat16 or float16: see precision.py). Signatures:
 
 - serving_default: UTF-8 strings (`text` [B], and whatever else the kind of
   export takes) -> its outputs, plus `truncated` [B] where text was cut to
@@ -27,6 +28,7 @@ import tensorflow as tf
 
 from bert_tf.data import files
 from bert_tf.errors import UserError
+from bert_tf.serving import precision as precision_lib
 
 
 class ExportError(UserError):
@@ -196,20 +198,26 @@ WARMUP_TEXTS = ("A first example.", "Ein zweites Beispiel, mit Umlauten.", "")
 
 
 def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, labels=None,
-           vocab_file=None, version: Optional[int] = None, warmup_texts=None, **constants):
+           vocab_file=None, version: Optional[int] = None, warmup_texts=None,
+           precision="float32", **constants):
     """Writes export_dir/<version>/ for TF Serving and returns its path.
 
     `kind` says which signatures (an ExportKind). `version` defaults to the
     current time in seconds; an existing version is never overwritten
     (ExportError). The export is written beside the final directory and
     renamed into place, so a polling server never sees half of it.
+    `precision` (float32, bfloat16, float16) is what the served model computes
+    in: a model of another dtype policy is rebuilt under Keras mixed precision
+    with its weights (precision.with_precision); the signatures are the same.
     """
+    precision_lib.check(precision)
     version = int(version) if version is not None else int(time.time())
     if version <= 0:
         raise ExportError(f"the export version must be a positive integer, got {version}")
     final = os.path.join(export_dir, str(version))
     if tf.io.gfile.exists(final):
         raise ExportError(f"{final} exists already; pass another version")
+    model = precision_lib.with_precision(model, precision)
     module = ServingModule(model, kind, tokenizer, max_seq_length, labels, vocab_file,
                            **constants)
     tf.io.gfile.makedirs(export_dir)
@@ -218,6 +226,7 @@ def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, l
         tf.saved_model.save(module, staging, signatures=module.signatures())
         examples = kind.warmup(kind, list(warmup_texts or WARMUP_TEXTS), tokenizer)
         write_warmup(staging, os.path.basename(os.path.normpath(export_dir)), examples)
+        precision_lib.record(staging, precision)
         try:
             os.rename(staging, final)  # fails if another export took the version meanwhile
         except OSError:

@@ -28,6 +28,7 @@ from absl import logging
 from bert_tf import checkpoints
 from bert_tf.data import files
 from bert_tf.errors import UserError
+from bert_tf.serving import precision as serving_precision
 from bert_tf.training import batching, distribution, optimization, run_directory, trainer
 
 
@@ -65,6 +66,7 @@ STRATEGIES = distribution.STRATEGIES
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = tuple(optimization.OPTIMIZERS)
 TOKENIZER_OPS = ("core", "text")
+SERVING_PRECISIONS = serving_precision.PRECISIONS
 
 
 @dataclasses.dataclass
@@ -89,6 +91,7 @@ class TrainingSettings(FlagSettings):
     num_cpu_devices: int = 0
     export_dir: Optional[str] = None
     tokenizer_ops: str = "core"
+    serving_precision: str = "float32"  # what the --export_dir SavedModel computes in
     log: Callable[[str], None] = trainer.log_line
 
     @property
@@ -109,7 +112,8 @@ class TrainingSettings(FlagSettings):
                 f"{self.weight_decay}")
         for name, allowed in (("distribution_strategy", STRATEGIES),
                               ("mixed_precision", PRECISIONS), ("optimizer", OPTIMIZERS),
-                              ("tokenizer_ops", TOKENIZER_OPS)):
+                              ("tokenizer_ops", TOKENIZER_OPS),
+                              ("serving_precision", SERVING_PRECISIONS)):
             require(getattr(self, name) in allowed,
                     f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
@@ -486,8 +490,10 @@ class FineTuningRun(Run):
         tokenizer = self.files.export_tokenizer(s.max_seq_length, s.tokenizer_ops)
         path = export.export(self.trainer.model, self.export_kind(), tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
-                             version=self.global_step or None, **self.serving_kwargs())
-        s.log(f"Exported {self.export_kind().name} ({s.tokenizer_ops} tokenizer ops) to {path}")
+                             version=self.global_step or None, precision=s.serving_precision,
+                             **self.serving_kwargs())
+        s.log(f"Exported {self.export_kind().name} ({s.tokenizer_ops} tokenizer ops"
+              f"{precision_note(s.serving_precision)}) to {path}")
         return path
 
     def evaluate_and_predict(self):
@@ -516,6 +522,11 @@ class FineTuningRun(Run):
         finally:
             self.close()
         return self
+
+
+def precision_note(precision):
+    """What an export's log line adds for its precision: nothing for float32 (as before)."""
+    return "" if precision == "float32" else f", {precision}"
 
 
 def log_softmax(logits):

@@ -293,8 +293,9 @@ class PretrainingRun(Run):
         tokenizer = self._tokenizer(s.max_seq_length, s.tokenizer_ops)
         path = export.export(self.trainer.model, serving.PRETRAINER, tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.vocab_file,
-                             version=self.global_step or None)
-        s.log(f"Exported the masked-token predictor to {path}")
+                             version=self.global_step or None, precision=s.serving_precision)
+        note = "" if s.serving_precision == "float32" else f" ({s.serving_precision})"
+        s.log(f"Exported the masked-token predictor{note} to {path}")
         return path
 
     def evaluate(self, write=True):

@@ -1,0 +1,203 @@
+"""--serving_precision: exports that compute in bfloat16 or float16 answer as the float32 export
+does, within measured bounds, with the same signatures, in a fresh TensorFlow-only process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+
+from bert_tf.errors import UserError
+from bert_tf.serving import precision
+from in_process import run_checked, run_script
+from small_data import write_opinion_csv
+from tasks import export as export_run
+from test_export import signature_table
+from testing import built_once, minilm_dir, tiny_config
+
+# Bounds, with headroom over what was measured (docs/export-and-serving.md gives the
+# measurements): bfloat16 is native on some CPUs of this machine kind and emulated, with
+# another rounding, on others.
+MIN_COSINE = 0.999  # MiniLM's sentence embeddings, bfloat16 against float32
+MAX_PROBABILITY_DIFF = {"bfloat16": 0.01, "float16": 0.001}  # the classifier's
+MIN_ARGMAX_AGREEMENT = {"bfloat16": 0.9, "float16": 0.95}
+
+SENTENCES = [
+    "A man is eating food.", "A man is eating a piece of bread.", "The film was wonderful.",
+    "What a tedious trip that was!", "", "x", "Größe, naïve café: 東京 🙂 Привет!",
+    "Our hotel last week turned out dreadful.", "The quick brown fox jumps over the lazy dog.",
+    "I thought the concert was fine overall.", "Honestly, a lousy meal, and the staff agreed.",
+    "Stocks fell sharply on Monday after the central bank raised interest rates.",
+    "How do I reset my password?", "Paris is the capital of France.",
+    "The service was terrible but the food was excellent.", "1234 5678 90",
+    " ".join(["overlong"] * 200), "She sells sea shells by the sea shore.",
+    "The concert was splendid.", "A boring book, honestly.",
+]
+
+# Loads every export and answers serving_default for SENTENCES, as a model server would: with
+# nothing of ours importable (cwd a temporary directory, PYTHONPATH unset).
+FRESH_CLIENT = """
+import json, sys
+import tensorflow as tf
+
+result = {}
+for path in json.loads(sys.argv[1]):
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    outputs = signature(text=tf.constant(json.loads(sys.argv[2])))
+    result[path] = {k: {"dtype": v.dtype.name, "value": v.numpy().tolist()}
+                    for k, v in outputs.items() if v.dtype != tf.string}
+result["ours_anywhere"] = sorted(m for m in sys.modules if m.split(".")[0] in ("bert_tf", "tasks"))
+print(json.dumps(result))
+"""
+
+
+def only_version(directory):
+    (version,) = os.listdir(directory)
+    return os.path.join(directory, version)
+
+
+def write_tiny_config(path):
+    # Odd sizes, MiniLM's vocabulary; initializer_range 0.2 spreads the logits of a few steps'
+    # training, so that the classes are not ties that any rounding flips.
+    config = tiny_config(vocab_size=30522, max_position_embeddings=64, hidden_size=36,
+                         initializer_range=0.2)
+    path.write_text(json.dumps(config.to_dict()))
+    return path
+
+
+def export_encoders(directory):
+    """MiniLM's encoder, as released, in float32 and bfloat16."""
+    logs = {}
+    for name in ("float32", "bfloat16"):
+        done = run_checked("export_model.py", f"--checkpoint={minilm_dir()}", "--task=encoder",
+                           f"--export_dir={directory / name}", "--export_version=1",
+                           f"--serving_precision={name}")
+        logs[name] = done.stdout + done.stderr
+    (directory / "logs.json").write_text(json.dumps(logs))
+
+
+def export_classifiers(directory):
+    """A tiny classifier fine-tuned for a few steps, exported by the training script in
+    bfloat16, then by export_model.py in float32 and float16."""
+    logs = {}
+    data = write_opinion_csv(directory / "data", train=48, dev=8)
+    done = run_checked("run_classifier.py", "--task_name=custom", f"--data_dir={data}",
+                       "--text_a_column=review", "--label_column=sentiment",
+                       f"--vocab_file={os.path.join(minilm_dir(), 'vocab.txt')}",
+                       f"--bert_config_file={write_tiny_config(directory / 'config.json')}",
+                       "--do_train", "--max_seq_length=24", "--train_batch_size=8",
+                       "--num_train_epochs=1", "--learning_rate=1e-3",
+                       f"--output_dir={directory / 'run'}",
+                       f"--export_dir={directory / 'bfloat16'}", "--serving_precision=bfloat16")
+    logs["bfloat16"] = done.stdout + done.stderr
+    for name in ("float32", "float16"):
+        done = run_checked("export_model.py", f"--checkpoint={directory / 'run'}",
+                           "--task=classifier", f"--serving_precision={name}",
+                           f"--export_dir={directory / name}")
+        logs[name] = done.stdout + done.stderr
+    (directory / "logs.json").write_text(json.dumps(logs))
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """{"paths": {"encoder float32", ...: path}, "logs": {same keys: the script's output},
+    "answers": {path: {output: {"dtype", "value"}}} from the fresh process}."""
+    # Each set is built once per test run; two workers that reach this together build one
+    # set each, in parallel, rather than one building both while the other waits.
+    sets = [("encoder", export_encoders), ("classifier", export_classifiers)]
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+        sets.reverse()
+    found = {"paths": {}, "logs": {}}
+    for task, build in sets:
+        directory = built_once(tmp_path_factory, f"test_serving_precision-{task}", build)
+        for name, log in json.loads((directory / "logs.json").read_text()).items():
+            found["paths"][f"{task} {name}"] = only_version(directory / name)
+            found["logs"][f"{task} {name}"] = log
+
+    def ask(directory):
+        (directory / "client.py").write_text(FRESH_CLIENT)
+        done = subprocess.run([sys.executable, str(directory / "client.py"),
+                               json.dumps(sorted(found["paths"].values())),
+                               json.dumps(SENTENCES)],
+                              cwd=str(directory), capture_output=True, text=True, timeout=300,
+                              env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        (directory / "answers.json").write_text(done.stdout.splitlines()[-1])
+
+    directory = built_once(tmp_path_factory, "test_serving_precision-fresh", ask)
+    found["answers"] = json.loads((directory / "answers.json").read_text())
+    return found
+
+
+def outputs(exports, what):
+    """{output: float32 array} of one export's serving_default, from the fresh process."""
+    answer = exports["answers"][exports["paths"][what]]
+    assert {v["dtype"] for v in answer.values()} <= {"float32", "bool"}, what
+    return {k: np.asarray(v["value"]) for k, v in answer.items()}
+
+
+def cosines(a, b):
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def test_fresh_process_imports_nothing_of_ours(exports):
+    assert exports["answers"]["ours_anywhere"] == []
+
+
+def test_encoder_embeddings_match_float32(exports):
+    reference = outputs(exports, "encoder float32")
+    reduced = outputs(exports, "encoder bfloat16")
+    found = cosines(reference["embedding"], reduced["embedding"])
+    assert found.min() >= MIN_COSINE, found
+    assert not np.array_equal(reference["embedding"], reduced["embedding"])  # it is reduced
+    np.testing.assert_array_equal(reference["truncated"], reduced["truncated"])
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+def test_fine_tuned_classifier_probabilities_match_float32(exports, name):
+    reference = outputs(exports, "classifier float32")["probabilities"]
+    reduced = outputs(exports, f"classifier {name}")["probabilities"]
+    assert np.abs(reference - reduced).max() <= MAX_PROBABILITY_DIFF[name]
+    assert not np.array_equal(reference, reduced)
+    agreement = (reference.argmax(-1) == reduced.argmax(-1)).mean()
+    assert agreement >= MIN_ARGMAX_AGREEMENT[name], agreement
+
+
+def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
+    paths = exports["paths"]
+    for what, path in paths.items():
+        task, name = what.split()
+        assert signature_table(path) == signature_table(paths[f"{task} float32"]), what
+        record = os.path.join(path, precision.RECORD)
+        if name == "float32":
+            assert not os.path.exists(record)  # the export as it was before the flag
+        else:
+            assert open(record).read() == f"{name} ({precision.POLICIES[name]})\n"
+    logs = exports["logs"]
+    assert "Exported encoder (core tokenizer ops, bfloat16) to" in logs["encoder bfloat16"]
+    assert "Exported encoder (core tokenizer ops) to" in logs["encoder float32"]
+    assert "Exported classifier (core tokenizer ops, bfloat16) to" in logs["classifier bfloat16"]
+    assert "Exported classifier (core tokenizer ops, float16) to" in logs["classifier float16"]
+
+
+@pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
+def test_bad_precision_is_a_one_line_flag_error(script, tmp_path):
+    with pytest.raises(flags.IllegalFlagValueError) as raised:
+        run_script(script, f"--checkpoint={tmp_path}", f"--output_dir={tmp_path}",
+                   "--serving_precision=int8")
+    message = str(raised.value)
+    assert "\n" not in message and "--serving_precision=int8" in message, message
+    assert "float32|bfloat16|float16" in message, message
+
+
+def test_bad_precision_from_settings_is_a_one_line_error(tmp_path):
+    settings = export_run.ExportSettings(checkpoint=minilm_dir(), task="encoder",
+                                         export_dir=str(tmp_path), serving_precision="half",
+                                         log=lambda line: None)
+    with pytest.raises(UserError, match=r"^--serving_precision must be one of float32, "
+                                        r"bfloat16, float16, got 'half'$"):
+        export_run.run(settings)
+    assert os.listdir(tmp_path) == []
