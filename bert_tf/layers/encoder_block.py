@@ -2,7 +2,10 @@
 
 # B=batch, T=sequence, H=hidden size, I=intermediate size
 
+import contextlib
+
 import keras
+import tensorflow as tf
 
 from bert_tf.layers import activations
 from bert_tf.layers.attention import MultiHeadSelfAttention
@@ -17,6 +20,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     Call: `block(x, padding_mask=None, training=None)`; x `[B, T, H]`,
     padding_mask `[B, T]` (1 = real token) -> `[B, T, H]`.
+    `block.recomputed(x, padding_mask, training)` gives the same output but keeps
+    none of the block's activations for the backward pass, which recomputes them.
     """
 
     # The constructor's arguments, kept as attributes of the same names.
@@ -72,6 +77,28 @@ class TransformerEncoderBlock(keras.layers.Layer):
             h = dense(self.output_dense, dense(self.intermediate, x, self.inference_activation))
         h = self.output_dropout(h, training=training)  # [B, T, H]
         return self.output_layer_norm(x + h)
+
+    def recomputed(self, x, padding_mask=None, training=None):
+        """`self(x, padding_mask, training)` under `tf.recompute_grad`: only the block's input
+        is kept for the backward pass, which runs the block again to get its gradients.
+
+        The dropout masks are drawn here, before the block runs, and both runs replay
+        them (Dropout.replaying): the recomputed forward is the first one exactly, and the
+        masks are those the plain call draws for the same seed-generator state.
+        """
+        dropouts = [d for d in (self.attention.dropout, self.attention_output_dropout,
+                                self.output_dropout) if training and d.rate > 0]
+        seeds = [d.draw_seed() for d in dropouts]
+
+        # The mask and the seeds are integers: captured, not arguments, since the
+        # recomputation would watch its arguments for gradients.
+        def forward(x):
+            with contextlib.ExitStack() as replay:
+                for dropout, seed in zip(dropouts, seeds):
+                    replay.enter_context(dropout.replaying(seed))
+                return self(x, padding_mask=padding_mask, training=training)
+
+        return tf.recompute_grad(forward)(x)
 
     def get_config(self):
         config = super().get_config()
