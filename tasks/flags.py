@@ -33,6 +33,10 @@ def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
                          "Micro-batches per optimizer step.")
     flags.DEFINE_bool("jit_compile", d.jit_compile, "Compile the training step (forward, "
                       "backward) with XLA.")
+    flags.DEFINE_bool("recompute_activations", d.recompute_activations, "Keep only each "
+                      "encoder block's input from the forward pass and recompute the block in "
+                      "the backward pass: much less activation memory (a larger micro-batch "
+                      "fits) for about a third more compute; the same gradients.")
     flags.DEFINE_integer("seed", d.seed, "Seed for initialization, shuffling, dropout, masking: "
                          "the same seed gives the same results.")
     flags.DEFINE_bool("deterministic", d.deterministic, "Use deterministic TensorFlow ops "

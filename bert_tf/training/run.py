@@ -86,6 +86,8 @@ class TrainingSettings(FlagSettings):
     adam_bias_correction: bool = False
     gradient_accumulation_steps: int = 1
     jit_compile: bool = False
+    # Recompute each encoder block in the backward pass instead of keeping its activations.
+    recompute_activations: bool = False
     seed: int = 12345
     deterministic: bool = False
     num_cpu_devices: int = 0
@@ -170,7 +172,7 @@ class Run:
         if self.is_chief:
             self.directory.claim(self.run_files())
         self.trainer = trainer.Trainer(
-            self.strategy, self.build_objective(), build_model=self.build_model,
+            self.strategy, self.build_objective(), build_model=self._build_training_model,
             build_optimizer=self.build_optimizer,
             options=s.training_options(self.num_train_steps))
         if tf.train.latest_checkpoint(s.output_dir):
@@ -197,6 +199,14 @@ class Run:
         run.check_settings()
         run._check_inputs()
         return run
+
+    def _build_training_model(self):
+        """`build_model()`, its encoder set to --recompute_activations (a way of training,
+        not part of the model: nothing saved records it)."""
+        model = self.build_model()
+        if self.settings.recompute_activations:
+            (model if model.is_encoder else model.encoder).recompute_activations = True
+        return model
 
     # ---------------------------------------------------------------- hooks
 
