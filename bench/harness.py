@@ -124,27 +124,76 @@ def print_table(title, header, rows):
 # --------------------------------------------------------- fresh processes
 
 
-def run_child(module_function, kwargs):
+def run_child(module_function, kwargs, rss_limit_mib=None):
     """Runs `module:function(**kwargs)` in a fresh `python -m bench.child` and returns its dict.
 
     The function returns a JSON-serializable dict; `peak_rss_mib` (the
     child's peak resident memory, VmHWM: see bench/child.py) is added to it.
     One fresh process per contender makes peak memories comparable: nothing
-    else has run there.
+    else has run there. With `rss_limit_mib`, the child is killed as soon as
+    its resident memory is seen above that many MiB (checked every 50 ms),
+    or if the kernel kills it for memory, and None is returned: it does not fit.
     """
+    import signal
+    import tempfile
+
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.child", module_function, json.dumps(kwargs)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "bench.child", module_function, json.dumps(kwargs)]
+    # Files rather than pipes: a child that fills a pipe while it is watched would block.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        over = False
+        while child.poll() is None:
+            if rss_limit_mib is not None and _rss_mib(child.pid) > rss_limit_mib:
+                child.kill()
+                child.wait()
+                over = True
+                break
+            time.sleep(0.05)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if rss_limit_mib is not None and (over or child.returncode == -signal.SIGKILL):
+        return None
     # The child prints its result as the last line of stdout (TF may log before).
-    lines = done.stdout.strip().splitlines()
-    if done.returncode or not lines:
+    lines = stdout.strip().splitlines()
+    if child.returncode or not lines:
         raise RuntimeError(
-            f"bench.child {module_function} failed (exit {done.returncode}):\n"
-            + done.stderr[-3000:])
+            f"bench.child {module_function} failed (exit {child.returncode}):\n"
+            + stderr[-3000:])
     return json.loads(lines[-1])
+
+
+def _rss_mib(pid):
+    """Resident memory of process `pid` in MiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0
+
+
+def largest_fitting(fits, lower=0, upper=None):
+    """The largest n >= 1 with fits(n) true (0 if fits(1) is false): doubling from `lower`
+    (known to fit; 0 for nothing known), then bisecting. `upper`, if given, is known not to
+    fit. Assumes that what fits at n fits below n. Calls fits() about 2·log2(answer) times."""
+    n = 2 * lower if lower else 1
+    if upper is None:
+        while fits(n):
+            lower, n = n, 2 * n
+        upper = n
+    while upper - lower > 1:
+        middle = (lower + upper) // 2
+        if fits(middle):
+            lower = middle
+        else:
+            upper = middle
+    return lower
 
 
 # ----------------------------------------------------------------- models

@@ -152,3 +152,16 @@ def test_gpu_check_runs_on_the_cpu():
     mfu = re.findall(r"^MFU \((a|b)\) .*: ([0-9.]+)% of the measured bf16 ceiling", out, re.M)
     assert [part for part, _ in mfu] == ["a", "b"] and all(float(v) > 0 for _, v in mfu)
     assert "485.6 sequences/s" in out
+
+
+def test_largest_fitting_doubles_then_bisects():
+    from bench.harness import largest_fitting
+
+    for limit in (0, 1, 2, 5, 8, 41):
+        tried = []
+        assert largest_fitting(lambda n: tried.append(n) or n <= limit) == limit
+        assert len(tried) == len(set(tried)) <= 2 * max(limit, 1).bit_length() + 1, tried
+        if limit >= 3:  # a known fit is not tried again
+            tried = []
+            assert largest_fitting(lambda n: tried.append(n) or n <= limit, lower=3) == limit
+            assert 3 not in tried
