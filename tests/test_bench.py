@@ -108,12 +108,20 @@ def test_workloads_on_a_tiny_model():
             assert float(re.search(r"([0-9.]+) sequences/s", cell).group(1)) > 0
         assert all(re.fullmatch(r"[0-9]+%", c) for c in column(header, rows, "% of ceiling"))
 
-    header, rows = table(found, "serving latency")
-    assert len(rows) == 4  # core, text, serve_ids, keras-hub
+    header, rows = table(found, "serving exported SavedModels, tiny, real lengths")
+    contenders = ["bert_tf `serving_default`, raw text", "bert_tf `serve_ids`, ids",
+                  "keras-hub `export()`, ids"]
+    assert [row[:3] for row in rows] == [["float32", lengths, name] for lengths in ("real", "16")
+                                         for name in contenders]
     for row in rows:
-        seconds(row[1]), seconds(row[2])
-    for cell in column(header, rows, header[-1])[:3]:
-        assert all(float(part.strip()[:-1]) > 0 for part in cell.split("/"))
+        seconds(row[3]), seconds(row[4])
+    assert all(float(cell) > 0 for cell in column(header, rows, "batch 3 sequences/s"))
+    header, rows = table(found, "throughput at batch 3, bert_tf over keras-hub")
+    assert [row[:2] for row in rows] == [["float32", "real"], ["float32", "16"]]
+    assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}x", cell) for row in rows for cell in row[2:])
+    header, rows = table(found, "batch-1 p50 latency, real requests over 16-token")
+    assert header[1:] == contenders and rows[0][0] == "float32"
+    assert all(float(cell) > 0 for cell in rows[0][1:])
     header, rows = table(found, "tokenization alone")
     assert [row[0] for row in rows] == ["core", "text", "core / text"]
 

@@ -1,18 +1,37 @@
-"""Serving latency of exported SavedModels: raw text (core-ops and tensorflow-text tokenizers) and token ids.
+"""Serving of exported SavedModels on real request lengths, per precision: bert_tf's exports against keras-hub's `export()`.
 
-A classifier (random weights: speed does not depend on them; float32) is
-exported twice (tokenizer_ops core and text) and loaded with
-`tf.saved_model.load` as a server loads it, then called through its
-signatures: single requests (p50, p99 latency), alternating variant by
-variant, and throughput at --batch_size (default 32), with docstring texts
-of about --seq_length tokens; `serve_ids` gets pre-tokenized ids. keras-hub
-has no raw-text export: its row is BertTextClassifier (no preprocessor)
-called in-process on the same ids in a tf.function, i.e. the model alone.
-Last, the two tokenizers alone, as the exports run them.
+A BERT classifier (random weights: speed does not depend on them; two
+labels) is exported in each of --precisions (float32, bfloat16, float16;
+Keras policy names such as mixed_bfloat16 are accepted) with
+`bert_tf.serving.export` (core-ops tokenizer), and keras-hub's
+BertTextClassifier (no preprocessor) of the same shape, holding the same
+weights and built under the same dtype policy, is exported with its own
+`model.export()` (Keras 3's SavedModel export; keras-hub cannot export its
+preprocessor). All are loaded with `tf.saved_model.load`, as a server loads
+them, and called through their signatures. Contenders:
+
+- bert_tf `serving_default` fed raw text (tokenized in the graph);
+- bert_tf `serve_ids` fed ids;
+- keras-hub's export's `serving_default` fed the same ids.
+
+Ids are tokenized before the request (not timed) and padded to the longest
+text of their batch, for both id contenders. Request lengths: `real`, the
+docstring sentences of installed packages as they are (bench/text_data.py;
+median about 17 tokens with [CLS] and [SEP]), and texts of about
+--seq_length tokens (default 128; longer ones are cut there). Batch 1:
+p50 and p99 latency of --serving_requests single requests; then the
+throughput of batches of --serving_batches texts (default 8 and 32;
+--batch_size replaces them), over --repeats batches. Contenders alternate
+request by request and batch by batch within each cell; medians. Ratios
+follow: bfloat16 over float32 throughput, ours over keras-hub's, and the
+batch-1 p50 of a real request over a --seq_length one. Last, the two
+tokenizers alone (core ops and tensorflow-text), as the exports run them.
 """
 
 import importlib
+import itertools
 import os
+import statistics
 import tempfile
 import time
 
@@ -22,10 +41,15 @@ import bench
 from bench import harness
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("serving_requests", 100, "Single requests timed per variant (after 5 "
-                     "warm-ups).")
+flags.DEFINE_integer("serving_requests", 100, "Single requests timed per contender and cell "
+                     "(after 3 warm-ups).")
+flags.DEFINE_list("serving_batches", ["8", "32"], "Batch sizes whose throughput is measured "
+                  "(--batch_size, if given, replaces them).")
 
-KERAS_HUB = "keras-hub BertTextClassifier, ids, in-process"
+OURS_TEXT = "bert_tf `serving_default`, raw text"
+OURS_IDS = "bert_tf `serve_ids`, ids"
+KERAS_HUB = "keras-hub `export()`, ids"
+REAL = "real"
 
 
 def vocab_file():
@@ -51,10 +75,99 @@ def texts_of(tokenizer, count, length):
     raise RuntimeError(f"found only {len(texts)} texts of {length} tokens")
 
 
+def real_sentences(count, seed=0):
+    """`count` docstring sentences as they are, the packages of bench/text_data.py taking turns."""
+    from bench import text_data
+
+    pools = text_data.sentence_pools(-(-count // len(text_data.PACKAGES)), seed)
+    mixed = [s for group in itertools.zip_longest(*pools.values()) for s in group if s]
+    return mixed[:count]
+
+
+def export_precision(name):
+    """An export precision from a --precisions entry: float32, bfloat16 or float16."""
+    from bert_tf.serving import precision as precision_lib
+
+    name = name.replace("mixed_", "")
+    precision_lib.check(name)
+    return name
+
+
 def percentile_ms(seconds, q):
     import numpy as np
 
     return f"{float(np.percentile(np.asarray(seconds) * 1e3, q)):.1f} ms"
+
+
+def keras_hub_export(model, config, precision, path):
+    """keras-hub's BertTextClassifier with `model`'s weights under `precision`, exported by
+    keras-hub itself; its loaded `serving_default` signature."""
+    import keras_hub
+    import tensorflow as tf
+
+    from bench.workloads.realistic import copy_encoder_into_keras_hub
+    from bert_tf.serving import precision as precision_lib
+
+    backbone = harness.keras_hub_backbone(config, precision_lib.POLICIES[precision])
+    copy_encoder_into_keras_hub(model.encoder, backbone)
+    hub = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=None)
+    hub.get_layer("logits").kernel.assign(model.classifier.kernel)
+    hub.get_layer("logits").bias.assign(model.classifier.bias)
+    hub.export(path, format="tf_saved_model", verbose=False)
+    del hub, backbone
+    harness.release()
+    return tf.saved_model.load(path)
+
+
+def calls_of(ours, hub, tokenizer, max_seq_length):
+    """{contender: call(list of texts) -> numpy outputs}; ids are encoded ahead (cached)."""
+    import tensorflow as tf
+
+    encoded = {}
+
+    def ids(texts):
+        key = tuple(texts)
+        if key not in encoded:
+            encoded[key] = tokenizer.encode(texts, max_seq_length=max_seq_length,
+                                            pad_to_max_length=False)
+        return encoded[key]
+
+    text_sig, ids_sig = ours.signatures["serving_default"], ours.signatures["serve_ids"]
+    calls = {OURS_TEXT: lambda x: text_sig(text=tf.constant(x))["probabilities"].numpy(),
+             OURS_IDS: lambda x: ids_sig(**ids(x))["probabilities"].numpy()}
+    if hub is not None:
+        hub_sig = hub.signatures["serving_default"]
+        calls[KERAS_HUB] = lambda x: hub_sig(**harness.keras_hub_inputs(ids(x)))["output_0"].numpy()
+    return calls, ids
+
+
+def measure_cell(calls, ids, texts, requests, batch_sizes, repeats):
+    """{contender: {"single": [seconds], b: seconds per batch}} on `texts`, contenders alternating."""
+    singles = [[texts[i % len(texts)]] for i in range(requests)]
+    for x in singles[:3] + [texts[:3]]:
+        ids(x)
+    for call in calls.values():  # warm-ups: first calls of each shape family
+        for x in singles[:3]:
+            call(x)
+    found = {name: {"single": []} for name in calls}
+    for x in singles:
+        ids(x)
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call(x)
+            found[name]["single"].append(time.perf_counter() - start)
+    for b in batch_sizes:
+        # Consecutive texts, a different batch each time (the same ones for every contender).
+        batches = [[texts[(k * b + j) % len(texts)] for j in range(b)] for k in range(repeats + 1)]
+        for x in batches:
+            ids(x)
+        runners = {}
+        for name, call in calls.items():
+            cycle = itertools.cycle(batches)
+            runners[name] = lambda call=call, cycle=cycle: call(next(cycle))
+        for name, seconds in harness.alternate(runners, repeats).items():
+            found[name][b] = seconds
+    return found
 
 
 def run(ceilings):
@@ -62,6 +175,9 @@ def run(ceilings):
     import keras
     import numpy as np
     import tensorflow as tf
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs INFO lines per export
 
     from bert_tf import BertConfig
     from bert_tf.serving import export
@@ -71,76 +187,62 @@ def run(ceilings):
 
     preset = bench.setting("preset", "base")
     config = BertConfig.preset(preset)
-    t, b = bench.setting("seq_length", 128), bench.setting("batch_size", 32)
-    batches, requests = bench.setting("repeats", 5), FLAGS.serving_requests
-    # The text tokenizer's export holds tensorflow-text ops: they load once it is imported.
+    t = bench.setting("seq_length", 128)
+    batch_sizes = ([FLAGS.batch_size] if FLAGS.batch_size
+                   else [int(b) for b in FLAGS.serving_batches])
+    repeats, requests = bench.setting("repeats", 5), FLAGS.serving_requests
+    precisions = [export_precision(p) for p in FLAGS.precisions]
+    # The tensorflow-text tokenizer (timed alone below) needs its ops registered.
     importlib.import_module("tensorflow_text")
     vocab = vocab_file()
     keras.utils.set_random_seed(0)
     model = BertClassifier(config, 2)
     tokenizer = BertTokenizer(vocab)
-    texts = texts_of(tokenizer, b, t)
+    # Exports cut at the longer of 128 and --seq_length: real sentences stay whole.
+    max_seq_length = min(max(t, 128), config.max_position_embeddings)
+    real = real_sentences(max(requests, (repeats + 1) * max(batch_sizes)))
+    real_lengths = [int(n) + 2 for n in tokenizer.tokenize(real).row_lengths().numpy()]
+    sets = {REAL: real, str(t): texts_of(tokenizer, max(batch_sizes), t)}
+    median_real = statistics.median(real_lengths)
+    print(f"{preset}, {', '.join(precisions)}; real requests: {len(real)} docstring sentences, "
+          f"median {median_real:g} tokens (p90 {np.percentile(real_lengths, 90):.0f}, max "
+          f"{max(real_lengths)}), and texts of {t} tokens; {requests} single requests per "
+          f"contender and cell, {repeats} batches of each of {batch_sizes}; contenders "
+          "alternating", flush=True)
+
     work = tempfile.mkdtemp(prefix="bench_serving_")
-    variants = {}  # name: (loaded SavedModel, signature kind)
-    for ops in ("core", "text"):
-        path = export.export(model, CLASSIFIER, BertTokenizer(vocab, wordpiece=ops),
-                             os.path.join(work, ops), max_seq_length=t, labels=["a", "b"],
-                             vocab_file=vocab, version=1)
-        variants[f"`serving_default`, raw text, {ops} tokenizer"] = (tf.saved_model.load(path),
-                                                                     "text")
-    core = variants["`serving_default`, raw text, core tokenizer"][0]
-    variants["`serve_ids`, pre-tokenized ids"] = (core, "ids")
+    results = {}  # (precision, lengths): {contender: {...}}
+    for precision in precisions:
+        path = export.export(model, CLASSIFIER, BertTokenizer(vocab, wordpiece="core"),
+                             os.path.join(work, precision), max_seq_length=max_seq_length,
+                             labels=["a", "b"], vocab_file=vocab, version=1,
+                             precision=precision)
+        harness.release()
+        ours = tf.saved_model.load(path)
+        hub = None if FLAGS.skip_keras_hub else keras_hub_export(
+            model, config, precision, os.path.join(work, f"keras_hub_{precision}"))
+        calls, ids = calls_of(ours, hub, tokenizer, max_seq_length)
+        for lengths, texts in sets.items():
+            results[precision, lengths] = measure_cell(calls, ids, texts, requests,
+                                                       batch_sizes, repeats)
+        del ours, hub, calls, ids
 
-    # serve_ids clients tokenize before the request: not part of its time.
-    inputs = [[text] for text in texts] + [texts]
-    encoded = {tuple(x): tokenizer.encode(x, max_seq_length=t) for x in inputs}
-    calls = {}
-    for name, (loaded, kind) in variants.items():
-        if kind == "text":
-            signature = loaded.signatures["serving_default"]
-            calls[name] = lambda x, s=signature: s(text=tf.constant(x))["label"].numpy()
-        else:
-            signature = loaded.signatures["serve_ids"]
-            calls[name] = lambda x, s=signature: s(**encoded[tuple(x)])["label"].numpy()
-    if not FLAGS.skip_keras_hub:
-        import keras_hub
-
-        hub = keras_hub.models.BertTextClassifier(
-            harness.keras_hub_backbone(config, "float32"), num_classes=2, preprocessor=None)
-        hub_fn = tf.function(lambda x: hub(x, training=False))
-        calls[KERAS_HUB] = lambda x: hub_fn(harness.keras_hub_inputs(encoded[tuple(x)])).numpy()
-
-    print(f"{preset}, float32, texts of about {t} tokens; {requests} single requests per "
-          f"variant (alternating, after 5 warm-ups), {batches} batches of {b}", flush=True)
-    for call in calls.values():
-        for i in range(5):
-            call([texts[i % b]])
-        call(texts)
-    single = {name: [] for name in calls}
-    for i in range(requests):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call([texts[i % b]])
-            single[name].append(time.perf_counter() - start)
-    batched = harness.alternate({name: (lambda c=call: c(texts)) for name, call in calls.items()},
-                                batches)
-    header = ["path", "batch 1 p50", "batch 1 p99", f"batch {b} throughput"]
-    if KERAS_HUB in calls:
-        header.append(f"ratio vs keras-hub (batch 1 / batch {b})")
+    header = ["precision", "lengths", "contender", "batch 1 p50", "batch 1 p99",
+              *(f"batch {b} sequences/s" for b in batch_sizes)]
     rows = []
-    for name in calls:
-        row = [name, percentile_ms(single[name], 50), percentile_ms(single[name], 99),
-               f"{b / batched[name]:.1f} texts/s"]
-        if KERAS_HUB in calls:
-            row.append("1" if name == KERAS_HUB else
-                       f"{harness.ratio(np.median(single[name]), np.median(single[KERAS_HUB]))}"
-                       f" / {harness.ratio(batched[name], batched[KERAS_HUB])}")
-        rows.append(row)
-    harness.print_table(f"serving latency of exported SavedModels, {preset}, about {t} tokens; "
-                        "ratio above 1.00x: bert_tf faster (raw-text rows include "
-                        "tokenization, keras-hub's does not)", header, rows)
+    for (precision, lengths), cell in results.items():
+        for name, found in cell.items():
+            rows.append([precision, lengths, name, percentile_ms(found["single"], 50),
+                         percentile_ms(found["single"], 99),
+                         *(f"{b / found[b]:.1f}" for b in batch_sizes)])
+    harness.print_table(f"serving exported SavedModels, {preset}, real lengths (median "
+                        f"{median_real:g} tokens) and {t} tokens, per precision (raw text "
+                        "includes tokenization; ids are padded to their batch's longest)",
+                        header, rows)
+    print_ratios(results, precisions, list(sets), batch_sizes[0])
 
-    # Tokenization alone, as the exports run it (in a graph, same texts).
+    # Tokenization alone, as the exports run it (in a graph, texts of t tokens).
+    texts, b = sets[str(t)], max(batch_sizes)
     encoders = {}
     for ops in ("core", "text"):
         tok = BertTokenizer(vocab, wordpiece=ops)
@@ -149,10 +251,53 @@ def run(ceilings):
     one = harness.alternate({ops: (lambda f=f: f(tf.constant(texts[:1])))
                              for ops, f in encoders.items()}, max(requests, 1))
     full = harness.alternate({ops: (lambda f=f: f(tf.constant(texts)))
-                              for ops, f in encoders.items()}, max(batches * 10, 1))
+                              for ops, f in encoders.items()}, max(repeats * 10, 1))
     rows = [[ops, f"{one[ops] * 1e3:.2f} ms", f"{full[ops] * 1e3:.2f} ms"] for ops in encoders]
     rows.append(["core / text", f"{one['core'] / one['text']:.2f}x",
                  f"{full['core'] / full['text']:.2f}x"])
     harness.print_table(f"tokenization alone (graph, texts of about {t} tokens); the last row "
                         "is core's time over text's (above 1.00x: core slower)",
                         ["tokenizer", "batch 1", f"batch {b}"], rows)
+
+
+def print_ratios(results, precisions, length_sets, b):
+    """The issue's ratios: bfloat16 / float32 throughput, ours / keras-hub's, p50 real / long."""
+    contenders = list(next(iter(results.values())))
+    if "float32" in precisions and len(precisions) > 1:
+        rows = []
+        for precision in (p for p in precisions if p != "float32"):
+            for lengths in length_sets:
+                rows.append([f"{precision} / float32", lengths, *(
+                    harness.ratio(results[precision, lengths][name][b],
+                                  results["float32", lengths][name][b]) for name in contenders)])
+        harness.print_table(f"throughput at batch {b}, reduced precision over float32 of the "
+                            "same contender (above 1.00x: faster)",
+                            ["precisions", "lengths", *contenders], rows)
+    if KERAS_HUB in contenders:
+        rows = []
+        for precision in precisions:
+            for lengths in length_sets:
+                cell = results[precision, lengths]
+                row = [precision, lengths, *(harness.ratio(cell[name][b], cell[KERAS_HUB][b])
+                                             for name in (OURS_TEXT, OURS_IDS))]
+                if "float32" in precisions:
+                    row.append(harness.ratio(cell[OURS_IDS][b],
+                                             results["float32", lengths][KERAS_HUB][b]))
+                rows.append(row)
+        header = ["precision", "lengths", f"{OURS_TEXT} / keras-hub",
+                  f"{OURS_IDS} / keras-hub"]
+        if "float32" in precisions:
+            header.append(f"{OURS_IDS} / keras-hub float32")
+        harness.print_table(f"throughput at batch {b}, bert_tf over keras-hub's export "
+                            "(above 1.00x: bert_tf faster)", header, rows)
+    real, long = length_sets
+    rows = [[precision, *(f"{ratio_p50(results, precision, name, real, long):.2f}"
+                          for name in contenders)] for precision in precisions]
+    harness.print_table(f"batch-1 p50 latency, {real} requests over {long}-token ones "
+                        "(below 0.33: a median request costs at most a third)",
+                        ["precision", *contenders], rows)
+
+
+def ratio_p50(results, precision, name, short, long):
+    return (statistics.median(results[precision, short][name]["single"])
+            / statistics.median(results[precision, long][name]["single"]))
