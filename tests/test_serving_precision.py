@@ -175,7 +175,7 @@ def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
         if name == "float32":
             assert not os.path.exists(record)  # the export as it was before the flag
         else:
-            assert open(record).read() == f"{name} ({precision.POLICIES[name]})\n"
+            assert open(record).read() == f"{name} (Keras policy {precision.POLICIES[name]})\n"
     logs = exports["logs"]
     assert "Exported encoder (core tokenizer ops, bfloat16) to" in logs["encoder bfloat16"]
     assert "Exported encoder (core tokenizer ops) to" in logs["encoder float32"]
