@@ -17,11 +17,12 @@ from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (keras_hub_tokenizer_config, keras_hub_vocab,
                                         read_tokenizer_config)
-from bert_tf.tokenization.tokenizer import as_batch, pieces_of_words
+from bert_tf.tokenization.base import TemplateTokenizer, as_batch
+from bert_tf.tokenization.tokenizer import pieces_of_words
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BpeTokenizer(keras.layers.Layer):
+class BpeTokenizer(TemplateTokenizer):
     """Byte-level BPE tokenizer matching RoBERTa's (Hugging Face `tokenizers`), as TensorFlow ops.
 
     `vocabulary` is a vocab.json path or a dict of token -> id (ids 0 to
@@ -132,16 +133,6 @@ class BpeTokenizer(keras.layers.Layer):
         """What holds this tokenizer's lookup tables (for a tf.Module that saves it)."""
         return self._bpe
 
-    @property
-    def vocab_size(self):
-        return len(self.vocab)
-
-    def token_to_id(self, token: str) -> int:
-        return self._token_to_id[token]
-
-    def id_to_token(self, token_id: int) -> str:
-        return self.vocab[token_id]
-
     # ------------------------------------------------------------- tokenizing
 
     def _prefixed(self, texts):
@@ -241,44 +232,6 @@ class BpeTokenizer(keras.layers.Layer):
         text = tf.strings.unicode_transcode(data, "UTF-8", "UTF-8", errors="replace",
                                             replacement_char=0xFFFD)
         return text[0] if scalar else text
-
-    def convert_ids_to_tokens(self, ids):
-        """Token strings (in GPT-2's byte alphabet) for ids, same shape (ragged or dense)."""
-        if isinstance(ids, tf.RaggedTensor):
-            return tf.ragged.map_flat_values(tf.gather, self._tokens, ids)
-        return tf.gather(self._tokens, ids)
-
-    # --------------------------------------------------------------- encoding
-
-    def encode_ragged(self, texts, text_pairs=None, max_seq_length=None):
-        """Model inputs `<s> a </s>` or `<s> a </s></s> b </s>`, unpadded.
-
-        Pairs that do not fit are truncated as BertTokenizer's: one token at
-        a time from the end of the longer segment (the second one on ties).
-        Returns int32 ragged `[B, (T)]` "input_ids" and "segment_ids" (all
-        0: RoBERTa has no token types), and bool `[B]` "truncated" (an
-        example lost tokens).
-        """
-        a = self.tokenize(as_batch(texts)[0])  # [B, (Pa)]
-        b = None if text_pairs is None else self.tokenize(as_batch(text_pairs)[0])
-        return self.template.encode_ragged(a, b, int(max_seq_length or self.max_seq_length))
-
-    def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
-               return_truncated=False):
-        """Model inputs `<s> a </s>` or `<s> a </s></s> b </s>`, padded with <pad> (see encode_ragged).
-
-        Returns int32 `[B, T]` `input_ids`, `input_mask` and `segment_ids`;
-        T is max_seq_length, or with `pad_to_max_length=False` the longest
-        example of the batch. `return_truncated` adds a bool `[B]`
-        "truncated": whether an example lost tokens.
-        """
-        max_seq_length = int(max_seq_length or self.max_seq_length)
-        ragged = self.encode_ragged(texts, text_pairs, max_seq_length)
-        return self.template.pad(ragged, max_seq_length if pad_to_max_length else None,
-                                 return_truncated)
-
-    def call(self, texts, text_pairs=None):
-        return self.encode(texts, text_pairs)
 
     def get_config(self):
         config = super().get_config()

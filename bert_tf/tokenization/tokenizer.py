@@ -10,6 +10,7 @@ import tensorflow_text as tf_text
 from absl import logging
 
 from bert_tf.errors import MissingFileError
+from bert_tf.tokenization.base import TemplateTokenizer, as_batch
 from bert_tf.tokenization.core_wordpiece import CoreWordpiece
 from bert_tf.tokenization.normalization import Normalizer
 from bert_tf.tokenization.template import Template
@@ -22,7 +23,7 @@ _SUFFIX = "##"
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertTokenizer(keras.layers.Layer):
+class BertTokenizer(TemplateTokenizer):
     """WordPiece tokenizer matching BERT's reference tokenizer, as TensorFlow ops.
 
     `vocabulary` is a vocab.txt path or a list of tokens. `do_lower_case`
@@ -120,16 +121,6 @@ class BertTokenizer(keras.layers.Layer):
         """What holds this tokenizer's lookup tables (for a tf.Module that saves it)."""
         return self._wordpiece
 
-    @property
-    def vocab_size(self):
-        return len(self.vocab)
-
-    def token_to_id(self, token: str) -> int:
-        return self._token_to_id[token]
-
-    def id_to_token(self, token_id: int) -> str:
-        return self.vocab[token_id]
-
     # ------------------------------------------------------------- tokenizing
 
     def _pieces(self, words):
@@ -209,59 +200,12 @@ class BertTokenizer(keras.layers.Layer):
                                         " ##", "")
         return text[0] if scalar else text
 
-    def convert_ids_to_tokens(self, ids):
-        """Token strings for ids, same shape (ragged or dense)."""
-        if isinstance(ids, tf.RaggedTensor):
-            return tf.ragged.map_flat_values(tf.gather, self._tokens, ids)
-        return tf.gather(self._tokens, ids)
-
-    # --------------------------------------------------------------- encoding
-
-    def encode_ragged(self, texts, text_pairs=None, max_seq_length=None):
-        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, unpadded.
-
-        Pairs that do not fit are truncated as google-research/bert does:
-        one token at a time from the end of the longer segment (the second
-        one on ties). Returns int32 ragged `[B, (T)]` "input_ids" and
-        "segment_ids", and bool `[B]` "truncated" (an example lost tokens).
-        """
-        a = self.tokenize(as_batch(texts)[0])  # [B, (Pa)]
-        b = None if text_pairs is None else self.tokenize(as_batch(text_pairs)[0])
-        return self.template.encode_ragged(a, b, int(max_seq_length or self.max_seq_length))
-
-    def encode(self, texts, text_pairs=None, max_seq_length=None, pad_to_max_length=True,
-               return_truncated=False):
-        """Model inputs `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`, padded (see encode_ragged).
-
-        Returns int32 `[B, T]` `input_ids`, `input_mask` and `segment_ids`;
-        T is max_seq_length, or with `pad_to_max_length=False` the longest
-        example of the batch. `return_truncated` adds a bool `[B]`
-        "truncated": whether an example lost tokens.
-        """
-        max_seq_length = int(max_seq_length or self.max_seq_length)
-        ragged = self.encode_ragged(texts, text_pairs, max_seq_length)
-        return self.template.pad(ragged, max_seq_length if pad_to_max_length else None,
-                                 return_truncated)
-
-    def call(self, texts, text_pairs=None):
-        return self.encode(texts, text_pairs)
-
     def get_config(self):
         config = super().get_config()
         config.update(vocabulary=self.vocab, do_lower_case=self.do_lower_case,
                       strip_accents=self.strip_accents, max_seq_length=self.max_seq_length,
                       wordpiece=self.wordpiece)
         return config
-
-
-def as_batch(texts):
-    """`[B]` strings and whether `texts` was one scalar string (then B = 1)."""
-    texts = tf.convert_to_tensor(texts, tf.string)
-    if texts.shape.rank == 0:
-        return texts[None], True
-    if texts.shape.rank != 1:
-        raise ValueError(f"texts must be a string or a [B] vector of strings, got shape {texts.shape}")
-    return texts, False
 
 
 def pieces_of_words(words, tokenize, unk_id):
