@@ -2,7 +2,10 @@
 
 # B=batch, K=masked positions, H=hidden size, V=vocab size
 
+import keras
 import tensorflow as tf
+
+from bert_tf.layers import LayerNormalization, activations
 
 
 def tied_logits(hidden, word_embeddings, output_bias):
@@ -20,3 +23,43 @@ def tied_logits(hidden, word_embeddings, output_bias):
     logits = tf.matmul(tf.reshape(hidden, [-1, h]), embeddings, transpose_b=True)
     logits = tf.reshape(logits, tf.concat([tf.shape(hidden)[:-1], [v]], 0))  # [B, K, V]
     return tf.cast(logits, tf.float32) + output_bias
+
+
+class MaskedLMHead:
+    """The masked-LM head of a pretraining model (BERT's and RoBERTa's): dense, activation,
+    LayerNorm, then the decoder tied to the encoder's word embeddings plus a bias.
+
+    A model mixes this in and calls `add_masked_lm_head` in `__init__` and
+    `build_masked_lm_head` in `build`; the parts are the model's own attributes
+    (mlm_transform, mlm_layer_norm, mlm_output_bias), so their weight paths are
+    those checkpoints name.
+    """
+
+    def add_masked_lm_head(self, shape, activation):
+        """The head's layers for an encoder of EncoderShape `shape`, in the model's dtype policy."""
+        init = keras.initializers.TruncatedNormal(stddev=shape.initializer_range)
+        self.mlm_transform = keras.layers.Dense(
+            shape.hidden_size, kernel_initializer=init, dtype=self.dtype_policy,
+            name="mlm_transform")
+        self.mlm_activation = activations.get(activation)
+        self.mlm_layer_norm = LayerNormalization(
+            epsilon=shape.layer_norm_eps, dtype=self.dtype_policy, name="mlm_layer_norm")
+
+    def build_masked_lm_head(self, shape):
+        h = shape.hidden_size
+        self.mlm_transform.build((None, None, h))
+        self.mlm_layer_norm.build((None, None, h))
+        self.mlm_output_bias = self.add_weight(
+            name="output_bias", shape=(shape.vocab_size,), initializer="zeros",
+            autocast=False)  # added to float32 logits
+
+    @property
+    def word_embeddings(self):
+        """The one variable shared by the input embedding and the masked-LM decoder."""
+        return self.encoder.embeddings.word_embeddings
+
+    def masked_lm_logits(self, sequence_output, positions):
+        """float32 `[B, K, V]` logits at int `[B, K]` positions of `[B, T, H]` token states."""
+        hidden = tf.gather(sequence_output, positions, batch_dims=1)  # [B, K, H]
+        hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
+        return tied_logits(hidden, self.word_embeddings, self.mlm_output_bias)

@@ -5,16 +5,15 @@
 import keras
 import tensorflow as tf
 
-from bert_tf.layers import LayerNormalization, activations
 from bert_tf.models.bert import checkpoint_names
 from bert_tf.models.bert.config_model import BertConfigModel
 from bert_tf.models.bert.encoder import BertEncoder
 from bert_tf.models.bert.pretraining_objective import PretrainingObjective
-from bert_tf.models.masked_lm import tied_logits
+from bert_tf.models.masked_lm import MaskedLMHead
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class BertPretrainer(BertConfigModel):
+class BertPretrainer(MaskedLMHead, BertConfigModel):
     """BertEncoder plus the masked-LM head (tied to the word embeddings) and the NSP head.
 
     Call: `model(batch, training=None)` with int `[B, T]` input_ids,
@@ -38,35 +37,18 @@ class BertPretrainer(BertConfigModel):
         policy = self.dtype_policy
         init = keras.initializers.TruncatedNormal(stddev=config.initializer_range)
         self.encoder = BertEncoder(config, dtype=policy, name="encoder")
-        self.mlm_transform = keras.layers.Dense(
-            config.hidden_size, kernel_initializer=init, dtype=policy, name="mlm_transform")
-        self.mlm_activation = activations.get(config.hidden_act)
-        self.mlm_layer_norm = LayerNormalization(
-            epsilon=config.layer_norm_eps, dtype=policy, name="mlm_layer_norm")
+        self.add_masked_lm_head(self.encoder.shape, config.hidden_act)
         self.nsp = keras.layers.Dense(2, kernel_initializer=init, dtype=policy, name="nsp")
         self.build()
 
     def build(self, input_shape=None):
-        h = self.config.hidden_size
-        self.mlm_transform.build((None, None, h))
-        self.mlm_layer_norm.build((None, None, h))
-        self.mlm_output_bias = self.add_weight(
-            name="output_bias", shape=(self.config.vocab_size,), initializer="zeros",
-            autocast=False)  # added to float32 logits
-        self.nsp.build((None, h))
+        self.build_masked_lm_head(self.encoder.shape)
+        self.nsp.build((None, self.config.hidden_size))
         self.built = True
-
-    @property
-    def word_embeddings(self):
-        """The one variable shared by the input embedding and the masked-LM output layer."""
-        return self.encoder.embeddings.word_embeddings
 
     def call(self, inputs, training=None):
         out = self.encoder(inputs, training=training)
-        hidden = tf.gather(out["sequence_output"], inputs["masked_lm_positions"],
-                           batch_dims=1)  # [B, K, H]
-        hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
-        mlm_logits = tied_logits(hidden, self.word_embeddings, self.mlm_output_bias)
+        mlm_logits = self.masked_lm_logits(out["sequence_output"], inputs["masked_lm_positions"])
         nsp_logits = tf.cast(self.nsp(out["pooled_output"]), tf.float32)  # [B, 2]
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 

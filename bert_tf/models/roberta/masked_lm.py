@@ -3,18 +3,16 @@
 # B=batch, T=sequence, K=masked positions, H=hidden size, V=vocab size
 
 import keras
-import tensorflow as tf
 
-from bert_tf.layers import LayerNormalization, activations
 from bert_tf.models.bert.pretraining_objective import MaskedLMObjective
 from bert_tf.models.config_model import ConfigModel
-from bert_tf.models.masked_lm import tied_logits
+from bert_tf.models.masked_lm import MaskedLMHead
 from bert_tf.models.roberta import checkpoint_names
 from bert_tf.models.roberta.config import RobertaConfig
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class RobertaMaskedLM(ConfigModel):
+class RobertaMaskedLM(MaskedLMHead, ConfigModel):
     """RobertaEncoder plus RoBERTa's masked-LM head; no next-sentence head (RoBERTa has none).
 
     Call: `model(batch, training=None)` with int `[B, T]` input_ids and
@@ -41,38 +39,19 @@ class RobertaMaskedLM(ConfigModel):
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
-        policy = self.dtype_policy
         self.encoder = self.head_encoder()
         self.freeze_unused_pooler()
-        shape = self.encoder.shape
-        init = keras.initializers.TruncatedNormal(stddev=shape.initializer_range)
-        self.mlm_transform = keras.layers.Dense(
-            shape.hidden_size, kernel_initializer=init, dtype=policy, name="mlm_transform")
-        self.mlm_activation = activations.get("gelu_exact")  # RobertaLMHead's, always
-        self.mlm_layer_norm = LayerNormalization(
-            epsilon=shape.layer_norm_eps, dtype=policy, name="mlm_layer_norm")
+        self.add_masked_lm_head(self.encoder.shape, "gelu_exact")  # RobertaLMHead's, always
         self.build()
 
     def build(self, input_shape=None):
-        h = self.encoder.shape.hidden_size
-        self.mlm_transform.build((None, None, h))
-        self.mlm_layer_norm.build((None, None, h))
-        self.mlm_output_bias = self.add_weight(
-            name="output_bias", shape=(self.encoder.shape.vocab_size,), initializer="zeros",
-            autocast=False)  # added to float32 logits
+        self.build_masked_lm_head(self.encoder.shape)
         self.built = True
-
-    @property
-    def word_embeddings(self):
-        """The one variable shared by the input embedding and the masked-LM decoder."""
-        return self.encoder.embeddings.word_embeddings
 
     def call(self, inputs, training=None):
         out = self.encoder(inputs, training=training)
-        hidden = tf.gather(out["sequence_output"], inputs["masked_lm_positions"],
-                           batch_dims=1)  # [B, K, H]
-        hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
-        return {"mlm_logits": tied_logits(hidden, self.word_embeddings, self.mlm_output_bias)}
+        return {"mlm_logits": self.masked_lm_logits(out["sequence_output"],
+                                                    inputs["masked_lm_positions"])}
 
     def uses_pooler(self):
         return False
