@@ -4,6 +4,7 @@ import json
 import os
 
 from bert_tf.errors import MissingFileError, UserError
+from bert_tf.tokenization.vocab import read_lines
 
 # RoBERTa's special tokens, by the BertTokenizer attribute each sets: cls_id is <s>, sep_id </s>.
 SPECIAL_TOKENS = {"cls_id": "<s>", "pad_id": "<pad>", "sep_id": "</s>", "unk_id": "<unk>",
@@ -57,18 +58,7 @@ def load_merges_txt(path):
     allowed.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MissingFileError(f"file not found: {path}")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise BpeVocabError(f"{path}:{line}: not UTF-8") from None
-    lines = text.removeprefix("\ufeff").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = read_lines(path, BpeVocabError)
     pairs, numbers = [], []
     for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")

@@ -22,23 +22,31 @@ KERAS_HUB_ASSETS = os.path.join("assets", "tokenizer")
 KERAS_HUB_VOCABS = ("vocabulary.txt", "vocabulary.json")
 
 
-def load_vocab(vocab_file):
-    """Reads a vocab.txt (one token per line, id = line number) into a list."""
-    vocab_file = os.fspath(vocab_file)
-    if not os.path.isfile(vocab_file):
-        raise MissingFileError(f"vocab file not found: {vocab_file}")
-    with open(vocab_file, "rb") as f:
+def read_lines(path, error=None, what="file"):
+    """The lines of a UTF-8 text file, a byte-order mark (as some editors write) dropped and a
+    final newline allowed ("\r" is left to the caller). MissingFileError "{what} not found"
+    when absent; `error` (a UserError class, VocabError by default) naming path:line where the
+    file is not UTF-8."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{what} not found: {path}")
+    with open(path, "rb") as f:
         data = f.read()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
-        raise VocabError(f"{vocab_file}:{line}: not UTF-8") from None
-    if text.startswith("\ufeff"):  # a byte-order mark, as some editors write
-        text = text[1:]
-    tokens = text.split("\n")
-    if tokens and tokens[-1] == "":
-        tokens.pop()
+        raise (error or VocabError)(f"{path}:{line}: not UTF-8") from None
+    lines = text.removeprefix("\ufeff").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def load_vocab(vocab_file):
+    """Reads a vocab.txt (one token per line, id = line number) into a list."""
+    vocab_file = os.fspath(vocab_file)
+    tokens = read_lines(vocab_file, VocabError, "vocab file")
     tokens = [t.rstrip("\r") for t in tokens]
     check_vocab(tokens, vocab_file)
     return tokens
