@@ -97,6 +97,7 @@ def fine_tune(run_class, settings_class, release, out, **flags):
     return run, arrays
 
 
+@pytest.mark.slow
 def test_run_classifier_fine_tunes_exports_and_serves_a_distilbert_release(release, tmp_path):
     data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
     out = str(tmp_path / "run")
@@ -173,6 +174,7 @@ def test_export_model_and_extract_features_take_distilbert(release, tmp_path):
     np.testing.assert_allclose(first["layers"][0]["values"], sequence.numpy()[0, 1], atol=1e-4)
 
 
+@pytest.mark.heavy
 def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_release,
                                                                        tmp_path):
     data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
@@ -267,6 +269,7 @@ def test_export_model_and_extract_features_take_roberta(roberta_release, tmp_pat
                                sequence.numpy()[0, 1], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_run_squad_and_run_tagging_fine_tune_export_and_serve_a_roberta_release(
         roberta_release, tmp_path):
     """<s> q </s></s> c </s> windows and <s> words </s> rows from the BPE's template; the

@@ -222,6 +222,7 @@ def test_our_encoder_saves_a_preset_keras_hub_reads_to_our_outputs_and_ids(tmp_p
         tokenizer.tokenize(SENTENCES))
 
 
+@pytest.mark.slow
 def test_run_classifier_fine_tunes_from_a_bert_preset_and_exports_its_encoder_as_one(tmp_path,
                                                                                      vocabs):
     from tasks import export
