@@ -8,6 +8,7 @@ import re
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from bert_tf import RobertaConfig
