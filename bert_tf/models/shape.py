@@ -21,6 +21,10 @@ class EncoderShape:
     BERT), or the activation of a dense layer of the head's own ("tanh":
     RoBERTa's classifier.dense, "relu": DistilBERT's pre_classifier);
     `classifier_dropout` its dropout (None: hidden_dropout).
+    `embedding_size` is the width of the embedding tables, their LayerNorm
+    and dropout (None: hidden_size); a different width is projected to
+    hidden_size by the encoder's `embedding_projection` before the first
+    block (ELECTRA's and ALBERT's factorized embeddings).
     """
 
     vocab_size: int
@@ -39,6 +43,7 @@ class EncoderShape:
     position_offset: int = 0
     classifier_pooling: str = "pooler"
     classifier_dropout: Optional[float] = None
+    embedding_size: Optional[int] = None
 
     @property
     def max_length(self) -> int:
