@@ -22,6 +22,8 @@ _EXPORTS = {
     "RobertaMaskedLM": "bert_tf.models.roberta.masked_lm",
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
+    "ElectraConfig": "bert_tf.models.electra.config",
+    "ElectraEncoder": "bert_tf.models.electra.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",

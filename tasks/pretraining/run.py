@@ -161,7 +161,7 @@ class PretrainingRun(Run):
         keep google-research/bert's behaviour: the vocab is --vocab_file's alone)."""
         s = self.settings
         vocab_file = s.vocab_file
-        hugging_face = "google" not in family.formats
+        hugging_face = family.formats[0] != "google"
         if hugging_face and not vocab_file and self.release is not None:
             vocab_file = self.release.vocab_file
         if hugging_face and not vocab_file:
