@@ -24,6 +24,7 @@ _EXPORTS = {
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
     "ElectraConfig": "bert_tf.models.electra.config",
     "ElectraEncoder": "bert_tf.models.electra.encoder",
+    "ElectraPretrainer": "bert_tf.models.electra.pretrainer",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",

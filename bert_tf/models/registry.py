@@ -59,7 +59,8 @@ FAMILIES = {
                          ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
     "electra": Family("electra", "ELECTRA", "bert_tf.models.electra.config:ElectraConfig",
                       "bert_tf.models.electra.encoder:ElectraEncoder", ("electra",), "wordpiece",
-                      ("huggingface", "google", "keras_hub")),
+                      ("huggingface", "google", "keras_hub"),
+                      "bert_tf.models.electra.pretrainer:ElectraPretrainer"),
 }
 
 

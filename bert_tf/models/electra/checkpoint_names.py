@@ -19,7 +19,7 @@ FORMATS = ("huggingface", "google", "keras_hub")
 _HF_RULES = [rule for rule in bert_names.HF_ENCODER_RULES
              if not rule.source.startswith("pooler.")] + huggingface.linear_rules(
     "embeddings_project", "embedding_projection")
-_HF_BUFFERS = Rule(r"(electra\.)?embeddings\.(position_ids|token_type_ids)", None,
+HF_BUFFERS = Rule(r"(electra\.)?embeddings\.(position_ids|token_type_ids)", None,
                    reason="position_ids/token_type_ids buffer(s)")
 
 
@@ -77,7 +77,7 @@ KERAS_HUB = keras_hub.Layout("ElectraBackbone", "ElectraTokenizer", NameTable([
     to_keras_hub=_to_keras_hub)
 
 ENCODER = {
-    "huggingface": NameTable(_HF_RULES, skip=[_HF_BUFFERS], optional_prefix="electra.",
+    "huggingface": NameTable(_HF_RULES, skip=[HF_BUFFERS], optional_prefix="electra.",
                              namespace=r"(electra\.)?(embeddings|embeddings_project|encoder)\..*"),
     # Anything outside electra/ (generator/..., the prediction heads) belongs to another model.
     "google": NameTable(_GOOGLE_ENCODER, skip=[google.OPTIMIZER_SKIP], namespace=r"electra/.*"),
@@ -104,8 +104,6 @@ PRETRAINING = {
         *google.dense_rules("discriminator_predictions/dense_1", "discriminator/prediction"),
     ],
 }
-PRETRAINING_NAMESPACE = {
-    "google": r"(electra|generator|generator_predictions|discriminator_predictions)/.*"}
 # ElectraForPreTraining: the discriminator's head.
 DISCRIMINATOR_HEAD = {"huggingface": [
     *huggingface.linear_rules("discriminator_predictions.dense", "discriminator/dense"),
@@ -119,6 +117,24 @@ GENERATOR_HEAD = {"huggingface": [
     Rule("generator_lm_head.bias", "mlm/output_bias")]}
 GENERATOR_SKIP = {"huggingface": [
     Rule(r"generator_lm_head\.weight", None, reason="tied decoder weight (the word embeddings)")]}
+
+
+def pretraining_names(fmt: str) -> NameTable:
+    """ElectraPretrainer's table. google: a whole google-research/electra checkpoint, every
+    name under its four scopes placed. huggingface: an ElectraForPreTraining release, which
+    has no generator (that is a release of its own: ElectraPretrainer.load_generator)."""
+    if fmt == "google":
+        return NameTable(
+            _GOOGLE_ENCODER + PRETRAINING["google"], skip=[google.OPTIMIZER_SKIP],
+            namespace=r"(electra|generator|generator_predictions|discriminator_predictions)/.*")
+    if fmt == "huggingface":
+        return NameTable(
+            _HF_RULES + DISCRIMINATOR_HEAD["huggingface"], skip=[HF_BUFFERS],
+            optional_prefix="electra.",
+            namespace=r"(electra\.)?(embeddings|embeddings_project|encoder)\..*"
+                      r"|discriminator_predictions\..*",
+            optional=[r"generator/.*", r"mlm/.*"])
+    raise ValueError(f"an ELECTRA pretraining model has no {fmt!r} checkpoint names")
 
 
 def encoder_names(fmt: str) -> NameTable:
