@@ -35,6 +35,8 @@ class ElectraObjective(MaskedLMObjective):
         "weighted_mlm_loss_sum", "weighted_disc_loss_sum", "sampled_correct", "disc_loss_sum",
         "disc_correct", "disc_true_positives", "disc_predicted", "disc_replaced", "tokens")
 
+    flag_arguments = ("disc_weight", "gen_weight")  # run_pretraining.py's flags it takes
+
     def __init__(self, disc_weight=50.0, gen_weight=1.0):
         self.disc_weight = float(disc_weight)
         self.gen_weight = float(gen_weight)
