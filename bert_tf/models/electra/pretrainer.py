@@ -46,8 +46,9 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
     "mlm_logits" `[B, K, V]`, "disc_logits" `[B, T]`, "disc_labels" `[B, T]`
     (1.0 where replaced) and int32 "sampled_ids" `[B, K]`. Without
     masked_lm_ids (a fill-mask request) only the generator runs: "mlm_logits".
-    Sampling draws from a Keras seed generator, whose state a training
-    checkpoint saves, so that a resumed run samples as an uninterrupted one.
+    Training samples from a Keras seed generator, whose state a training
+    checkpoint saves, so that a resumed run samples as an uninterrupted one;
+    inference (evaluation) from a fixed seed.
 
     Checkpoints: the discriminator is `encoder` (what fine-tuning reads from
     a run's directory); google-research/electra's TF1 checkpoints are read
@@ -127,10 +128,17 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
             x = block(x, padding_mask=mask, training=training)  # [B, T, G]
         return self.masked_lm_logits(x, inputs["masked_lm_positions"])
 
-    def sample(self, mlm_logits):
-        """int32 `[B, K]` tokens drawn from softmax(mlm_logits / temperature) (Gumbel-max)."""
+    def sample(self, mlm_logits, training=None):
+        """int32 `[B, K]` tokens drawn from softmax(mlm_logits / temperature) (Gumbel-max).
+
+        Training draws from the seed generator; inference uses one fixed seed, so that
+        evaluating a batch twice samples the same tokens (as its masks are the same)."""
         logits = tf.stop_gradient(mlm_logits) / self.temperature  # [B, K, V]
-        seed = tf.cast(tf.math.floormod(self.sampling_seed.next(), tf.int32.max - 1), tf.int32)
+        if training:
+            seed = tf.cast(tf.math.floormod(self.sampling_seed.next(), tf.int32.max - 1),
+                           tf.int32)
+        else:
+            seed = tf.constant([self.seed or 0, 1], tf.int32)
         uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-9, maxval=1.0)
         return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), -1, output_type=tf.int32)
 
@@ -159,7 +167,7 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
         mlm_logits = self.generator_logits(inputs, training=training)
         if "masked_lm_ids" not in inputs:
             return {"mlm_logits": mlm_logits}
-        sampled = self.sample(mlm_logits)
+        sampled = self.sample(mlm_logits, training=training)
         return dict(self.discriminate(inputs, sampled, training=training),
                     mlm_logits=mlm_logits, sampled_ids=sampled)
 
