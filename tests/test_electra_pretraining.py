@@ -309,3 +309,36 @@ def test_electra_flags_are_checked(data, tmp_path):
     with pytest.raises(FlagError, match="--disc_weight applies to ELECTRA pretraining, not to "
                                         "BERT's"):
         checked(model_config_file=None, bert_config_file=str(bert), disc_weight=10.0)
+
+
+def test_the_discriminator_exports_and_fine_tunes_from_the_run(trained, data, tmp_path):
+    """The run's directory and its release give the discriminator (not the generator) as the
+    encoder of any task model: export_model.py serves its mean-pooled states, a classifier
+    starts from it."""
+    from bert_tf import BertTokenizer, TransformerEncoder
+    from in_process import run_checked
+    from tasks.classification.model import BertClassifier
+
+    release = os.path.join(trained.run, "pretrained")
+    discriminator = ElectraPretrainer.from_pretrained(release).encoder
+    encoder = TransformerEncoder.from_pretrained(trained.run)
+    assert encoder.config.hidden_size == 24 and encoder.config == discriminator.config
+    for path, variable in encoder.named_weights().items():
+        np.testing.assert_allclose(variable.numpy(), discriminator.named_weights()[path].numpy(),
+                                   atol=1e-7, err_msg=path)
+    classifier = BertClassifier.from_pretrained(trained.run, num_labels=2)
+    np.testing.assert_array_equal(classifier.encoder.blocks[1].output_dense.kernel.numpy(),
+                                  encoder.blocks[1].output_dense.kernel.numpy())
+
+    texts = ["the black cat sleeps and a wide river flows.", "every loud engine runs."]
+    run_checked("export_model.py", f"--checkpoint={trained.run}", "--task=encoder",
+                f"--export_dir={tmp_path / 'encoder'}", "--export_version=1",
+                f"--max_seq_length={SEQ}")
+    served = tf.saved_model.load(str(tmp_path / "encoder" / "1")).signatures[
+        "serving_default"](text=tf.constant(texts))
+    features = BertTokenizer(data.vocab, max_seq_length=SEQ)(tf.constant(texts))
+    mask = tf.cast(features["input_mask"], tf.float32)[..., None]
+    sequence = encoder(features)["sequence_output"]
+    np.testing.assert_allclose(served["embedding"],
+                               tf.reduce_sum(sequence * mask, 1) / tf.reduce_sum(mask, 1),
+                               atol=1e-5)
