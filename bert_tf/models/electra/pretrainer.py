@@ -235,12 +235,21 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
         ElectraForMaskedLM of this model's generator size, as save_pretrained writes) is read
         into the generator, strictly."""
         from bert_tf import checkpoints
+        from bert_tf.checkpoints.table import load_into
+        from bert_tf.models import registry
 
-        model = super().from_pretrained(path, *args, **kwargs)
         release = checkpoints.resolve(path)
         generator = os.path.join(release.directory, GENERATOR_DIRECTORY)
-        if release.format == "huggingface" and os.path.isdir(generator):
-            model.load_generator(generator)
+        if release.format != "huggingface" or not os.path.isdir(generator):
+            return super().from_pretrained(path, *args, **kwargs)
+        kwargs.pop("require_head", None)  # both releases are read: every head is there
+        strict = kwargs.pop("strict", True)
+        model = cls(registry.config_from_release(release), *args, **kwargs)
+        discriminator = {p: v for p, v in model.named_weights().items()
+                         if not p.startswith(("generator/", "mlm/"))}
+        load_into(discriminator, release.open(), model.checkpoint_names("huggingface"),
+                  strict=strict)
+        model.load_generator(generator)
         return model
 
     def _generator_paths(self):
