@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import hub_layouts
-from bert_tf import ElectraConfig, ElectraEncoder, ElectraPretrainer, TransformerEncoder
+from bert_tf import (BertTokenizer, ElectraConfig, ElectraEncoder, ElectraPretrainer,
+                     TransformerEncoder)
 from bert_tf import build_encoder, checkpoints
 from bert_tf.checkpoints import CheckpointMismatchError
 from test_families import padded_inputs, reference_forward
@@ -24,8 +25,9 @@ def _randomized(encoder, seed):
 def test_keras_hub_electra_backbone_with_copied_weights_both_ways(tmp_path):
     """Ours saved as a preset keras-hub's ElectraBackbone reads to our sequence output (its
     tanh GELU: hidden_act gelu_new); a preset keras-hub writes, read by us, to its outputs;
-    segments included, factorized tables projected. Its pooled_dense, which ELECTRA has not,
-    is written as zeros and skipped when read."""
+    segments included, factorized tables projected; keras-hub's ElectraTokenizer from the
+    preset gives our WordPiece ids. Its pooled_dense, which ELECTRA has not, is written as
+    zeros and skipped when read."""
     import keras_hub
 
     config = ElectraConfig(vocab_size=67, embedding_size=9, hidden_size=12, num_hidden_layers=2,
@@ -38,9 +40,17 @@ def test_keras_hub_electra_backbone_with_copied_weights_both_ways(tmp_path):
     features = {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
     given = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
     directory = str(tmp_path / "ours")
-    checkpoints.save_preset(ours, None, directory)
+    hub_layouts.write_wordpiece_vocab(str(tmp_path / "vocab"), ["cat", "river", "flows"])
+    tokenizer = BertTokenizer(str(tmp_path / "vocab" / "vocab.txt"), do_lower_case=True)
+    checkpoints.save_preset(ours, tokenizer, directory)
     backbone = keras_hub.models.Backbone.from_preset(directory)
     assert type(backbone) is keras_hub.models.ElectraBackbone
+    texts = ["The cat, the river.", "Flows!"]
+    theirs = keras_hub.models.Tokenizer.from_preset(directory)
+    assert type(theirs) is keras_hub.models.ElectraTokenizer
+    ours_ids = tokenizer.tokenize(texts).to_list()
+    assert [[int(i) for i in row] for row in theirs(texts)] == ours_ids
+    assert sum(map(len, ours_ids)) >= 7
     theirs = backbone(given)
     diff = np.abs(np.asarray(theirs["sequence_output"]) - ours(features)["sequence_output"])
     print("ours -> ElectraBackbone, max abs diff:", float(diff.max()))
