@@ -1,4 +1,4 @@
-"""bert_tf: BERT and its family (RoBERTa, DistilBERT) as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ELECTRA) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
