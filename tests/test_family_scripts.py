@@ -74,10 +74,10 @@ def electra_release(tmp_path_factory):
     return directory
 
 
-def fine_tune(run_class, settings_class, release, out, **flags):
+def fine_tune(run_class, settings_class, release, out, do_eval=True, **flags):
     lines = []
     run = run_class(settings_class(init_checkpoint=release, output_dir=out, do_train=True,
-                                   do_eval=True, train_batch_size=8, eval_batch_size=8,
+                                   do_eval=do_eval, train_batch_size=8, eval_batch_size=8,
                                    num_train_epochs=1, learning_rate=1e-3, log=lines.append,
                                    **flags))
     run.run()
@@ -361,19 +361,16 @@ def test_an_electra_discriminator_through_every_script(electra_release, tmp_path
         model = BertClassifier.from_pretrained(path, num_labels=2)
         np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
 
+    # Training and the released heads (evaluation is the task's, the same for every family).
     train = small_data.write_biography_squad(tmp_path / "train.json", 12, seed=1)
-    dev = small_data.write_biography_squad(tmp_path / "dev.json", 4, seed=2, evaluation=True)
     run, arrays = fine_tune(SquadRun, SquadSettings, electra_release, str(tmp_path / "squad"),
-                            train_file=train, predict_file=dev, max_seq_length=48,
-                            doc_stride=24, max_query_length=12)
+                            do_eval=False, train_file=train, max_seq_length=48, doc_stride=24,
+                            max_query_length=12)
     assert arrays["qa_outputs.weight"].shape == (2, 12)
-    assert "exact" in open(os.path.join(str(tmp_path / "squad"), "eval_results.txt")).read()
     train = small_data.write_news_jsonl(tmp_path / "train.jsonl", 12, seed=1)
-    dev = small_data.write_news_jsonl(tmp_path / "dev.jsonl", 4, seed=2, evaluation=True)
     run, arrays = fine_tune(TaggerRun, TaggerSettings, electra_release, str(tmp_path / "tagging"),
-                            train_file=train, eval_file=dev, max_seq_length=24)
+                            do_eval=False, train_file=train, max_seq_length=24)
     assert arrays["classifier.weight"].shape == (len(run.labels), 12)
-    assert "eval_f1" in open(os.path.join(str(tmp_path / "tagging"), "eval_results.txt")).read()
 
     # extract_features.py: the last layer's token states. (export_model.py takes an ELECTRA
     # run's directory in test_electra_pretraining.py.)
