@@ -168,6 +168,15 @@ def test_pretrainer_releases_are_the_hubs_two_models(tmp_path):
     ours = dict(model.encoder.named_weights(), **model.head_weights())
     for path, variable in dict(again.encoder.named_weights(), **again.head_weights()).items():
         np.testing.assert_array_equal(variable.numpy(), ours[path].numpy(), err_msg=path)
+    # The generator's copy of the shared tables must be the discriminator's.
+    from safetensors.numpy import save_file
+    changed = dict(generator, **{"electra.embeddings.word_embeddings.weight":
+                                 generator["electra.embeddings.word_embeddings.weight"] + 0.1})
+    save_file(changed, str(tmp_path / "release" / "generator" / "model.safetensors"))
+    with pytest.raises(CheckpointMismatchError, match="the generator's "
+                                                      "embeddings/word_embeddings differs"):
+        ElectraPretrainer.from_pretrained(str(tmp_path / "release"), generator_hidden_size=0.5)
+    save_file(generator, str(tmp_path / "release" / "generator" / "model.safetensors"))
     body = TransformerEncoder.from_pretrained(str(tmp_path / "release" / "generator"))
     assert body.config == model.generator_config
     np.testing.assert_array_equal(body.blocks[1].intermediate.kernel.numpy(),

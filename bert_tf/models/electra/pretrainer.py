@@ -271,33 +271,30 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
 
     def load_generator(self, directory):
         """Reads an ElectraForMaskedLM release of the generator's size into the generator and
-        its head, strictly; its word table must equal the discriminator's (they are one)."""
+        its head, strictly; its embedding tables must equal the discriminator's (ELECTRA's are
+        shared: the release holds a copy)."""
         from bert_tf import checkpoints
-        from bert_tf.checkpoints.table import (TRANSFORMS, CheckpointMismatchError, Rule,
-                                               load_into)
+        from bert_tf.checkpoints.table import CheckpointMismatchError, Rule, load_into
 
         release = checkpoints.resolve(directory)
-        paths = self._generator_paths()
-        shared = {p for p in paths if p.startswith("embeddings/")}
-        own = {p: v for p, v in self.head_weights().items() if not p.startswith("discriminator/")}
-        table = NameTable([Rule(name, path, transform) for path, (name, transform) in paths.items()
-                           if path not in shared] + [Rule(paths[p][0], "shared/" + p)
-                                                     for p in shared],
-                          skip=checkpoint_names.GENERATOR_SKIP["huggingface"] + [
-                              checkpoint_names.HF_BUFFERS])
-        source = release.open()
-        named = dict(own)
-        copies = {f"shared/{p}": keras.Variable(np.zeros(self.encoder.named_weights()[p].shape,
-                                                         np.float32), trainable=False)
-                  for p in shared}
-        named.update(copies)
-        load_into(named, source, table)
-        for key, copy in copies.items():
-            ours = self.encoder.named_weights()[key[len("shared/"):]].numpy()
-            if not np.allclose(copy.numpy(), TRANSFORMS["none"](ours), atol=1e-6):
+        encoder = self.encoder.named_weights()
+        rules, named, copies = [], {}, {}
+        for path, (name, transform) in self._generator_paths().items():
+            if path in encoder:  # a shared table: read into a copy, compared below
+                copies[path] = keras.Variable(np.zeros(encoder[path].shape, np.float32),
+                                              trainable=False)
+                named["copy/" + path] = copies[path]
+                rules.append(Rule(name, "copy/" + path, transform))
+            else:
+                named[path] = self.head_weights()[path]
+                rules.append(Rule(name, path, transform))
+        skip = checkpoint_names.GENERATOR_SKIP["huggingface"] + [checkpoint_names.HF_BUFFERS]
+        load_into(named, release.open(), NameTable(rules, skip=skip))
+        for path, copy in copies.items():
+            if not np.allclose(copy.numpy(), encoder[path].numpy(), atol=1e-6):
                 raise CheckpointMismatchError(
-                    f"{release.weights[0]}: the generator's {key[len('shared/'):]} differs from "
-                    "the discriminator's, but ELECTRA's embeddings are shared")
+                    f"{release.weights[0]}: the generator's {path} differs from the "
+                    "discriminator's, but ELECTRA's embeddings are shared")
 
     def save_pretrained(self, directory, vocab_file=None):
         """Hugging Face's releases: the discriminator (config.json and model.safetensors of an
