@@ -314,18 +314,28 @@ def test_electra_flags_are_checked(data, tmp_path):
 def test_the_discriminator_exports_and_fine_tunes_from_the_run(trained, data, tmp_path):
     """The run's directory and its release give the discriminator (not the generator) as the
     encoder of any task model: export_model.py serves its mean-pooled states, a classifier
-    starts from it."""
+    starts from it; run_pretraining.py --init_checkpoint=the release continues both models."""
     from bert_tf import BertTokenizer, TransformerEncoder
     from in_process import run_checked
     from tasks.classification.model import BertClassifier
 
     release = os.path.join(trained.run, "pretrained")
-    discriminator = ElectraPretrainer.from_pretrained(release).encoder
+    released = ElectraPretrainer.from_pretrained(release)
+    discriminator = released.encoder
     encoder = TransformerEncoder.from_pretrained(trained.run)
     assert encoder.config.hidden_size == 24 and encoder.config == discriminator.config
     for path, variable in encoder.named_weights().items():
         np.testing.assert_allclose(variable.numpy(), discriminator.named_weights()[path].numpy(),
                                    atol=1e-7, err_msg=path)
+    # run_pretraining.py --init_checkpoint=the release continues both models.
+    again = pretraining_run.PretrainingRun.checked(pretraining_run.PretrainingSettings(**settings(
+        data, tmp_path / "again", model_config_file=None, init_checkpoint=release),
+        log=lambda line: None))
+    fresh = again.build_model()
+    again.initialize(fresh)
+    ours = dict(released.encoder.named_weights(), **released.head_weights())
+    for path, variable in dict(fresh.encoder.named_weights(), **fresh.head_weights()).items():
+        np.testing.assert_array_equal(variable.numpy(), ours[path].numpy(), err_msg=path)
     classifier = BertClassifier.from_pretrained(trained.run, num_labels=2)
     np.testing.assert_array_equal(classifier.encoder.blocks[1].output_dense.kernel.numpy(),
                                   encoder.blocks[1].output_dense.kernel.numpy())

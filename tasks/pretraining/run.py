@@ -268,7 +268,12 @@ class PretrainingRun(Run):
         if release is None:
             return
         if model.checkpoint_holds_head(release):
-            checkpoints.load_weights(model, release, strict=False)
+            # A model whose release is more than one file (ELECTRA's generator/) reads it whole.
+            load = getattr(model, "load_release", None)
+            if load is not None:
+                load(release, strict=False)
+            else:
+                checkpoints.load_weights(model, release, strict=False)
             s.log(f"Initialized from {release.format} checkpoint {s.init_checkpoint}")
         else:
             checkpoints.load_weights(model.encoder, release, strict=False)

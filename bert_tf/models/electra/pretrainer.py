@@ -235,7 +235,6 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
         ElectraForMaskedLM of this model's generator size, as save_pretrained writes) is read
         into the generator, strictly."""
         from bert_tf import checkpoints
-        from bert_tf.checkpoints.table import load_into
         from bert_tf.models import registry
 
         release = checkpoints.resolve(path)
@@ -245,12 +244,25 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
         kwargs.pop("require_head", None)  # both releases are read: every head is there
         strict = kwargs.pop("strict", True)
         model = cls(registry.config_from_release(release), *args, **kwargs)
-        discriminator = {p: v for p, v in model.named_weights().items()
-                         if not p.startswith(("generator/", "mlm/"))}
-        load_into(discriminator, release.open(), model.checkpoint_names("huggingface"),
-                  strict=strict)
-        model.load_generator(generator)
+        model.load_release(release, strict=strict)
         return model
+
+    def load_release(self, release, strict=True):
+        """Loads a checkpoint of any format (checkpoints.load_weights); a Hugging Face release
+        with its generator/ folder (save_pretrained's) gives both models, strictly."""
+        from bert_tf import checkpoints
+        from bert_tf.checkpoints.table import load_into
+
+        release = checkpoints.resolve(release)
+        generator = os.path.join(release.directory, GENERATOR_DIRECTORY)
+        if release.format != "huggingface" or not os.path.isdir(generator):
+            return checkpoints.load_weights(self, release, strict=strict)
+        discriminator = {p: v for p, v in self.named_weights().items()
+                         if not p.startswith(("generator/", "mlm/"))}
+        load_into(discriminator, release.open(), self.checkpoint_names("huggingface"),
+                  strict=strict)
+        self.load_generator(generator)
+        return release
 
     def _generator_paths(self):
         """{our path: ElectraForMaskedLM's name (with its electra. prefix), transform}."""
