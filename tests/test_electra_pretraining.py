@@ -302,6 +302,10 @@ def test_electra_flags_are_checked(data, tmp_path):
     assert run.objective_arguments == dict(disc_weight=20.0, gen_weight=1.0)
     with pytest.raises(FlagError, match=r"--generator_hidden_size=1.5 .* in \(0, 1\]"):
         checked(generator_hidden_size=1.5)
+    # Hidden size 24 x 0.01 rounds to 0: no generator, and the error names the flags.
+    with pytest.raises(FlagError, match=r"--generator_hidden_size=0.01 and "
+                                        r"--generator_layers=1.0 give no generator"):
+        checked(generator_hidden_size=0.01)
     with pytest.raises(FlagError, match="--temperature must be positive"):
         checked(temperature=0.0)
     bert = tmp_path / "bert_config.json"

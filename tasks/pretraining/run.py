@@ -127,6 +127,13 @@ class PretrainingRun(Run):
         self.objective_arguments = {
             name: getattr(s, name)
             for name in getattr(self.model_class.objective_class, "flag_arguments", ())}
+        if self.model_arguments:
+            check = getattr(self.model_class, "check_arguments", None)
+            try:
+                if check is not None:
+                    check(self.config, **self.model_arguments)
+            except UserError as e:
+                raise FlagError(str(e)) from None
         default = PretrainingSettings()
         for name in _FAMILY_FLAGS:
             if (getattr(s, name) != getattr(default, name) and name not in self.model_arguments

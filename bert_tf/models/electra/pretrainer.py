@@ -104,6 +104,18 @@ class ElectraPretrainer(MaskedLMHead, ConfigModel):
         self.sampling_seed = keras.random.SeedGenerator(seed, name="sampling_seed_generator")
         self.build()
 
+    @staticmethod
+    def check_arguments(config, generator_hidden_size=0.25, generator_layers=1.0, **unused):
+        """ConfigError (naming the flags) for generator sizes that give no valid generator."""
+        from bert_tf.models.bert.config import ConfigError
+
+        try:
+            config.generator(generator_hidden_size, generator_layers)
+        except ConfigError as e:
+            raise ConfigError(f"--generator_hidden_size={generator_hidden_size} and "
+                              f"--generator_layers={generator_layers} give no generator of "
+                              f"this model: {e}") from None
+
     def build(self, input_shape=None):
         gen, hidden = self.generator_shape, self.config.hidden_size
         if self.generator_projection is not None:
