@@ -8,6 +8,8 @@ from bert_tf import (BertTokenizer, ElectraConfig, ElectraEncoder, ElectraPretra
                      TransformerEncoder)
 from bert_tf import build_encoder, checkpoints
 from bert_tf.checkpoints import CheckpointMismatchError
+from scipy.special import erf
+from test_families import _layer_norm as layer_norm
 from test_families import padded_inputs, reference_forward
 
 ATOL = 1e-5
@@ -116,19 +118,21 @@ def test_google_research_electra_checkpoint_reads_strictly(tmp_path):
         np.testing.assert_allclose(variable.numpy(), arrays[name], atol=1e-7, err_msg=path)
     assert model.generator_config.hidden_size == 3 and len(named) == len(
         [n for n in arrays if "adam_" not in n and n != "global_step"])
-    # The generator's body computes what a generator encoder of these weights computes.
-    generator = build_encoder(model.generator_config)
-    for path, variable in generator.named_weights().items():
-        source = named[path] if path.startswith("embeddings/") else named["generator/" + path]
-        variable.assign(source.numpy())
-    batch = {"input_ids": ids, "input_mask": mask,
-             "masked_lm_positions": np.array([[1, 2]] * 5, np.int32)}
-    hidden = np.take_along_axis(np.asarray(generator(batch)["sequence_output"]),
-                                batch["masked_lm_positions"][..., None], 1)
-    transformed = model.mlm_layer_norm(model.mlm_activation(model.mlm_transform(hidden)))
-    expected_logits = (np.asarray(transformed) @ arrays["electra/embeddings/word_embeddings"].T
-                       + arrays["generator_predictions/output_bias"])
-    np.testing.assert_allclose(model.generator_logits(batch), expected_logits, atol=1e-5)
+    # The generator's logits against float64: its body (generator/..., on the shared
+    # electra/embeddings/, one head) and generator_predictions' dense, GELU, LayerNorm and
+    # decoder tied to the word table.
+    positions = np.array([[1, 2]] * 5, np.int32)
+    batch = {"input_ids": ids, "input_mask": mask, "masked_lm_positions": positions}
+    hidden = reference_forward(_hf_names(arrays, "generator"), "electra", ids, mask, 2, 1)
+    hidden = np.take_along_axis(hidden, positions[..., None], 1)  # [B, K, G]
+    a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    x = hidden @ a["generator_predictions/dense/kernel"] + a["generator_predictions/dense/bias"]
+    x = 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+    x = layer_norm(x, a["generator_predictions/LayerNorm/gamma"],
+                   a["generator_predictions/LayerNorm/beta"], 1e-12)
+    expected_logits = (x @ a["electra/embeddings/word_embeddings"].T
+                       + a["generator_predictions/output_bias"])
+    np.testing.assert_allclose(model.generator_logits(batch), expected_logits, atol=2e-5)
 
     import tensorflow as tf
 
