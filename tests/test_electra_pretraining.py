@@ -196,6 +196,13 @@ def test_the_loss_is_the_hand_computed_electra_loss():
     grads = dict(zip(named, tape.gradient(value, list(named.values()))))
     assert all(grads[p] is None for p in named if p.startswith(("generator/", "mlm/")))
     assert all(grads[p] is not None for p in named if not p.startswith(("generator/", "mlm/")))
+    # A fill-mask request (export_model.py --task=pretrainer) has no originals: the generator
+    # alone answers, with the logits it gave above.
+    request = {k: batch[k] for k in ("input_ids", "input_mask", "segment_ids",
+                                     "masked_lm_positions")}
+    alone = model(request)
+    assert sorted(alone) == ["mlm_logits"]
+    np.testing.assert_allclose(alone["mlm_logits"], logits, atol=1e-6)
     # The generator's head decodes with the discriminator's word table: one variable.
     assert model.word_embeddings is model.encoder.embeddings.word_embeddings
     assert model.generator_config.hidden_size == 3 and model.generator_config.intermediate_size == 12
