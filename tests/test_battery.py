@@ -319,4 +319,5 @@ def test_electra_pretrainer(tmp_path):
                   # bfloat16: the generator's logits measured 0.21 off (Zen 5), and a token
                   # sampled at a near-tie may differ, which flips a 0/1 label.
                   tolerance_bf16=1.0,
-                  padded=padded, frozen=lambda m: m.encoder.layer_0, fit=(batch, labels, "auto"))
+                  padded=padded, frozen=lambda m: m.encoder.layer_0,
+                  keras_file=str(tmp_path / "electra_pretrainer.keras"), fit=(batch, labels, "auto"))
