@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import (BertEmbeddings, DistilBertConfig, ElectraConfig, ElectraPretrainer, MultiHeadSelfAttention, RobertaConfig,
-                     TransformerEncoderBlock, build_encoder)
+from bert_tf import (BertEmbeddings, DistilBertConfig, ElectraConfig, ElectraPretrainer,
+                     MultiHeadSelfAttention, RobertaConfig, TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
 from bert_tf.models.roberta import RobertaMaskedLM
 from tasks.classification.model import BertClassifier
@@ -300,8 +300,9 @@ def test_roberta_masked_lm(tmp_path):
 
 
 def test_electra_pretrainer(tmp_path):
-    """The generator, the sampling (at inference from a fixed seed) and the discriminator; its own compile() loss (ElectraObjective), which reaches every
-    weight: the generator's through the masked-LM loss, the discriminator's through its own."""
+    """The generator, the sampling (at inference from a fixed seed) and the discriminator;
+    its own compile() loss (ElectraObjective), which reaches every weight: the generator's
+    through the masked-LM loss, the discriminator's through its own."""
     config = FAMILY_CONFIGS["electra"]
     batch = {k: v for k, v in random_pretraining_batch(config).items()
              if k not in ("segment_ids", "next_sentence_labels")}
@@ -309,8 +310,10 @@ def test_electra_pretrainer(tmp_path):
     def padded(model):
         inputs = {k: v for k, v in with_padding(dict(batch, segment_ids=MASK)).items()
                   if k != "segment_ids"}
-        return model(dict(batch, **inputs)), lambda out: out if out["disc_logits"].shape[1] == SEQ else dict(
-            out, disc_logits=out["disc_logits"][:, :SEQ], disc_labels=out["disc_labels"][:, :SEQ])
+        def real(out):  # the discriminator's [B, T] outputs at the unpadded positions
+            return dict(out, disc_logits=out["disc_logits"][:, :SEQ],
+                        disc_labels=out["disc_labels"][:, :SEQ])
+        return model(dict(batch, **inputs)), real
 
     labels = {k: batch[k] for k in ("masked_lm_ids", "masked_lm_weights")}
     check_battery(lambda dtype=None: ElectraPretrainer(config, seed=11, dtype=dtype),
@@ -320,4 +323,5 @@ def test_electra_pretrainer(tmp_path):
                   # sampled at a near-tie may differ, which flips a 0/1 label.
                   tolerance_bf16=1.0,
                   padded=padded, frozen=lambda m: m.encoder.layer_0,
-                  keras_file=str(tmp_path / "electra_pretrainer.keras"), fit=(batch, labels, "auto"))
+                  keras_file=str(tmp_path / "electra_pretrainer.keras"),
+                  fit=(batch, labels, "auto"))

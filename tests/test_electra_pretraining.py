@@ -205,7 +205,8 @@ def test_the_loss_is_the_hand_computed_electra_loss():
     np.testing.assert_allclose(alone["mlm_logits"], logits, atol=1e-6)
     # The generator's head decodes with the discriminator's word table: one variable.
     assert model.word_embeddings is model.encoder.embeddings.word_embeddings
-    assert model.generator_config.hidden_size == 3 and model.generator_config.intermediate_size == 12
+    generator = model.generator_config
+    assert (generator.hidden_size, generator.intermediate_size) == (3, 12)
 
 
 def test_a_short_run_learns_replaced_token_detection(trained):

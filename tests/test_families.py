@@ -17,8 +17,8 @@ from scipy.special import erf
 
 import hub_layouts
 from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncoder,
-                     ElectraConfig, ElectraEncoder, RobertaConfig, RobertaEncoder, RobertaMaskedLM, TransformerEncoder,
-                     build_encoder)
+                     ElectraConfig, ElectraEncoder, RobertaConfig, RobertaEncoder,
+                     RobertaMaskedLM, TransformerEncoder, build_encoder)
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.errors import UserError
 from bert_tf.models import registry
