@@ -212,9 +212,8 @@ def test_the_loss_is_the_hand_computed_electra_loss():
 def test_a_short_run_learns_replaced_token_detection(trained):
     """240 steps of run_pretraining.py on masked records of a language with agreement (each
     noun its adjective and verb): the discriminator's loss is well below the binary entropy of
-    the replaced fraction (the loss of the best constant guess), its precision several times
-    that fraction (a guesser's), its accuracy above the all-original guess; every metric is
-    reported."""
+    the replaced fraction (the loss of the best constant guess) and its precision several times
+    that fraction (a guesser's); every metric is reported."""
     r = trained.results
     assert f"step {STEPS}/{STEPS}" in trained.log
     assert r["global_step"] == STEPS
@@ -222,12 +221,12 @@ def test_a_short_run_learns_replaced_token_detection(trained):
                       "sampled_masked_lm_accuracy", "disc_loss", "disc_accuracy",
                       "disc_precision", "disc_recall", "replaced_fraction"}
     assert abs(r["loss"] - (r["masked_lm_loss"] + 50 * r["disc_loss"])) < 1e-3 * r["loss"]
-    # Measured (Zen 5, 2026-12-07; seeds 3, 4, 5): disc_loss 0.352-0.367 against 0.42,
-    # precision 0.77-0.93 against 0.15, accuracy 0.862-0.867 against 0.852.
+    # Measured (Zen 5, 2026-12-07; seeds 3, 4, 5): disc_loss 0.352-0.367 against 0.42 (ratio
+    # 0.86-0.88), precision 0.77-0.93 against 0.15. Accuracy, 0.862-0.867 against 0.852 for
+    # "all original", is too close to its baseline for a threshold: the two above are not.
     trivial = binary_entropy(r["replaced_fraction"])
     assert r["disc_loss"] < 0.93 * trivial, r
     assert r["disc_precision"] > 3 * r["replaced_fraction"], r
-    assert r["disc_accuracy"] > 1 - r["replaced_fraction"], r
     assert 0.05 < r["replaced_fraction"] < 0.25, r
 
 
