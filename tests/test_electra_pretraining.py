@@ -226,7 +226,7 @@ def test_a_short_run_learns_replaced_token_detection(trained):
     # "all original", is too close to its baseline for a threshold: the two above are not.
     trivial = binary_entropy(r["replaced_fraction"])
     assert r["disc_loss"] < 0.93 * trivial, r
-    assert r["disc_precision"] > 3 * r["replaced_fraction"], r
+    assert r["disc_precision"] > 2 * r["replaced_fraction"], r
     assert 0.05 < r["replaced_fraction"] < 0.25, r
 
 
