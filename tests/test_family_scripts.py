@@ -343,15 +343,16 @@ def test_run_squad_and_run_tagging_fine_tune_export_and_serve_a_roberta_release(
 def test_an_electra_discriminator_through_every_script(electra_release, tmp_path):
     """An ElectraForPreTraining release fine-tuned by run_classifier.py (ElectraClassificationHead:
     classifier.dense, GELU, out_proj; its release and run directory read back to the trained
-    model), run_squad.py and run_tagging.py, and read by extract_features.py. (The task
-    exports are family-free: DistilBERT's and RoBERTa's tests serve them.)"""
+    model), run_squad.py and run_tagging.py, and read by extract_features.py. Training and the
+    released heads only: evaluation and the task exports are the task's, the same for every
+    family (DistilBERT's and RoBERTa's tests run them)."""
     from in_process import run_checked
 
     data = small_data.write_opinion_csv(tmp_path / "data", train=24, dev=8)
     out = str(tmp_path / "run")
     run, arrays = fine_tune(ClassifierRun, ClassifierSettings, electra_release, out,
-                            task_name="custom", data_dir=data, text_a_column="review",
-                            label_column="sentiment", max_seq_length=20)
+                            do_eval=False, task_name="custom", data_dir=data,
+                            text_a_column="review", label_column="sentiment", max_seq_length=20)
     assert arrays["classifier.dense.weight"].shape == (12, 12)
     assert arrays["classifier.out_proj.weight"].shape == (2, 12)
     texts = ["The film was fantastic.", "What a tedious trip that was!"]
@@ -361,7 +362,6 @@ def test_an_electra_discriminator_through_every_script(electra_release, tmp_path
         model = BertClassifier.from_pretrained(path, num_labels=2)
         np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
 
-    # Training and the released heads (evaluation is the task's, the same for every family).
     train = small_data.write_biography_squad(tmp_path / "train.json", 12, seed=1)
     run, arrays = fine_tune(SquadRun, SquadSettings, electra_release, str(tmp_path / "squad"),
                             do_eval=False, train_file=train, max_seq_length=48, doc_stride=24,
