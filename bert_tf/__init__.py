@@ -1,4 +1,4 @@
-"""bert_tf: BERT and its family (RoBERTa, DistilBERT) as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ELECTRA) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
@@ -22,6 +22,9 @@ _EXPORTS = {
     "RobertaMaskedLM": "bert_tf.models.roberta.masked_lm",
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
+    "ElectraConfig": "bert_tf.models.electra.config",
+    "ElectraEncoder": "bert_tf.models.electra.encoder",
+    "ElectraPretrainer": "bert_tf.models.electra.pretrainer",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",

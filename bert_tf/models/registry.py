@@ -22,7 +22,7 @@ class Family:
     encoder: str  # "module:Class"
     hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
     tokenizer: str  # "wordpiece" (vocab.txt) or "bpe" (vocab.json + merges.txt)
-    formats: tuple  # checkpoint formats it reads and writes
+    formats: tuple  # checkpoint formats it reads and writes; releases are in the first
     pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
 
     def config_class(self):
@@ -57,6 +57,10 @@ FAMILIES = {
                          "bert_tf.models.distilbert.config:DistilBertConfig",
                          "bert_tf.models.distilbert.encoder:DistilBertEncoder",
                          ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
+    "electra": Family("electra", "ELECTRA", "bert_tf.models.electra.config:ElectraConfig",
+                      "bert_tf.models.electra.encoder:ElectraEncoder", ("electra",), "wordpiece",
+                      ("huggingface", "google", "keras_hub"),
+                      "bert_tf.models.electra.pretrainer:ElectraPretrainer"),
 }
 
 
@@ -66,7 +70,7 @@ def _load(path):
 
 
 def get(name) -> Family:
-    """The family called `name` ("bert", "roberta", "distilbert")."""
+    """The family called `name` ("bert", "roberta", "distilbert", "electra")."""
     if name not in FAMILIES:
         raise UserError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
     return FAMILIES[name]

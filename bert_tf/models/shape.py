@@ -19,8 +19,13 @@ class EncoderShape:
     `classifier_pooling` is how the family's sentence classifiers turn the
     first token into the classifier's input: "pooler" (the encoder's own,
     BERT), or the activation of a dense layer of the head's own ("tanh":
-    RoBERTa's classifier.dense, "relu": DistilBERT's pre_classifier);
+    RoBERTa's classifier.dense, "gelu" (exact): ELECTRA's, "relu": DistilBERT's
+    pre_classifier);
     `classifier_dropout` its dropout (None: hidden_dropout).
+    `embedding_size` is the width of the embedding tables, their LayerNorm
+    and dropout (None: hidden_size); a different width is projected to
+    hidden_size by the encoder's `embedding_projection` before the first
+    block (ELECTRA's and ALBERT's factorized embeddings).
     """
 
     vocab_size: int
@@ -39,6 +44,7 @@ class EncoderShape:
     position_offset: int = 0
     classifier_pooling: str = "pooler"
     classifier_dropout: Optional[float] = None
+    embedding_size: Optional[int] = None
 
     @property
     def max_length(self) -> int:

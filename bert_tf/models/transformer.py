@@ -1,6 +1,6 @@
 """TransformerEncoder: the embedding sum, N post-LN Transformer blocks and, where the family has one, the tanh pooler."""
 
-# B=batch, T=sequence, H=hidden size
+# B=batch, T=sequence, H=hidden size, E=embedding size
 
 import keras
 import tensorflow as tf
@@ -22,7 +22,9 @@ class TransformerEncoder(ConfigModel):
       - "encoder_outputs": list of `[B, T, H]`, every block's output in order;
       - "pooled_output": `[B, H]`, tanh(dense(first token)), where the family
         has a pooler (BERT, RoBERTa).
-    Outputs have the dtype policy's compute dtype.
+    Outputs have the dtype policy's compute dtype. Where the shape's
+    `embedding_size` differs from hidden_size, the embeddings work at that
+    width and a dense `embedding_projection` maps them to hidden_size.
 
     `recompute_activations=True` (also settable as an attribute before the
     first training call) keeps only each block's input from the forward pass
@@ -47,9 +49,11 @@ class TransformerEncoder(ConfigModel):
         self.recompute_activations = recompute_activations
         shape = self.shape = self.config.encoder_shape()
         policy = self.dtype_policy
+        # The tables' width: hidden_size, unless the family factorizes its embeddings.
+        self.embedding_width = shape.embedding_size or shape.hidden_size
         self.embeddings = BertEmbeddings(
             vocab_size=shape.vocab_size,
-            hidden_size=shape.hidden_size,
+            hidden_size=self.embedding_width,
             max_position_embeddings=shape.position_rows,
             type_vocab_size=shape.type_vocab_size,
             initializer_range=shape.initializer_range,
@@ -59,6 +63,12 @@ class TransformerEncoder(ConfigModel):
             dtype=policy,
             name="embeddings",
         )
+        self.embedding_projection = None
+        if self.embedding_width != shape.hidden_size:
+            self.embedding_projection = keras.layers.Dense(
+                shape.hidden_size, dtype=policy, name="embedding_projection",
+                kernel_initializer=keras.initializers.TruncatedNormal(
+                    stddev=shape.initializer_range))
         self.blocks = [
             TransformerEncoderBlock(
                 num_attention_heads=shape.num_heads,
@@ -101,6 +111,8 @@ class TransformerEncoder(ConfigModel):
     def build(self, input_shape=None):
         hidden = self.shape.hidden_size
         self.embeddings.build()
+        if self.embedding_projection is not None:
+            self.embedding_projection.build((None, None, self.embedding_width))
         for block in self.blocks:
             block.build((None, None, hidden))
         if self.pooler is not None:
@@ -110,7 +122,9 @@ class TransformerEncoder(ConfigModel):
     def call(self, inputs, training=None):
         input_mask = inputs.get("input_mask")
         segment_ids = inputs.get("segment_ids") if self.has_segments else None
-        x = self.embeddings(inputs["input_ids"], segment_ids, training=training)
+        x = self.embeddings(inputs["input_ids"], segment_ids, training=training)  # [B, T, E]
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)  # [B, T, H]
         encoder_outputs = []
         recompute = bool(training) and self.recompute_activations
         for block in self.blocks:
@@ -144,6 +158,8 @@ class TransformerEncoder(ConfigModel):
         if self.has_segments:
             add("embeddings", emb, ("token_type_embeddings",))
         add("embeddings/layer_norm", emb.layer_norm, ("gamma", "beta"))
+        if self.embedding_projection is not None:
+            add("embedding_projection", self.embedding_projection, ("kernel", "bias"))
         for i, block in enumerate(self.blocks):
             p = f"layer_{i}"
             att = block.attention
