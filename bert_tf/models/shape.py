@@ -21,6 +21,10 @@ class EncoderShape:
     BERT), or the activation of a dense layer of the head's own ("tanh":
     RoBERTa's classifier.dense, "relu": DistilBERT's pre_classifier);
     `classifier_dropout` its dropout (None: hidden_dropout).
+    `embedding_size` is the width of the embedding tables, their LayerNorm and
+    dropout when it differs from hidden_size (ALBERT's and ELECTRA's factorized
+    embeddings): a dense `embedding_projection` (E -> H) then feeds the first
+    block. None means hidden_size.
     """
 
     vocab_size: int
@@ -39,6 +43,12 @@ class EncoderShape:
     position_offset: int = 0
     classifier_pooling: str = "pooler"
     classifier_dropout: Optional[float] = None
+    embedding_size: Optional[int] = None
+
+    @property
+    def embedding_width(self) -> int:
+        """The width of the embedding tables (embedding_size, else hidden_size)."""
+        return self.embedding_size or self.hidden_size
 
     @property
     def max_length(self) -> int:

@@ -1,6 +1,6 @@
 """TransformerEncoder: the embedding sum, N post-LN Transformer blocks and, where the family has one, the tanh pooler."""
 
-# B=batch, T=sequence, H=hidden size
+# B=batch, T=sequence, H=hidden size, E=embedding size
 
 import keras
 import tensorflow as tf
@@ -49,7 +49,7 @@ class TransformerEncoder(ConfigModel):
         policy = self.dtype_policy
         self.embeddings = BertEmbeddings(
             vocab_size=shape.vocab_size,
-            hidden_size=shape.hidden_size,
+            hidden_size=shape.embedding_width,
             max_position_embeddings=shape.position_rows,
             type_vocab_size=shape.type_vocab_size,
             initializer_range=shape.initializer_range,
@@ -59,6 +59,13 @@ class TransformerEncoder(ConfigModel):
             dtype=policy,
             name="embeddings",
         )
+        # Factorized embeddings (ALBERT, ELECTRA): tables of width E, projected to H.
+        self.embedding_projection = None
+        if shape.embedding_width != shape.hidden_size:
+            self.embedding_projection = keras.layers.Dense(
+                shape.hidden_size, dtype=policy, name="embedding_projection",
+                kernel_initializer=keras.initializers.TruncatedNormal(
+                    stddev=shape.initializer_range))
         self.blocks = [
             TransformerEncoderBlock(
                 num_attention_heads=shape.num_heads,
@@ -101,6 +108,8 @@ class TransformerEncoder(ConfigModel):
     def build(self, input_shape=None):
         hidden = self.shape.hidden_size
         self.embeddings.build()
+        if self.embedding_projection is not None:
+            self.embedding_projection.build((None, None, self.shape.embedding_width))
         for block in self.blocks:
             block.build((None, None, hidden))
         if self.pooler is not None:
@@ -110,7 +119,9 @@ class TransformerEncoder(ConfigModel):
     def call(self, inputs, training=None):
         input_mask = inputs.get("input_mask")
         segment_ids = inputs.get("segment_ids") if self.has_segments else None
-        x = self.embeddings(inputs["input_ids"], segment_ids, training=training)
+        x = self.embeddings(inputs["input_ids"], segment_ids, training=training)  # [B, T, E]
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)  # [B, T, H]
         encoder_outputs = []
         recompute = bool(training) and self.recompute_activations
         for block in self.blocks:
@@ -144,6 +155,8 @@ class TransformerEncoder(ConfigModel):
         if self.has_segments:
             add("embeddings", emb, ("token_type_embeddings",))
         add("embeddings/layer_norm", emb.layer_norm, ("gamma", "beta"))
+        if self.embedding_projection is not None:
+            add("embedding_projection", self.embedding_projection, ("kernel", "bias"))
         for i, block in enumerate(self.blocks):
             p = f"layer_{i}"
             att = block.attention
