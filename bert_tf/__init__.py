@@ -24,6 +24,7 @@ _EXPORTS = {
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
+    "SentencePieceTokenizer": "bert_tf.tokenization.sentence_piece",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",
     "TransformerEncoderBlock": "bert_tf.layers.encoder_block",
     "UserError": "bert_tf.errors",

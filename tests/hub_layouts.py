@@ -200,3 +200,28 @@ def write_bpe_vocab(directory, texts, vocab_size=300):
         json.dump({"add_prefix_space": False, "model_max_length": 512,
                    "tokenizer_class": "RobertaTokenizer"}, f)
     return len(vocab)
+
+
+def write_spiece_model(directory, texts, vocab_size=400, lower=True):
+    """spiece.model: a unigram SentencePiece model learned from `texts` with the `sentencepiece`
+    package's own trainer, with ALBERT's settings (<pad> 0, <unk> 1, control symbols [CLS] 2,
+    [SEP] 3, [MASK] 4, no <s> or </s>), and the tokenizer_config.json albert-base-v2 carries;
+    returns the model's path."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+        control_symbols=["[CLS]", "[SEP]", "[MASK]"], character_coverage=0.9995,
+        minloglevel=2, num_threads=1)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "spiece.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": lower, "keep_accents": False, "remove_space": True,
+                   "model_max_length": 512, "tokenizer_class": "AlbertTokenizer"}, f)
+    return path

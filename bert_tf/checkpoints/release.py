@@ -14,6 +14,7 @@ HF_CONFIG_NAME = "config.json"  # Hugging Face releases
 VOCAB_NAME = "vocab.txt"  # WordPiece (BERT, DistilBERT)
 # Byte-level BPE (RoBERTa): vocab.json with merges.txt beside it, else tokenizer.json.
 BPE_VOCAB_NAMES = ("vocab.json", "tokenizer.json")
+SENTENCEPIECE_NAME = "spiece.model"  # SentencePiece (ALBERT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +106,11 @@ def resolve(path) -> Release:
 
 def find_vocab(directory) -> Optional[str]:
     """The file a directory's tokenizer is read from: vocab.txt, else vocab.json (whose
-    merges.txt is beside it), else tokenizer.json; a keras-hub preset's
+    merges.txt is beside it), else tokenizer.json, else spiece.model; a keras-hub preset's
     assets/tokenizer/vocabulary.txt or vocabulary.json; None if it has none of them."""
     if keras_hub.is_preset(directory):
         return keras_hub.find_vocab(directory)
-    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES):
+    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES, SENTENCEPIECE_NAME):
         path = os.path.join(directory, name)
         if os.path.isfile(path):
             return path
@@ -123,6 +124,8 @@ def vocab_files(vocab_file) -> dict:
     name = os.path.basename(vocab_file)
     if name == "tokenizer.json":
         return {name: vocab_file}
+    if name.endswith((".model", ".spm")):  # a SentencePiece model, spiece.model in releases
+        return {SENTENCEPIECE_NAME: vocab_file}
     if name.endswith(".json"):
         merges = os.path.join(os.path.dirname(vocab_file) or ".", "merges.txt")
         if not os.path.isfile(merges):

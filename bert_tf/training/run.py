@@ -554,4 +554,7 @@ def tokenizer_settings(tokenizer):
     """What a run directory's tokenizer_config.json says of its tokenizer (Hugging Face's keys)."""
     if hasattr(tokenizer, "add_prefix_space"):  # a byte-level BPE
         return {"add_prefix_space": tokenizer.add_prefix_space}
+    if hasattr(tokenizer, "keep_accents"):  # SentencePiece: ALBERT's AlbertTokenizer keys
+        return {"do_lower_case": tokenizer.do_lower_case, "keep_accents": tokenizer.keep_accents,
+                "remove_space": tokenizer.remove_space}
     return {"do_lower_case": tokenizer.do_lower_case, "strip_accents": tokenizer.strip_accents}
