@@ -7,6 +7,7 @@ import tensorflow as tf
 from bert_tf import (BertEmbeddings, DistilBertConfig, MultiHeadSelfAttention, RobertaConfig,
                      TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
+from bert_tf.models.albert import AlbertConfig
 from bert_tf.models.roberta import RobertaMaskedLM
 from tasks.classification.model import BertClassifier
 from tasks.question_answering.model import BertSpanLabeler
@@ -291,3 +292,26 @@ def test_roberta_masked_lm(tmp_path):
                   padded=padded, frozen=lambda m: m.encoder.layer_0,
                   keras_file=str(tmp_path / "roberta_masked_lm.keras"),
                   fit=(batch, {"mlm_logits": batch["masked_lm_ids"]}, "auto"))
+
+
+# ALBERT: embeddings narrower than the hidden size with their projection, and one group of
+# two blocks shared by two layers (each shared block gets both layers' gradients).
+ALBERT_CONFIG = AlbertConfig(vocab_size=53, embedding_size=10, hidden_size=12,
+                             num_hidden_layers=2, num_hidden_groups=1, inner_group_num=2,
+                             num_attention_heads=3, intermediate_size=37,
+                             max_position_embeddings=11, hidden_dropout_prob=0.2,
+                             attention_probs_dropout_prob=0.15, initializer_range=0.3)
+
+
+def test_albert_encoder(tmp_path):
+    def padded(encoder):
+        return encoder(with_padding(INPUTS)), real_positions
+
+    outputs = build_encoder(ALBERT_CONFIG)(INPUTS)
+    assert len(outputs["encoder_outputs"]) == 2
+    check_battery(lambda dtype=None: build_encoder(ALBERT_CONFIG, dtype=dtype),
+                  lambda e, training=False: e(INPUTS, training=training), total,
+                  tolerance_bf16=0.2, stochastic=True, padded=padded,
+                  frozen=lambda e: e.embeddings, keras_file=str(tmp_path / "albert.keras"),
+                  fit=pattern_fit(INPUTS, {k: outputs[k] for k in ("sequence_output",
+                                                                   "pooled_output")}))

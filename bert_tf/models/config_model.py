@@ -198,7 +198,7 @@ class ConfigModel(keras.Model):
         """The format `save_pretrained` writes: "google" for BERT, "huggingface" for the others."""
         from bert_tf.models import registry
 
-        return "google" if "google" in registry.family_of(self.config).formats else "huggingface"
+        return "google" if registry.family_of(self.config).formats[0] == "google" else "huggingface"
 
     # --------------------------------------------------------- Keras-native use
 

@@ -21,8 +21,8 @@ class Family:
     config: str  # "module:Class"
     encoder: str  # "module:Class"
     hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
-    tokenizer: str  # "wordpiece" (vocab.txt) or "bpe" (vocab.json + merges.txt)
-    formats: tuple  # checkpoint formats it reads and writes
+    tokenizer: str  # "wordpiece" (vocab.txt), "bpe" (vocab.json + merges.txt), "sentencepiece"
+    formats: tuple  # checkpoint formats it reads and writes; save_pretrained writes the first
     pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
 
     def config_class(self):
@@ -57,6 +57,9 @@ FAMILIES = {
                          "bert_tf.models.distilbert.config:DistilBertConfig",
                          "bert_tf.models.distilbert.encoder:DistilBertEncoder",
                          ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
+    "albert": Family("albert", "ALBERT", "bert_tf.models.albert.config:AlbertConfig",
+                     "bert_tf.models.albert.encoder:AlbertEncoder", ("albert",), "sentencepiece",
+                     ("huggingface", "google", "keras_hub")),
 }
 
 
@@ -118,6 +121,10 @@ def config_from_release(release):
         return family.config_class().from_keras_hub(values, release.config_file)
     if os.path.basename(release.config_file) == BertConfig.file_name:
         return BertConfig.from_json_file(release.config_file)
+    for family in FAMILIES.values():  # another family's Google release (albert_config.json)
+        config_class = family.config_class()
+        if os.path.basename(release.config_file) == getattr(config_class, "google_file_name", 0):
+            return config_class.from_google_json_file(release.config_file)
     # config.json: a Hugging Face release, or a bert_tf run of another family (whose
     # config.json is in the family's Hugging Face form).
     values = read_json(release.config_file)

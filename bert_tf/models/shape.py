@@ -25,6 +25,11 @@ class EncoderShape:
     dropout when it differs from hidden_size (ALBERT's and ELECTRA's factorized
     embeddings): a dense `embedding_projection` (E -> H) then feeds the first
     block. None means hidden_size.
+    `shared_groups` shares blocks across layers as ALBERT does: None gives
+    every layer a block of its own; a number G makes G groups of
+    `group_blocks` blocks each, and layer l (of num_layers) applies group
+    l * G // num_layers, its blocks in order (ALBERT's num_hidden_groups and
+    inner_group_num).
     """
 
     vocab_size: int
@@ -44,6 +49,8 @@ class EncoderShape:
     classifier_pooling: str = "pooler"
     classifier_dropout: Optional[float] = None
     embedding_size: Optional[int] = None
+    shared_groups: Optional[int] = None
+    group_blocks: int = 1
 
     @property
     def embedding_width(self) -> int:
