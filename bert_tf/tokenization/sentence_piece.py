@@ -29,11 +29,12 @@ class SentencePieceError(UserError):
     """A spiece.model that cannot serve as an ALBERT vocabulary."""
 
 
+@tf.autograph.experimental.do_not_convert
 def _combining_class():
     """A regular expression of one character of non-zero Unicode combining class, the marks
-    ALBERT drops after NFKD (Python's unicodedata.combining)."""
+    ALBERT drops after NFKD (Python's unicodedata.combining); none lies beyond plane 1."""
     ranges, start, last = [], None, None
-    for code in range(0x110000):
+    for code in range(0x20000):
         if unicodedata.combining(chr(code)):
             if start is None or code != last + 1:
                 if start is not None:
@@ -123,6 +124,9 @@ class SentencePieceTokenizer(TemplateTokenizer):
             setattr(self, attribute, self._token_to_id[token])
         self.template = Template.bert(self.cls_id, self.sep_id, self.pad_id)
         self._tokens = tf.constant(tokens)
+        global _COMBINING
+        if _COMBINING is None:  # here, not where a tf.function traces the normalization
+            _COMBINING = _combining_class()
 
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
@@ -155,7 +159,6 @@ class SentencePieceTokenizer(TemplateTokenizer):
     def _normalized(self, texts):
         """`[B]` texts -> (normalized `[B]` texts, int64 `[C]` byte length of each source
         character's normalized form, the source characters `[B, (C)]`)."""
-        global _COMBINING
         code_points = decode_utf8(texts)  # [B, (C)]; validates
         flat = code_points.flat_values  # [C]
         chars = tf.strings.unicode_encode(flat[:, None], "UTF-8")  # [C], one string each
@@ -176,8 +179,6 @@ class SentencePieceTokenizer(TemplateTokenizer):
         for quote in ("`", "'"):
             chars = self._pairs_to_quote(chars, flat, index, row_start, row_limit, quote)
         if not self.keep_accents:
-            if _COMBINING is None:
-                _COMBINING = _combining_class()
             chars = tf.strings.regex_replace(tf_text.normalize_utf8(chars, "NFKD"), _COMBINING,
                                              "")
         if self.do_lower_case:
