@@ -7,7 +7,7 @@ import tensorflow as tf
 from bert_tf import (BertEmbeddings, DistilBertConfig, MultiHeadSelfAttention, RobertaConfig,
                      TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
-from bert_tf.models.albert import AlbertConfig
+from bert_tf.models.albert import AlbertConfig, AlbertPretrainer
 from bert_tf.models.roberta import RobertaMaskedLM
 from tasks.classification.model import BertClassifier
 from tasks.question_answering.model import BertSpanLabeler
@@ -291,7 +291,8 @@ def test_roberta_masked_lm(tmp_path):
                   lambda out: total(out) * 1e-2, tolerance_bf16=0.2, stochastic=True,
                   padded=padded, frozen=lambda m: m.encoder.layer_0,
                   keras_file=str(tmp_path / "roberta_masked_lm.keras"),
-                  fit=(batch, {"mlm_logits": batch["masked_lm_ids"]}, "auto"))
+                  fit=(batch, {"mlm_logits": batch["masked_lm_ids"],
+                               "sop_logits": batch["next_sentence_labels"]}, "auto"))
 
 
 # ALBERT: embeddings narrower than the hidden size with their projection, and one group of
@@ -315,3 +316,19 @@ def test_albert_encoder(tmp_path):
                   frozen=lambda e: e.embeddings, keras_file=str(tmp_path / "albert.keras"),
                   fit=pattern_fit(INPUTS, {k: outputs[k] for k in ("sequence_output",
                                                                    "pooled_output")}))
+
+
+def test_albert_pretrainer(tmp_path):
+    batch = random_pretraining_batch(ALBERT_CONFIG)
+
+    def padded(model):
+        return model(dict(batch, **with_padding(batch))), lambda out: out
+
+    # Its own compile() loss: masked LM + sentence order (on next_sentence_labels).
+    check_battery(lambda dtype=None: AlbertPretrainer(ALBERT_CONFIG, dtype=dtype),
+                  lambda m, training=False: m(batch, training=training),
+                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, stochastic=True,
+                  padded=padded, frozen=lambda m: m.encoder.embeddings,
+                  keras_file=str(tmp_path / "albert_pretrainer.keras"),
+                  fit=(batch, {"mlm_logits": batch["masked_lm_ids"],
+                               "sop_logits": batch["next_sentence_labels"]}, "auto"))

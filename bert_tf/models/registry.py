@@ -59,7 +59,8 @@ FAMILIES = {
                          ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
     "albert": Family("albert", "ALBERT", "bert_tf.models.albert.config:AlbertConfig",
                      "bert_tf.models.albert.encoder:AlbertEncoder", ("albert",), "sentencepiece",
-                     ("huggingface", "google", "keras_hub")),
+                     ("huggingface", "google", "keras_hub"),
+                     "bert_tf.models.albert.pretrainer:AlbertPretrainer"),
 }
 
 
