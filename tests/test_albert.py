@@ -123,3 +123,60 @@ def test_config_round_trips_and_albert_base_v2_has_its_parameter_count():
     with pytest.raises(ConfigError, match="hidden_size 12 is not a multiple of "
                                           "num_attention_heads 5"):
         AlbertConfig(**dict(SIZES, num_attention_heads=5))
+
+
+def reference_pretraining(arrays, ids, mask, positions):
+    """AlbertForPreTraining's masked-LM logits at `positions` and sentence-order logits, in
+    float64: AlbertMLMHead (dense H -> E, gelu_new, LayerNorm, the decoder tied to the word
+    embeddings plus predictions.bias) and the pooler's tanh into sop_classifier."""
+    from test_families import _layer_norm
+
+    a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
+    x = reference_forward(arrays, "albert", ids, mask, 4, 3)  # [B, T, H]
+    h = np.take_along_axis(x, np.asarray(positions)[..., None], 1)
+    h = h @ a["predictions.dense.weight"].T + a["predictions.dense.bias"]  # [B, K, E]
+    h = 0.5 * h * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (h + 0.044715 * h ** 3)))
+    h = _layer_norm(h, a["predictions.LayerNorm.weight"], a["predictions.LayerNorm.bias"], 1e-12)
+    mlm = h @ a["albert.embeddings.word_embeddings.weight"].T + a["predictions.bias"]
+    pooled = np.tanh(x[:, 0] @ a["albert.pooler.weight"].T + a["albert.pooler.bias"])
+    sop = pooled @ a["sop_classifier.classifier.weight"].T + a["sop_classifier.classifier.bias"]
+    return mlm, sop
+
+
+def test_pretraining_releases_load_strictly_and_match_the_float64_reference(tmp_path):
+    """AlbertForPreTraining's directory and google-research/albert's release (cls/predictions,
+    cls/seq_relationship) into AlbertPretrainer: both heads as the hub model computes them;
+    an AlbertForMaskedLM directory (albert-base-v2's layout) loads its masked-LM head."""
+    from safetensors.numpy import load_file
+
+    from bert_tf.models.albert import AlbertPretrainer
+
+    ids, mask = padded_inputs(0, 67, seed=8)
+    positions = (np.random.default_rng(9).random((5, 3)) * mask.sum(1)[:, None]).astype(np.int32)
+    batch = {"input_ids": ids, "input_mask": mask, "masked_lm_positions": positions}
+    directory = hub_layouts.write_albert(tmp_path / "pretraining", pretraining=True)
+    arrays = load_file(f"{directory}/model.safetensors")
+    model = AlbertPretrainer.from_pretrained(directory, require_head=True)
+    out = model(batch)
+    mlm, sop = reference_pretraining(arrays, ids, mask, positions)
+    np.testing.assert_allclose(out["mlm_logits"], mlm, atol=2e-5)
+    np.testing.assert_allclose(out["sop_logits"], sop, atol=2e-5)
+
+    google, g = hub_layouts.write_albert_google(tmp_path / "google", seed=3)
+    hf = as_hugging_face({k: v for k, v in g.items() if k.startswith("bert/")})
+    hf.update({"predictions.dense.weight": g["cls/predictions/transform/dense/kernel"].T,
+               "predictions.dense.bias": g["cls/predictions/transform/dense/bias"],
+               "predictions.LayerNorm.weight": g["cls/predictions/transform/LayerNorm/gamma"],
+               "predictions.LayerNorm.bias": g["cls/predictions/transform/LayerNorm/beta"],
+               "predictions.bias": g["cls/predictions/output_bias"],
+               "sop_classifier.classifier.weight": g["cls/seq_relationship/output_weights"],
+               "sop_classifier.classifier.bias": g["cls/seq_relationship/output_bias"]})
+    out = AlbertPretrainer.from_pretrained(google, require_head=True)(batch)
+    mlm, sop = reference_pretraining(hf, ids, mask, positions)
+    np.testing.assert_allclose(out["mlm_logits"], mlm, atol=2e-5)
+    np.testing.assert_allclose(out["sop_logits"], sop, atol=2e-5)
+
+    masked_lm = hub_layouts.write_albert(tmp_path / "masked_lm", lm_head=True)
+    arrays = load_file(f"{masked_lm}/model.safetensors")
+    model = AlbertPretrainer.from_pretrained(masked_lm, require_head=True)
+    np.testing.assert_array_equal(model.mlm_output_bias.numpy(), arrays["predictions.bias"])

@@ -74,11 +74,13 @@ class NameTable:
         self.namespace = namespace
         self._namespace = re.compile(namespace) if namespace else None
 
-    def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = ()) -> "NameTable":
-        """This table with more rules (a head's names on top of an encoder's)."""
+    def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = (),
+                 optional: Sequence[str] = ()) -> "NameTable":
+        """This table with more rules (a head's names on top of an encoder's), and more of our
+        weights releases may lack."""
         return NameTable(self._rule_list + list(rules), self._skip_list + list(skip),
                          self.optional_prefix, self.namespace,
-                         [pattern.pattern for pattern in self.optional])
+                         [pattern.pattern for pattern in self.optional] + list(optional))
 
     def is_optional(self, path: str) -> bool:
         """Whether a checkpoint of this format may lack our weight `path`."""

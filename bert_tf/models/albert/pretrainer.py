@@ -29,8 +29,9 @@ class AlbertPretrainer(MaskedLMHead, ConfigModel):
     "next_sentence_labels"}).
 
     Checkpoint names are AlbertForPreTraining's (albert.*, predictions.*,
-    sop_classifier.classifier.*) and google-research/albert's (bert/...,
-    cls/predictions/..., cls/seq_relationship/...).
+    sop_classifier.classifier.*; an AlbertForMaskedLM release, without the
+    sentence-order head and pooler, loads too) and google-research/albert's
+    (bert/..., cls/predictions/..., cls/seq_relationship/...).
     """
 
     config_class = AlbertConfig
@@ -64,6 +65,14 @@ class AlbertPretrainer(MaskedLMHead, ConfigModel):
 
     def objective(self):
         return self.objective_class()
+
+    def checkpoint_names(self, fmt):
+        table = super().checkpoint_names(fmt)
+        if fmt != "huggingface":
+            return table
+        # AlbertForMaskedLM releases hold predictions.* but no sentence-order head: it keeps
+        # its initial values, with a warning.
+        return table.extended(optional=[r"sop/(kernel|bias)"])
 
     def head_weights(self):
         return {
