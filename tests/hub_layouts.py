@@ -359,3 +359,37 @@ def write_albert_google(directory, seed=0, **sizes):
         json.dump(config, f, indent=2)
     return str(directory), {k: np.asarray(v, np.float32) for k, v in a.items()
                             if v.dtype.kind == "f"}
+
+
+def write_xlm_roberta(directory, seed=0, lm_head=False, **sizes):
+    """An XLMRobertaModel directory (RoBERTa's names and config keys, model_type
+    "xlm-roberta"), or with `lm_head` an XLMRobertaForMaskedLM one (xlm-roberta-base's layout)."""
+    write_roberta(directory, seed=seed, lm_head=lm_head, **sizes)
+    path = os.path.join(str(directory), "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config.update(model_type="xlm-roberta", architectures=[
+        "XLMRobertaForMaskedLM" if lm_head else "XLMRobertaModel"])
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+    return str(directory)
+
+
+def write_xlm_roberta_spm(directory, texts, vocab_size=300):
+    """sentencepiece.bpe.model: a unigram model learned from `texts` by sentencepiece's own
+    trainer with XLM-RoBERTa's piece layout (<unk> 0, <s> 1, </s> 2, no <pad>); returns its
+    path."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        character_coverage=0.9995, minloglevel=2, num_threads=1)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(str(directory), "sentencepiece.bpe.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    return path

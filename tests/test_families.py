@@ -21,6 +21,7 @@ from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncode
                      RobertaConfig, RobertaEncoder, RobertaMaskedLM, TransformerEncoder,
                      build_encoder)
 from bert_tf.models.albert import AlbertConfig, AlbertEncoder
+from bert_tf.models.xlm_roberta import XLMRobertaConfig
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.errors import UserError
 from bert_tf.models import registry
@@ -371,7 +372,8 @@ def test_the_models_page_table_is_the_registry():
                                   num_attention_heads=3, intermediate_size=37),
                "roberta": RobertaConfig(vocab_size=61),
                "distilbert": DistilBertConfig(vocab_size=59),
-               "albert": AlbertConfig(vocab_size=67)}
+               "albert": AlbertConfig(vocab_size=67),
+               "xlm-roberta": XLMRobertaConfig(vocab_size=302)}
     for row, family in zip(rows, registry.FAMILIES.values()):
         cell = dict(zip(header, row))
         shape = configs[family.name].encoder_shape()

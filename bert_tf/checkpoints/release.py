@@ -17,6 +17,7 @@ VOCAB_NAME = "vocab.txt"  # WordPiece (BERT, DistilBERT)
 BPE_VOCAB_NAMES = ("vocab.json", "tokenizer.json")
 SENTENCEPIECE_NAME = "spiece.model"  # SentencePiece (ALBERT)
 GOOGLE_SENTENCEPIECE_NAME = "30k-clean.model"  # google-research/albert's releases
+XLM_ROBERTA_SENTENCEPIECE_NAME = "sentencepiece.bpe.model"  # XLM-RoBERTa's releases
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,8 @@ def find_vocab(directory) -> Optional[str]:
     assets/tokenizer/vocabulary.txt or vocabulary.json; None if it has none of them."""
     if keras_hub.is_preset(directory):
         return keras_hub.find_vocab(directory)
-    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES, SENTENCEPIECE_NAME, GOOGLE_SENTENCEPIECE_NAME):
+    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES, SENTENCEPIECE_NAME, GOOGLE_SENTENCEPIECE_NAME,
+                 XLM_ROBERTA_SENTENCEPIECE_NAME):
         path = os.path.join(directory, name)
         if os.path.isfile(path):
             return path
@@ -127,6 +129,8 @@ def vocab_files(vocab_file) -> dict:
     vocab_file = os.fspath(vocab_file)
     name = os.path.basename(vocab_file)
     if name == "tokenizer.json":
+        return {name: vocab_file}
+    if name == XLM_ROBERTA_SENTENCEPIECE_NAME:
         return {name: vocab_file}
     if name.endswith((".model", ".spm")):  # a SentencePiece model, spiece.model in releases
         return {SENTENCEPIECE_NAME: vocab_file}

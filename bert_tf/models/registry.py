@@ -24,6 +24,8 @@ class Family:
     tokenizer: str  # "wordpiece" (vocab.txt), "bpe" (vocab.json + merges.txt), "sentencepiece"
     formats: tuple  # checkpoint formats it reads and writes; save_pretrained writes the first
     pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
+    # "module:Class" of a SentencePiece family's tokenizer (the model file alone does not say)
+    sentencepiece_tokenizer: Optional[str] = None
 
     def config_class(self):
         return _load(self.config)
@@ -34,6 +36,10 @@ class Family:
     def keras_hub_backbone(self):
         """The keras-hub backbone class of the family's presets ("BertBackbone")."""
         return self.encoder_class().names.KERAS_HUB.backbone
+
+    def sentencepiece_tokenizer_class(self):
+        """The SentencePiece tokenizer class of a family whose tokenizer is "sentencepiece"."""
+        return _load(self.sentencepiece_tokenizer)
 
     def pretrainer_class(self):
         """The model run_pretraining.py trains for this family (UserError if none)."""
@@ -60,7 +66,14 @@ FAMILIES = {
     "albert": Family("albert", "ALBERT", "bert_tf.models.albert.config:AlbertConfig",
                      "bert_tf.models.albert.encoder:AlbertEncoder", ("albert",), "sentencepiece",
                      ("huggingface", "google", "keras_hub"),
-                     "bert_tf.models.albert.pretrainer:AlbertPretrainer"),
+                     "bert_tf.models.albert.pretrainer:AlbertPretrainer",
+                     "bert_tf.tokenization.sentence_piece:SentencePieceTokenizer"),
+    "xlm-roberta": Family("xlm-roberta", "XLM-RoBERTa",
+                          "bert_tf.models.xlm_roberta.config:XLMRobertaConfig",
+                          "bert_tf.models.xlm_roberta.encoder:XLMRobertaEncoder",
+                          ("xlm-roberta",), "sentencepiece", ("huggingface", "keras_hub"),
+                          sentencepiece_tokenizer="bert_tf.tokenization.sentence_piece:"
+                                                  "XlmRobertaTokenizer"),
 }
 
 

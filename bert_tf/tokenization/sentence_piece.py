@@ -1,4 +1,4 @@
-"""SentencePieceTokenizer: ALBERT's SentencePiece tokenization (spiece.model) inside the TensorFlow graph."""
+"""SentencePiece tokenization inside the TensorFlow graph: ALBERT's (spiece.model) and XLM-RoBERTa's (sentencepiece.bpe.model, fairseq's ids)."""
 
 # B=batch, C=characters of a batch, P=pieces, T=max_seq_length
 
@@ -18,6 +18,7 @@ from bert_tf.tokenization.tokenizer import pieces_of_words
 from bert_tf.tokenization.vocab import read_tokenizer_config
 
 MODEL_NAME = "spiece.model"  # in releases, run directories and SavedModel assets
+XLM_ROBERTA_MODEL_NAME = "sentencepiece.bpe.model"  # XLM-RoBERTa's releases
 # ALBERT's spiece.model: <pad> 0, <unk> 1, [CLS] 2, [SEP] 3, [MASK] 4 (control symbols).
 SPECIAL_TOKENS = {"pad_id": "<pad>", "unk_id": "<unk>", "cls_id": "[CLS]", "sep_id": "[SEP]",
                   "mask_id": "[MASK]"}
@@ -77,6 +78,9 @@ class SentencePieceTokenizer(TemplateTokenizer):
     """
 
     special_tokens = SPECIAL_TOKENS
+    model_name = MODEL_NAME
+    replace_quotes = True  # ALBERT's "``" and "''" -> '"'
+    lower_cases = True  # as do_lower_case says
 
     def __init__(self, model, do_lower_case=True, keep_accents=False, remove_space=True,
                  max_seq_length=128, ops="text", **kwargs):
@@ -107,6 +111,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
             message = str(getattr(e, "message", e)).strip().splitlines()[0]
             raise SentencePieceError(f"{origin} is not a SentencePiece model: {message}") from None
         self.model_proto = proto
+        tokens = self._vocabulary(tokens, origin)
         self.vocab = tokens
         self.do_lower_case = bool(do_lower_case)
         self.keep_accents = bool(keep_accents)
@@ -122,19 +127,34 @@ class SentencePieceTokenizer(TemplateTokenizer):
             raise SentencePieceError(f"{origin} lacks the special token(s) {missing}")
         for attribute, token in self.special_tokens.items():
             setattr(self, attribute, self._token_to_id[token])
-        self.template = Template.bert(self.cls_id, self.sep_id, self.pad_id)
+        self.template = self._template()
         self._tokens = tf.constant(tokens)
         global _COMBINING
         if _COMBINING is None:  # here, not where a tf.function traces the normalization
             _COMBINING = _combining_class()
 
+    def _vocabulary(self, pieces, origin):
+        """Our tokens by id, from the model's pieces by id (ALBERT: the same)."""
+        return pieces
+
+    def _template(self):
+        return Template.bert(self.cls_id, self.sep_id, self.pad_id)
+
+    def _ids(self, piece_ids):
+        """Our ids of the model's piece ids (ALBERT: the same)."""
+        return piece_ids
+
+    def _piece_ids(self, ids):
+        """The model's piece ids of our ids (ALBERT: the same)."""
+        return ids
+
     @classmethod
     def from_pretrained(cls, directory, **kwargs):
         """Reads spiece.model from a checkpoint directory, with the do_lower_case, keep_accents
         and remove_space its tokenizer_config.json states (else ALBERT's: True, False, True)."""
-        path = os.path.join(os.fspath(directory), MODEL_NAME)
+        path = os.path.join(os.fspath(directory), cls.model_name)
         if not os.path.isfile(path):
-            raise MissingFileError(f"{directory} has no {MODEL_NAME}")
+            raise MissingFileError(f"{directory} has no {cls.model_name}")
         return cls.from_model_file(path, **kwargs)
 
     @classmethod
@@ -176,7 +196,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
             previous_space = tf.gather(space, tf.maximum(index - 1, 0)) & (index > row_start)
             kept = word_before & word_after & ~previous_space
             chars = tf.where(space, tf.where(kept, " ", ""), chars)
-        for quote in ("`", "'"):
+        for quote in ("`", "'") if self.replace_quotes else ():
             chars = self._pairs_to_quote(chars, flat, index, row_start, row_limit, quote)
         if not self.keep_accents:
             chars = tf.strings.regex_replace(tf_text.normalize_utf8(chars, "NFKD"), _COMBINING,
@@ -212,6 +232,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
         texts, scalar = as_batch(texts)
         normalized, _, _ = self._normalized(texts)
         ids = self._sentencepiece.tokenize(normalized)
+        ids = ids.with_flat_values(self._ids(ids.flat_values))
         return ids[0] if scalar else ids
 
     def tokenize_words(self, words):
@@ -239,6 +260,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
         texts, scalar = as_batch(texts)
         normalized, lengths, code_points = self._normalized(texts)
         ids, begins, ends = self._sentencepiece.tokenize_with_offsets(normalized)  # bytes
+        ids = ids.with_flat_values(self._ids(ids.flat_values))
         # Byte positions in the batch's normalized texts one after another.
         text_start = tf.cumsum(tf.cast(tf.strings.length(normalized), tf.int64),
                                exclusive=True)  # [B]
@@ -268,7 +290,8 @@ class SentencePieceTokenizer(TemplateTokenizer):
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
         ids = tf.ragged.boolean_mask(ids, tf.not_equal(ids, self.pad_id))
-        text = self._sentencepiece.detokenize(ids)
+        text = self._sentencepiece.detokenize(ids.with_flat_values(
+            self._piece_ids(ids.flat_values)))
         return text[0] if scalar else text
 
     def get_config(self):
@@ -286,3 +309,56 @@ class SentencePieceTokenizer(TemplateTokenizer):
         if config.get("model") is None and serialized is not None:
             config["model"] = base64.b64decode(serialized)
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="bert_tf")
+class XlmRobertaTokenizer(SentencePieceTokenizer):
+    """XLM-RoBERTa's tokenizer: its SentencePiece model with fairseq's ids, RoBERTa's template.
+
+    The text goes to the model as it is (no lower-casing, accents kept,
+    white space left to the model's own normalization). Ids are fairseq's
+    dictionary over the model's pieces, as Hugging Face's and keras-hub's
+    XLM-RoBERTa tokenizers give them: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3
+    (the model's <unk>, its id 0), piece k >= 3 of the model at k + 1, and
+    `<mask>` last (vocabulary: the model's size + 2). The template is
+    RoBERTa's: `<s> a </s>` / `<s> a </s></s> b </s>`, every segment id 0.
+    """
+
+    special_tokens = {"cls_id": "<s>", "pad_id": "<pad>", "sep_id": "</s>", "unk_id": "<unk>",
+                      "mask_id": "<mask>"}
+    model_name = XLM_ROBERTA_MODEL_NAME
+    replace_quotes = False
+    lower_cases = False  # never: do_lower_case does not apply
+    _FAIRSEQ = ("<s>", "<pad>", "</s>", "<unk>")
+
+    def __init__(self, model, max_seq_length=128, ops="text", **kwargs):
+        for name in ("do_lower_case", "keep_accents", "remove_space"):
+            kwargs.pop(name, None)  # a config round trip's: always the values below
+        super().__init__(model, do_lower_case=False, keep_accents=True, remove_space=False,
+                         max_seq_length=max_seq_length, ops=ops, **kwargs)
+
+    def _vocabulary(self, pieces, origin):
+        if pieces[:3] != ["<unk>", "<s>", "</s>"]:
+            raise SentencePieceError(f"{origin} does not start with <unk>, <s>, </s> as "
+                                     f"XLM-RoBERTa's model does: {pieces[:3]}")
+        return list(self._FAIRSEQ) + pieces[3:] + ["<mask>"]
+
+    def _template(self):
+        return Template.roberta(self.cls_id, self.sep_id, self.pad_id)
+
+    def _ids(self, piece_ids):
+        return tf.where(tf.equal(piece_ids, 0), tf.constant(3, piece_ids.dtype), piece_ids + 1)
+
+    def _piece_ids(self, ids):
+        # <s> -> 1, </s> -> 2, <unk> -> 0, pieces back by one; <mask> has no piece: <unk>.
+        special = tf.gather(tf.constant([1, 0, 2, 0], ids.dtype), tf.minimum(ids, 3))
+        piece = tf.where(tf.equal(ids, self.mask_id), tf.zeros_like(ids), ids - 1)
+        return tf.where(ids < 4, special, piece)
+
+    @classmethod
+    def from_model_file(cls, path, do_lower_case=None, **kwargs):
+        """From a sentencepiece.bpe.model (the text is never lower-cased)."""
+        if do_lower_case:
+            raise UserError(f"do_lower_case does not apply to XLM-RoBERTa's {path}: its "
+                            "SentencePiece model reads text as it is")
+        return cls(path, **kwargs)

@@ -42,8 +42,11 @@ class ModelFiles:
         if not self.vocab_file:
             raise UserError("no vocab file: pass --vocab_file")
         if vocab_kind(self.vocab_file) == "sentencepiece":
-            return SentencePieceTokenizer.from_model_file(
-                self.vocab_file, do_lower_case=self.do_lower_case, max_seq_length=max_seq_length)
+            family = registry.family_of(self.config)
+            cls = (family.sentencepiece_tokenizer_class() if family.sentencepiece_tokenizer
+                   else SentencePieceTokenizer)
+            return cls.from_model_file(self.vocab_file, do_lower_case=self.do_lower_case,
+                                       max_seq_length=max_seq_length)
         if vocab_kind(self.vocab_file) == "bpe":
             return BpeTokenizer.from_vocab_file(self.vocab_file, self.add_prefix_space,
                                                 max_seq_length=max_seq_length)
@@ -113,6 +116,12 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
         if do_lower_case:
             raise UserError(f"--do_lower_case=true does not apply to {family.title}: its "
                             "byte-level BPE reads text as it is (leave the flag out)")
+        lower = False
+    elif vocab_file and family.tokenizer == "sentencepiece" and not getattr(
+            family.sentencepiece_tokenizer_class(), "lower_cases", True):
+        if do_lower_case:
+            raise UserError(f"--do_lower_case=true does not apply to {family.title}: its "
+                            "SentencePiece model reads text as it is (leave the flag out)")
         lower = False
     elif vocab_file and family.tokenizer == "sentencepiece":
         # ALBERT's releases lower-case (their tokenizer_config.json says so); a model that does
