@@ -345,7 +345,8 @@ def write_albert_google(directory, seed=0, **sizes):
     os.makedirs(directory, exist_ok=True)
     names = sorted(a)
     tf.raw_ops.SaveV2(prefix=tf.constant(os.path.join(str(directory), "model.ckpt-best")),
-                      tensor_names=tf.constant(names), shape_and_slices=tf.constant([""] * len(names)),
+                      tensor_names=tf.constant(names),
+                      shape_and_slices=tf.constant([""] * len(names)),
                       tensors=[tf.constant(a[n] if a[n].dtype.kind == "i" else
                                            np.asarray(a[n], np.float32)) for n in names])
     config = {k: c[k] for k in ("vocab_size", "embedding_size", "hidden_size",

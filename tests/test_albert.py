@@ -72,7 +72,8 @@ def test_google_release_loads_strictly_and_matches_the_float64_reference(tmp_pat
                                  "'gelu_fast' is not one of Google's"),
                                 ("num_hidden_groups", 3, "num_hidden_layers 4 is not a "
                                  "multiple of num_hidden_groups 3"),
-                                ("attention_window", 5, r"unknown key\(s\) \['attention_window'\]")]:
+                                ("attention_window", 5,
+                                 r"unknown key\(s\) \['attention_window'\]")]:
         json.dump(dict(config, **{key: value}), open(tmp_path / "albert_config.json", "w"))
         with pytest.raises(ConfigError, match=message):
             AlbertConfig.from_google_json_file(str(tmp_path / "albert_config.json"))

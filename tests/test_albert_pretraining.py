@@ -1,5 +1,6 @@
-"""ALBERT's pretraining: sentence-order pairs from create_pretraining_data.py, and run_pretraining.py
-training AlbertPretrainer (masked LM + sentence order) to a Hugging Face AlbertForPreTraining release."""
+"""ALBERT's pretraining: sentence-order pairs from create_pretraining_data.py, and
+run_pretraining.py training AlbertPretrainer (masked LM + sentence order) to a Hugging Face
+AlbertForPreTraining release."""
 
 import os
 import types

@@ -73,7 +73,8 @@ def reference_forward(arrays, family, ids, mask, layers, heads):
         # Factorized embeddings: E -> H; then layer i runs group i * G // L, its blocks in order.
         x = x @ g("encoder.embedding_hidden_mapping_in.weight").T + g(
             "encoder.embedding_hidden_mapping_in.bias")
-        groups, inner = hub_layouts.ALBERT["num_hidden_groups"], hub_layouts.ALBERT["inner_group_num"]
+        groups = hub_layouts.ALBERT["num_hidden_groups"]
+        inner = hub_layouts.ALBERT["inner_group_num"]
         blocks = [layer.format(i * groups // layers, j) for i in range(layers)
                   for j in range(inner)]
     hidden = x.shape[-1]

@@ -427,7 +427,14 @@ def test_albert_through_every_script_and_its_text_export(albert_classifier, tmp_
     assert arrays["classifier.weight"].shape == (len(run.labels), 12)
     assert "eval_f1" in open(os.path.join(str(tmp_path / "tag"), "eval_results.txt")).read()
 
-    # SentencePiece has no core-ops form: the default --tokenizer_ops=core is a one-line error.
+    # SentencePiece has no core-ops form: the default --tokenizer_ops=core is a one-line error,
+    # before a training run trains.
+    from bert_tf.errors import UserError
+    with pytest.raises(UserError, match="pass --tokenizer_ops=text"):
+        TaggerRun(TaggerSettings(init_checkpoint=albert_release, output_dir=str(tmp_path / "x"),
+                                 do_train=True, train_file=train, export_dir=str(tmp_path / "e"),
+                                 log=lambda line: None)).run()
+    assert not os.path.exists(tmp_path / "e")
     done = run_script("export_model.py", f"--checkpoint={albert_release}", "--task=encoder",
                       f"--export_dir={tmp_path / 'core'}")
     assert done.returncode == 1 and "pass --tokenizer_ops=text" in done.stderr

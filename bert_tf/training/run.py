@@ -330,6 +330,8 @@ class FineTuningRun(Run):
         self.files = resolve_model_files(s.init_checkpoint, s.vocab_file, s.bert_config_file,
                                          s.do_lower_case)
         self.config = self.files.config
+        if s.export_dir:  # before training, not after it
+            self.files.check_tokenizer_ops(s.tokenizer_ops)
         require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
                 f"max_position_embeddings {self.config.max_length}")

@@ -57,6 +57,11 @@ class ModelFiles:
 
     def export_tokenizer(self, max_seq_length, ops):
         """The tokenizer an export serves with `ops` (--tokenizer_ops: "core" or "text")."""
+        self.check_tokenizer_ops(ops)
+        return self.tokenizer(max_seq_length, wordpiece=ops)
+
+    def check_tokenizer_ops(self, ops):
+        """UserError unless the tokenizer has a form in `ops` (--tokenizer_ops)."""
         if self.vocab_file and vocab_kind(self.vocab_file) == "bpe" and ops != "core":
             raise UserError(f"--tokenizer_ops={ops}: a byte-level BPE ({self.vocab_file}) has "
                             "core TensorFlow ops only; leave --tokenizer_ops at core")
@@ -64,7 +69,6 @@ class ModelFiles:
             raise UserError(f"--tokenizer_ops={ops}: SentencePiece ({self.vocab_file}) runs as "
                             "tensorflow-text's op only (core TensorFlow ops cannot run a "
                             "unigram model); pass --tokenizer_ops=text")
-        return self.tokenizer(max_seq_length, wordpiece=ops)
 
 
 def vocab_kind(vocab_file):
