@@ -1,4 +1,4 @@
-"""bert_tf: BERT and its family (RoBERTa, DistilBERT) as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ALBERT, XLM-RoBERTa) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
@@ -22,9 +22,15 @@ _EXPORTS = {
     "RobertaMaskedLM": "bert_tf.models.roberta.masked_lm",
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
+    "AlbertConfig": "bert_tf.models.albert.config",
+    "AlbertEncoder": "bert_tf.models.albert.encoder",
+    "AlbertPretrainer": "bert_tf.models.albert.pretrainer",
+    "XLMRobertaConfig": "bert_tf.models.xlm_roberta.config",
+    "XLMRobertaEncoder": "bert_tf.models.xlm_roberta.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
     "SentencePieceTokenizer": "bert_tf.tokenization.sentence_piece",
+    "XlmRobertaTokenizer": "bert_tf.tokenization.sentence_piece",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",
     "TransformerEncoderBlock": "bert_tf.layers.encoder_block",
     "UserError": "bert_tf.errors",

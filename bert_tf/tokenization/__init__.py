@@ -15,6 +15,7 @@ _EXPORTS = {
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "SentencePieceError": "bert_tf.tokenization.sentence_piece",
     "SentencePieceTokenizer": "bert_tf.tokenization.sentence_piece",
+    "XlmRobertaTokenizer": "bert_tf.tokenization.sentence_piece",
     "MAX_CHARS_PER_WORD": "bert_tf.tokenization.vocab",
     "SPECIAL_TOKENS": "bert_tf.tokenization.vocab",
     "VocabError": "bert_tf.tokenization.vocab",
