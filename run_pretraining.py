@@ -1,4 +1,4 @@
-"""Pretrains BERT (masked LM + next sentence) or RoBERTa (masked LM) on TFRecords, under any tf.distribute strategy.
+"""Pretrains BERT (masked LM + next sentence), RoBERTa (masked LM) or ELECTRA (replaced-token detection) on TFRecords, under any tf.distribute strategy.
 
     .venv/bin/python run_pretraining.py --input_file='data/train-*.tfrecord' \
         --output_dir=runs/pretrain --bert_config_file=bert_config.json --do_train --do_eval \
@@ -7,8 +7,11 @@
 
 A RoBERTa starts from --init_checkpoint (a Hugging Face RoBERTa directory) or
 from --model_config_file (its config.json), with --dynamic_masking and its
-byte-level BPE as --vocab_file (default: the checkpoint's). Running the same
-command again after a crash resumes from the last checkpoint.
+byte-level BPE as --vocab_file (default: the checkpoint's). An ELECTRA starts from
+--model_config_file (its discriminator's config.json) or --init_checkpoint, on
+the masked records BERT's use, with google-research/electra's generator and
+loss flags. Running the same command again after a crash resumes from the last
+checkpoint.
 """
 
 import os
@@ -54,6 +57,17 @@ flags.DEFINE_string("vocab_file", None, "The model's vocab.txt (a RoBERTa's voca
                     "merges.txt beside it, or tokenizer.json; default for RoBERTa: "
                     "--init_checkpoint's): needed for dynamic masking, and copied next to the "
                     "exported checkpoint.")
+# google-research/electra's (ELECTRA only).
+flags.DEFINE_float("generator_hidden_size", DEFAULT.generator_hidden_size, "ELECTRA: the "
+                   "generator's hidden size as a fraction of the discriminator's.")
+flags.DEFINE_float("generator_layers", DEFAULT.generator_layers, "ELECTRA: the generator's "
+                   "layers as a fraction of the discriminator's.")
+flags.DEFINE_float("temperature", DEFAULT.temperature, "ELECTRA: temperature of the "
+                   "generator's softmax the replaced tokens are sampled from.")
+flags.DEFINE_float("disc_weight", DEFAULT.disc_weight, "ELECTRA: weight of the "
+                   "discriminator's loss.")
+flags.DEFINE_float("gen_weight", DEFAULT.gen_weight, "ELECTRA: weight of the generator's "
+                   "masked-LM loss.")
 flags.DEFINE_string("model_config_file", None, "Instead of --bert_config_file: a config.json "
                     "of any family (Hugging Face's, its model_type naming the family, e.g. a "
                     "RoBERTa's) to pretrain from scratch.")

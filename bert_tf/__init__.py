@@ -1,4 +1,4 @@
-"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ALBERT, XLM-RoBERTa) as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ELECTRA, ALBERT, XLM-RoBERTa) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
@@ -22,6 +22,9 @@ _EXPORTS = {
     "RobertaMaskedLM": "bert_tf.models.roberta.masked_lm",
     "DistilBertConfig": "bert_tf.models.distilbert.config",
     "DistilBertEncoder": "bert_tf.models.distilbert.encoder",
+    "ElectraConfig": "bert_tf.models.electra.config",
+    "ElectraEncoder": "bert_tf.models.electra.encoder",
+    "ElectraPretrainer": "bert_tf.models.electra.pretrainer",
     "AlbertConfig": "bert_tf.models.albert.config",
     "AlbertEncoder": "bert_tf.models.albert.encoder",
     "AlbertPretrainer": "bert_tf.models.albert.pretrainer",

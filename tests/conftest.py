@@ -28,10 +28,11 @@ def collective_keys_of_its_own():
     yield
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected the other tier
 def pytest_collection_modifyitems(config, items):
     """Two halves for `-n 2 --dist worksteal`, which hands each worker one contiguous half of
     this order and later moves the tail of the longer queue to the idle worker. Each half
-    starts with its share of the modules holding slow tests (shared so that the halves'
+    starts with its share of the modules holding long tests (marked slow or heavy) (shared so that the halves'
     estimated times are close), then modules without: no long test starts last and leaves
     one worker running it alone, and the two workers never start on the same module, whose
     fixtures built once (testing.built_once) one of them would otherwise sit waiting for.
@@ -40,10 +41,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         modules.setdefault(item.module.__name__, []).append(item)
 
-    def estimate(tests):  # seconds on two cores: slow tests about a minute, others a few
-        return sum(60 if test.get_closest_marker("slow") else 3 for test in tests)
+    def long(test):
+        return test.get_closest_marker("slow") or test.get_closest_marker("heavy")
 
-    heavy = [m for m, tests in modules.items() if any(t.get_closest_marker("slow") for t in tests)]
+    def estimate(tests):  # seconds on two cores: long tests about a minute, others a few
+        return sum(60 if long(test) else 3 for test in tests)
+
+    heavy = [m for m, tests in modules.items() if any(long(t) for t in tests)]
     halves, load = ([], []), [0, 0]
     for name in sorted(heavy, key=lambda m: -estimate(modules[m])):
         side = load.index(min(load))

@@ -1,4 +1,4 @@
-"""Random tiny checkpoints in the exact layouts the hub's RoBERTa and DistilBERT releases have.
+"""Random tiny checkpoints in the exact layouts the hub's RoBERTa, DistilBERT and ELECTRA releases have.
 
 Every array is random (no weights of these families can be had offline); the
 names, shapes, dtype, config.json keys and [out, in] linear layout are those
@@ -17,6 +17,10 @@ ROBERTA = dict(vocab_size=61, hidden_size=12, num_hidden_layers=2, num_attention
                layer_norm_eps=1e-5, pad_token_id=1, hidden_act="gelu")
 DISTILBERT = dict(vocab_size=59, dim=12, n_layers=2, n_heads=3, hidden_dim=37,
                   max_position_embeddings=11, activation="gelu", pad_token_id=0)
+# Factorized: tables 9 wide, projected to 12 (electra-small has 128 and 256).
+ELECTRA = dict(vocab_size=67, embedding_size=9, hidden_size=12, num_hidden_layers=2,
+               num_attention_heads=3, intermediate_size=37, max_position_embeddings=13,
+               type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0, hidden_act="gelu")
 
 
 def _linear(arrays, rng, name, n_in, n_out, scale):
@@ -132,29 +136,165 @@ def write_distilbert(directory, seed=0, lm_head=False, **sizes):
     return _save(directory, distilbert_arrays(rng, **sizes), distilbert_config(**sizes))
 
 
+def electra_arrays(rng, prefix="", scale=0.2, **sizes):
+    """{Hugging Face name: array} of an ElectraModel ("" prefix) or a task model ("electra.")."""
+    c = dict(ELECTRA, **sizes)
+    e_size, h, inter = c["embedding_size"], c["hidden_size"], c["intermediate_size"]
+    a = {}
+    e = f"{prefix}embeddings."
+    a[e + "word_embeddings.weight"] = rng.standard_normal((c["vocab_size"], e_size)) * scale
+    a[e + "position_embeddings.weight"] = rng.standard_normal(
+        (c["max_position_embeddings"], e_size)) * scale
+    a[e + "token_type_embeddings.weight"] = rng.standard_normal(
+        (c["type_vocab_size"], e_size)) * scale
+    _layer_norm(a, rng, e + "LayerNorm", e_size)
+    if e_size != h:
+        _linear(a, rng, f"{prefix}embeddings_project", e_size, h, scale)
+    for i in range(c["num_hidden_layers"]):
+        p = f"{prefix}encoder.layer.{i}."
+        for part in ("query", "key", "value"):
+            _linear(a, rng, p + f"attention.self.{part}", h, h, scale)
+        _linear(a, rng, p + "attention.output.dense", h, h, scale)
+        _layer_norm(a, rng, p + "attention.output.LayerNorm", h)
+        _linear(a, rng, p + "intermediate.dense", h, inter, scale)
+        _linear(a, rng, p + "output.dense", inter, h, scale)
+        _layer_norm(a, rng, p + "output.LayerNorm", h)
+    return a
+
+
+def electra_config(architecture="ElectraModel", **sizes):
+    c = dict(ELECTRA, **sizes)
+    return {"architectures": [architecture], "model_type": "electra",
+            "attention_probs_dropout_prob": 0.1, "hidden_dropout_prob": 0.1,
+            "initializer_range": 0.02, "position_embedding_type": "absolute",
+            "summary_activation": "gelu", "summary_last_dropout": 0.1, "summary_type": "first",
+            "summary_use_proj": True, "classifier_dropout": None, "torch_dtype": "float32",
+            "transformers_version": "4.46.0", "use_cache": True, **c}
+
+
+def write_electra(directory, seed=0, head=None, **sizes):
+    """An ElectraModel directory; with `head` "discriminator" an ElectraForPreTraining one
+    (google/electra-small-discriminator's layout), with "generator" an ElectraForMaskedLM one
+    (-generator's: the decoder tied to the word embeddings, only its bias saved)."""
+    rng = np.random.default_rng(seed)
+    c = dict(ELECTRA, **sizes)
+    if head is None:
+        return _save(directory, electra_arrays(rng, **sizes), electra_config(**sizes))
+    a = electra_arrays(rng, prefix="electra.", **sizes)
+    h, e_size = c["hidden_size"], c["embedding_size"]
+    if head == "discriminator":
+        _linear(a, rng, "discriminator_predictions.dense", h, h, 0.2)
+        _linear(a, rng, "discriminator_predictions.dense_prediction", h, 1, 0.2)
+        return _save(directory, a, electra_config("ElectraForPreTraining", **sizes))
+    _linear(a, rng, "generator_predictions.dense", h, e_size, 0.2)
+    _layer_norm(a, rng, "generator_predictions.LayerNorm", e_size)
+    a["generator_lm_head.bias"] = rng.standard_normal(c["vocab_size"]) * 0.2
+    return _save(directory, a, electra_config("ElectraForMaskedLM", **sizes))
+
+
+def _google_block(a, rng, scope, layers, h, inter, scale):
+    for i in range(layers):
+        p = f"{scope}/encoder/layer_{i}/"
+        for part in ("query", "key", "value"):
+            _dense(a, rng, p + f"attention/self/{part}", h, h, scale)
+        _dense(a, rng, p + "attention/output/dense", h, h, scale)
+        _google_layer_norm(a, rng, p + "attention/output/LayerNorm", h)
+        _dense(a, rng, p + "intermediate/dense", h, inter, scale)
+        _dense(a, rng, p + "output/dense", inter, h, scale)
+        _google_layer_norm(a, rng, p + "output/LayerNorm", h)
+
+
+def _dense(arrays, rng, name, n_in, n_out, scale):
+    arrays[f"{name}/kernel"] = rng.standard_normal((n_in, n_out)) * scale
+    arrays[f"{name}/bias"] = rng.standard_normal(n_out) * scale
+
+
+def _google_layer_norm(arrays, rng, name, width):
+    arrays[f"{name}/gamma"] = 1.0 + rng.standard_normal(width) * 0.1
+    arrays[f"{name}/beta"] = rng.standard_normal(width) * 0.1
+
+
+def electra_google_arrays(rng, generator_hidden=3, scale=0.2, **sizes):
+    """{name: array} of a google-research/electra pretraining checkpoint: the discriminator
+    (electra/...), the generator (generator/..., hidden `generator_hidden`, one head, a 4x
+    feed-forward, sharing electra/embeddings/), both prediction heads, optimizer slots and the
+    global step (TF1's layout: dense kernels [in, out])."""
+    c = dict(ELECTRA, **sizes)
+    e_size, h, v = c["embedding_size"], c["hidden_size"], c["vocab_size"]
+    a = {}
+    a["electra/embeddings/word_embeddings"] = rng.standard_normal((v, e_size)) * scale
+    a["electra/embeddings/position_embeddings"] = rng.standard_normal(
+        (c["max_position_embeddings"], e_size)) * scale
+    a["electra/embeddings/token_type_embeddings"] = rng.standard_normal(
+        (c["type_vocab_size"], e_size)) * scale
+    _google_layer_norm(a, rng, "electra/embeddings/LayerNorm", e_size)
+    _dense(a, rng, "electra/embeddings_project", e_size, h, scale)
+    _google_block(a, rng, "electra", c["num_hidden_layers"], h, c["intermediate_size"], scale)
+    g = generator_hidden
+    _dense(a, rng, "generator/embeddings_project", e_size, g, scale)
+    _google_block(a, rng, "generator", c["num_hidden_layers"], g, 4 * g, scale)
+    _dense(a, rng, "generator_predictions/dense", g, e_size, scale)
+    _google_layer_norm(a, rng, "generator_predictions/LayerNorm", e_size)
+    a["generator_predictions/output_bias"] = rng.standard_normal(v) * scale
+    _dense(a, rng, "discriminator_predictions/dense", h, h, scale)
+    _dense(a, rng, "discriminator_predictions/dense_1", h, 1, scale)
+    for name in list(a):
+        a[name + "/adam_m"] = np.zeros_like(a[name])
+        a[name + "/adam_v"] = np.zeros_like(a[name])
+    a["global_step"] = np.array(7, np.int64)
+    return a
+
+
+def write_electra_google(directory, seed=0, **sizes):
+    """A google-research/electra checkpoint directory (model.ckpt-7.*, its `checkpoint` file,
+    vocab-less) with the Hugging Face config.json of its discriminator beside it, as
+    transformers' converter takes one (the TF1 release carries no config). Returns
+    (directory, {name: array})."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    arrays = electra_google_arrays(rng, **sizes)
+    os.makedirs(directory, exist_ok=True)
+    names = sorted(arrays)
+    tf.raw_ops.SaveV2(prefix=os.path.join(str(directory), "model.ckpt-7"),
+                      tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[np.asarray(arrays[n], np.int64 if n == "global_step"
+                                          else np.float32) for n in names])
+    with open(os.path.join(directory, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "model.ckpt-7"\n'
+                'all_model_checkpoint_paths: "model.ckpt-7"\n')
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(electra_config("ElectraForPreTraining", **sizes), f, indent=2)
+    return str(directory), arrays
+
+
 # The task heads of the hub's fine-tuned releases: {task: {family: [(name, in, out)]}}, with
 # "H" the hidden size and "L" the label count.
 TASK_HEADS = {
     "sequence": {"roberta": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")],
                  "distilbert": [("pre_classifier", "H", "H"), ("classifier", "H", "L")],
+                 "electra": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")],
                  "albert": [("classifier", "H", "L")]},
     "span": {"roberta": [("qa_outputs", "H", 2)], "distilbert": [("qa_outputs", "H", 2)],
-             "albert": [("qa_outputs", "H", 2)]},
+             "electra": [("qa_outputs", "H", 2)], "albert": [("qa_outputs", "H", 2)]},
     "token": {"roberta": [("classifier", "H", "L")], "distilbert": [("classifier", "H", "L")],
-              "albert": [("classifier", "H", "L")]},
+              "electra": [("classifier", "H", "L")], "albert": [("classifier", "H", "L")]},
 }
 ARCHITECTURES = {"sequence": "ForSequenceClassification", "span": "ForQuestionAnswering",
                  "token": "ForTokenClassification"}
 
 
 def write_task_model(directory, family, task, num_labels=3, seed=0):
-    """A fine-tuned release of `family` ("roberta", "distilbert") for `task`: "sequence"
+    """A fine-tuned release of `family` ("roberta", "distilbert", "electra") for `task`: "sequence"
     (...ForSequenceClassification), "span" (...ForQuestionAnswering) or "token"
     (...ForTokenClassification). Returns the directory."""
     rng = np.random.default_rng(seed)
     if family == "roberta":
         arrays, hidden = roberta_arrays(rng, prefix="roberta.", pooler=False), ROBERTA["hidden_size"]
         config = roberta_config("Roberta" + ARCHITECTURES[task])
+    elif family == "electra":
+        arrays, hidden = electra_arrays(rng, prefix="electra."), ELECTRA["hidden_size"]
+        config = electra_config("Electra" + ARCHITECTURES[task])
     elif family == "albert":  # only AlbertForSequenceClassification reads the pooler
         arrays = albert_arrays(rng, prefix="albert.", pooler=task == "sequence")
         hidden, config = ALBERT["hidden_size"], albert_config("Albert" + ARCHITECTURES[task])

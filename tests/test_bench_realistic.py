@@ -177,6 +177,7 @@ def squad_f1(predictions, dataset):
 
 
 @pytest.mark.parametrize("task", ["tagging", "qa"])
+@pytest.mark.slow
 def test_task_lengths_child_trains_and_predicts(task, tmp_path, monkeypatch):
     """The tagging and QA runs of the task_lengths workload, in process, tiny; its score is
     the F1 of the predictions it wrote, recomputed here."""
@@ -239,6 +240,7 @@ def test_realistic_workload_end_to_end():
     assert rows["bert_tf / keras-hub"][1].endswith("x")
 
 
+@pytest.mark.slow
 def test_roberta_keras_hub_contender_trains_evaluates_and_predicts(tmp_path):
     """`--realistic_family=roberta`: the random RoBERTa directory with a BPE learned from the
     training sentences (what run_classifier.py starts from, as tests/test_family_scripts.py

@@ -228,6 +228,7 @@ VARIANT_OUTPUTS = {
 }
 
 
+@pytest.mark.heavy
 def test_layout_and_signatures(exported):
     """Every export's files and SignatureDefs; saved_model_cli, run once, reads the same."""
     for (variant, ops), (_, path) in exported.items():

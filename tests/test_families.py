@@ -1,10 +1,11 @@
-"""The families after BERT: RoBERTa, DistilBERT and ALBERT from their hub layouts, against a float64 reference and keras-hub.
+"""The families after BERT: RoBERTa, DistilBERT, ELECTRA and ALBERT from their hub layouts, against a float64 reference and keras-hub.
 
 The checkpoints are random (tests/hub_layouts.py) in the exact layout of the
 hub's releases (RobertaForMaskedLM, DistilBertForMaskedLM, AlbertForMaskedLM,
-as roberta-base, distilbert-base-uncased and albert-base-v2 are saved; ALBERT's
-tiny one with two groups of two shared blocks over four layers, and embeddings
-narrower than the hidden size); `reference_forward` below computes
+as roberta-base, distilbert-base-uncased and albert-base-v2 are saved;
+ElectraForPreTraining, as electra-small-discriminator; ALBERT's tiny one with
+two groups of two shared blocks over four layers, and embeddings narrower than
+the hidden size); `reference_forward` below computes
 the Hugging Face models' outputs from the raw arrays in numpy float64,
 position ids as Hugging Face derives them from the padding id.
 """
@@ -18,8 +19,8 @@ from scipy.special import erf
 
 import hub_layouts
 from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncoder,
-                     RobertaConfig, RobertaEncoder, RobertaMaskedLM, TransformerEncoder,
-                     build_encoder)
+                     ElectraConfig, ElectraEncoder, RobertaConfig, RobertaEncoder,
+                     RobertaMaskedLM, TransformerEncoder, build_encoder)
 from bert_tf.models.albert import AlbertConfig, AlbertEncoder
 from bert_tf.models.xlm_roberta import XLMRobertaConfig
 from bert_tf.checkpoints import CheckpointMismatchError
@@ -33,8 +34,9 @@ def _layer_norm(x, w, b, eps):
     return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps) * w + b
 
 
-def reference_forward(arrays, family, ids, mask, layers, heads):
-    """Sequence output of a Hugging Face RoBERTa / DistilBERT / ALBERT model, in float64."""
+def reference_forward(arrays, family, ids, mask, layers, heads, segment_ids=None):
+    """Sequence output of a Hugging Face RoBERTa / DistilBERT / ELECTRA / ALBERT model, in
+    float64 (`segment_ids`: ELECTRA's, default 0)."""
     a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     prefix = f"{family}."
     g = lambda name: a[prefix + name]  # noqa: E731
@@ -59,6 +61,15 @@ def reference_forward(arrays, family, ids, mask, layers, heads):
         names = dict(q="attention.query", k="attention.key", v="attention.value",
                      o="attention.dense", ln1="attention.LayerNorm", f1="ffn", f2="ffn_output",
                      ln2="full_layer_layer_norm")
+    elif family == "electra":
+        x = (g("embeddings.word_embeddings.weight")[ids]
+             + g("embeddings.position_embeddings.weight")[np.arange(length)][None]
+             + g("embeddings.token_type_embeddings.weight")[
+                 np.zeros_like(ids) if segment_ids is None else segment_ids])
+        eps, layer = 1e-12, "encoder.layer.{}."
+        names = dict(q="attention.self.query", k="attention.self.key", v="attention.self.value",
+                     o="attention.output.dense", ln1="attention.output.LayerNorm",
+                     f1="intermediate.dense", f2="output.dense", ln2="output.LayerNorm")
     else:
         x = (g("embeddings.word_embeddings.weight")[ids]
              + g("embeddings.position_embeddings.weight")[np.arange(length)][None])
@@ -67,6 +78,8 @@ def reference_forward(arrays, family, ids, mask, layers, heads):
                      o="attention.out_lin", ln1="sa_layer_norm", f1="ffn.lin1", f2="ffn.lin2",
                      ln2="output_layer_norm")
     x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
+    if prefix + "embeddings_project.weight" in a:  # ELECTRA's factorized tables
+        x = x @ g("embeddings_project.weight").T + g("embeddings_project.bias")
     if family != "albert":
         blocks = [layer.format(i) for i in range(layers)]
     else:
@@ -126,6 +139,11 @@ FAMILIES = {
                 keras_hub.models.RobertaBackbone),
     "distilbert": (hub_layouts.write_distilbert, DistilBertEncoder, 0, 59, 2, 3,
                    keras_hub.models.DistilBertBackbone),
+    # keras-hub reads no Hugging Face ELECTRA directory: its backbone is compared in
+    # tests/test_electra.py, with copied weights.
+    "electra": (lambda directory, lm_head=False, **kw: hub_layouts.write_electra(
+        directory, head="discriminator" if lm_head else None, **kw), ElectraEncoder, 0, 67, 2, 3,
+        None),
     "albert": (hub_layouts.write_albert, AlbertEncoder, 0, 67, 4, 3,
                keras_hub.models.AlbertBackbone),
 }
@@ -145,6 +163,9 @@ def test_hub_release_loads_strictly_and_matches_the_float64_reference(tmp_path, 
                                np.where(real, expected, 0), atol=2e-5)
     assert len(out["encoder_outputs"]) == layers
     assert ("pooled_output" in out) == (family in ("roberta", "albert"))
+    if family == "electra":  # tables 9 wide, projected to the hidden size 12
+        assert encoder.embeddings.word_embeddings.shape == (67, 9)
+        assert out["sequence_output"].shape == (5, 9, 12)
     # The family's own class reads it too; BERT's refuses it with a one-line reason.
     assert type(encoder_class.from_pretrained(directory)) is encoder_class
     with pytest.raises(UserError, match=f"BertEncoder is built from a BertConfig.*{family}"):
@@ -200,7 +221,7 @@ def test_roberta_masked_lm_release_loads_strictly_and_matches_the_float64_refere
                                   read_arrays(encoder_only)["embeddings.word_embeddings.weight"])
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(f for f in FAMILIES if FAMILIES[f][6]))
 def test_keras_hub_reads_the_same_directory_to_the_same_outputs(tmp_path, family):
     write, _, pad, vocab, _, _, backbone_class = FAMILIES[family]
     # keras-hub's RoBERTa drops the one token-type row; zero here so that both are the model.
@@ -324,6 +345,10 @@ def test_hub_task_heads_load_strictly_and_predict_what_the_hub_model_predicts(tm
                            np.tanh(_linear(arrays, "classifier.dense", first)))
     elif family == "albert":  # AlbertForSequenceClassification: the pooler, then one layer
         expected = _linear(arrays, "classifier", np.tanh(_linear(arrays, "albert.pooler", first)))
+    elif family == "electra":  # ElectraClassificationHead: the exact GELU
+        hidden = _linear(arrays, "classifier.dense", first)
+        expected = _linear(arrays, "classifier.out_proj",
+                           0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0))))
     else:
         expected = _linear(arrays, "classifier",
                            np.maximum(_linear(arrays, "pre_classifier", first), 0))
@@ -373,6 +398,7 @@ def test_the_models_page_table_is_the_registry():
                                   num_attention_heads=3, intermediate_size=37),
                "roberta": RobertaConfig(vocab_size=61),
                "distilbert": DistilBertConfig(vocab_size=59),
+               "electra": ElectraConfig(vocab_size=67),
                "albert": AlbertConfig(vocab_size=67),
                "xlm-roberta": XLMRobertaConfig(vocab_size=302)}
     for row, family in zip(rows, registry.FAMILIES.values()):
@@ -392,7 +418,10 @@ def test_the_models_page_table_is_the_registry():
     (RobertaConfig(vocab_size=50265), 124_645_632),
     # DistilBertModel("distilbert-base-uncased").num_parameters().
     (DistilBertConfig(vocab_size=30522), 66_362_880),
-], ids=["roberta-base", "distilbert-base-uncased"])
+    # electra-small-discriminator's ElectraModel, by hand: tables (30,522 + 512 + 2) x 128 and
+    # their LayerNorm 256, embeddings_project 128 x 256 + 256, 12 layers of 789,760.
+    (ElectraConfig(), 3_972_864 + 33_024 + 12 * 789_760),
+], ids=["roberta-base", "distilbert-base-uncased", "electra-small-discriminator"])
 def test_parameter_counts_of_the_base_releases(config, count):
     assert build_encoder(config).count_params() == count
 

@@ -2,9 +2,9 @@
 random weights, a WordPiece vocab of the data's words) through the classification, question
 answering and tagging runs, their Hugging Face releases of the fine-tuned models, their run
 directories and a SavedModel; a RoBERTa release (byte-level BPE learned from the data's
-sentences) through the same; an ALBERT release (AlbertForPreTraining's layout, a SentencePiece
-model learned from the data's sentences) through every script, its exports with
-tensorflow-text's op."""
+sentences) and an ELECTRA discriminator (factorized embeddings) through the same; an ALBERT
+release (AlbertForPreTraining's layout, a SentencePiece model learned from the data's
+sentences) through every script, its exports with tensorflow-text's op."""
 
 import json
 import os
@@ -103,12 +103,23 @@ def albert_classifier(tmp_path_factory):
     return built_once(tmp_path_factory, "family-scripts-albert", build)
 
 
-def fine_tune(run_class, settings_class, release, out, **flags):
+@pytest.fixture(scope="module")
+def electra_release(tmp_path_factory):
+    """An ElectraForPreTraining release (electra-small-discriminator's layout) of the data's
+    words: factorized tables 9 wide, hidden 12."""
+    directory = str(tmp_path_factory.mktemp("family") / "electra")
+    vocab_size = hub_layouts.write_wordpiece_vocab(directory, WORDS)
+    hub_layouts.write_electra(directory, head="discriminator", vocab_size=vocab_size,
+                              max_position_embeddings=48)
+    return directory
+
+
+def fine_tune(run_class, settings_class, release, out, do_eval=True, **flags):
     lines = []
-    settings = dict(init_checkpoint=release, output_dir=out, do_train=True, do_eval=True,
-                    train_batch_size=8, eval_batch_size=8, num_train_epochs=1,
-                    learning_rate=1e-3, log=lines.append)
-    run = run_class(settings_class(**dict(settings, **flags)))
+    run = run_class(settings_class(init_checkpoint=release, output_dir=out, do_train=True,
+                                   do_eval=do_eval, train_batch_size=8, eval_batch_size=8,
+                                   num_train_epochs=1, learning_rate=1e-3, log=lines.append,
+                                   **flags))
     run.run()
     log = "\n".join(lines)
     assert "Initialized the encoder from huggingface checkpoint" in log
@@ -130,6 +141,12 @@ def fine_tune(run_class, settings_class, release, out, **flags):
         assert arrays["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"].shape == (
             37, 12)
         assert not [name for name in arrays if "albert_layer_groups.1" in name]
+    elif family == "electra":
+        assert config["embedding_size"] == 9
+        assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors", "vocab.txt"]
+        assert arrays["electra.embeddings_project.weight"].shape == (12, 9)
+        assert arrays["electra.encoder.layer.1.intermediate.dense.weight"].shape == (37, 12)
+        assert not [name for name in arrays if "pooler" in name]
     elif family == "distilbert":
         assert config["dim"] == 12
         assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors", "vocab.txt"]
@@ -146,6 +163,7 @@ def fine_tune(run_class, settings_class, release, out, **flags):
     return run, arrays
 
 
+@pytest.mark.slow
 def test_run_classifier_fine_tunes_exports_and_serves_a_distilbert_release(release, tmp_path):
     data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
     out = str(tmp_path / "run")
@@ -222,6 +240,7 @@ def test_export_model_and_extract_features_take_distilbert(release, tmp_path):
     np.testing.assert_allclose(first["layers"][0]["values"], sequence.numpy()[0, 1], atol=1e-4)
 
 
+@pytest.mark.heavy
 def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_release,
                                                                        albert_classifier,
                                                                        tmp_path):
@@ -331,6 +350,7 @@ def test_export_model_and_extract_features_take_roberta(roberta_release, tmp_pat
                                sequence.numpy()[0, 1], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_run_squad_and_run_tagging_fine_tune_export_and_serve_a_roberta_release(
         roberta_release, tmp_path):
     """<s> q </s></s> c </s> windows and <s> words </s> rows from the BPE's template; the
@@ -387,6 +407,55 @@ def test_run_squad_and_run_tagging_fine_tune_export_and_serve_a_roberta_release(
         assert [t.decode() for t in by_text["tags"].numpy()[b, :n]] == expected, b
 
 
+def test_an_electra_discriminator_through_every_script(electra_release, tmp_path):
+    """An ElectraForPreTraining release fine-tuned by run_classifier.py (ElectraClassificationHead:
+    classifier.dense, GELU, out_proj; its release and run directory read back to the trained
+    model), run_squad.py and run_tagging.py, and read by extract_features.py. Training and the
+    released heads only: evaluation and the task exports are the task's, the same for every
+    family (DistilBERT's and RoBERTa's tests run them)."""
+    from in_process import run_checked
+
+    data = small_data.write_opinion_csv(tmp_path / "data", train=24, dev=8)
+    out = str(tmp_path / "run")
+    run, arrays = fine_tune(ClassifierRun, ClassifierSettings, electra_release, out,
+                            do_eval=False, task_name="custom", data_dir=data,
+                            text_a_column="review", label_column="sentiment", max_seq_length=20)
+    assert arrays["classifier.dense.weight"].shape == (12, 12)
+    assert arrays["classifier.out_proj.weight"].shape == (2, 12)
+    texts = ["The film was fantastic.", "What a tedious trip that was!"]
+    features = run.files.tokenizer(20)(tf.constant(texts))
+    expected = run.trainer.model(features)["logits"].numpy()
+    for path in (os.path.join(out, "finetuned"), out):
+        model = BertClassifier.from_pretrained(path, num_labels=2)
+        np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
+
+    train = small_data.write_biography_squad(tmp_path / "train.json", 12, seed=1)
+    run, arrays = fine_tune(SquadRun, SquadSettings, electra_release, str(tmp_path / "squad"),
+                            do_eval=False, train_file=train, max_seq_length=48, doc_stride=24,
+                            max_query_length=12)
+    assert arrays["qa_outputs.weight"].shape == (2, 12)
+    train = small_data.write_news_jsonl(tmp_path / "train.jsonl", 12, seed=1)
+    run, arrays = fine_tune(TaggerRun, TaggerSettings, electra_release, str(tmp_path / "tagging"),
+                            do_eval=False, train_file=train, max_seq_length=24)
+    assert arrays["classifier.weight"].shape == (len(run.labels), 12)
+
+    # extract_features.py: the last layer's token states. (export_model.py takes an ELECTRA
+    # run's directory in test_electra_pretraining.py.)
+    encoder = TransformerEncoder.from_pretrained(electra_release)
+    features = BertTokenizer(os.path.join(electra_release, "vocab.txt"), max_seq_length=16)(
+        tf.constant(texts))
+    sequence = encoder(features)["sequence_output"]
+    (tmp_path / "input.txt").write_text(texts[0] + "\n")
+    run_checked("extract_features.py", f"--input_file={tmp_path / 'input.txt'}",
+                f"--output_file={tmp_path / 'features.jsonl'}",
+                f"--init_checkpoint={electra_release}", "--layers=-1", "--max_seq_length=16")
+    line = json.loads(open(tmp_path / "features.jsonl").readline())
+    assert line["features"][1]["token"] == "the"
+    np.testing.assert_allclose(line["features"][1]["layers"][0]["values"],
+                               sequence.numpy()[0, 1], atol=1e-4)
+
+
+@pytest.mark.heavy
 def test_albert_through_every_script_and_its_text_export(albert_classifier, tmp_path):
     """run_classifier.py (exported with tensorflow-text's SentencePiece op), run_squad.py,
     run_tagging.py, export_model.py and extract_features.py on an ALBERT release; the

@@ -55,6 +55,7 @@ def test_the_defaults_are_bias_corrected_for_fine_tuning_only():
     assert PretrainingSettings().adam_bias_correction is False
 
 
+@pytest.mark.slow
 def test_classifier_learns_held_out_opinion_words(tmp_path):
     data = small_data.write_opinion_csv(tmp_path / "data", train=TRAIN, dev=DEV)
     results, lines, out = fine_tune(
@@ -91,6 +92,7 @@ def test_squad_learns_to_answer_about_unseen_people(tmp_path, caplog):
     assert float(results["exact"]) >= 80 and float(results["f1"]) >= 85, results
 
 
+@pytest.mark.slow
 def test_tagger_learns_unseen_names_places_and_companies(tmp_path):
     train = small_data.write_news_jsonl(tmp_path / "train.jsonl", TRAIN, seed=1)
     dev = small_data.write_news_jsonl(tmp_path / "dev.jsonl", DEV, seed=2, evaluation=True)

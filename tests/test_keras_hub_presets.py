@@ -222,6 +222,7 @@ def test_our_encoder_saves_a_preset_keras_hub_reads_to_our_outputs_and_ids(tmp_p
         tokenizer.tokenize(SENTENCES))
 
 
+@pytest.mark.slow
 def test_run_classifier_fine_tunes_from_a_bert_preset_and_exports_its_encoder_as_one(tmp_path,
                                                                                      vocabs):
     from tasks import export
@@ -291,8 +292,8 @@ def test_presets_bert_tf_cannot_read_are_named_in_one_line(tmp_path, vocabs, mon
             read(gpt2)
         assert one_line(excinfo) == (
             f"{gpt2}/config.json: keras-hub's GPT2Backbone is not a backbone bert_tf reads "
-            "(supported: BertBackbone, RobertaBackbone, DistilBertBackbone, AlbertBackbone, "
-            "XLMRobertaBackbone)")
+            "(supported: BertBackbone, RobertaBackbone, DistilBertBackbone, ElectraBackbone, "
+            "AlbertBackbone, XLMRobertaBackbone)")
 
     def wider(values):
         values["config"]["intermediate_dim"] = 41

@@ -270,7 +270,8 @@ def test_keras_fit_evaluate_predict_on_raw_strings(tmp_path):
             .batch(12).map(encode))
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     before = model.evaluate(data, return_dict=True, verbose=0)
-    model.fit(data, epochs=4, verbose=0)
+    # One iterator over the repeated set: a new one per epoch costs more than the steps.
+    model.fit(data.repeat(), epochs=1, steps_per_epoch=16, verbose=0)
     after = model.evaluate(data, return_dict=True, verbose=0)
     assert after["loss"] < 0.5 * before["loss"]
     # Measured: loss 2.68 -> 0.27, start and end accuracy 0.08 -> 1.0.

@@ -14,7 +14,7 @@ from bert_tf.models.bert import BertPretrainer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_the_floor_sizes_learn_at_every_stage(tmp_path):
     """What `make demo` does on a 2-core Zen 3 (float32, the floor sizes), on any machine."""
     out = tmp_path / "qs"

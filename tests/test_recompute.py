@@ -8,6 +8,7 @@ import re
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from bert_tf import AlbertConfig, RobertaConfig
@@ -173,6 +174,7 @@ def train(tmp_path, recompute, strategy, policy, accumulation):
     return losses_of(lines), [v.numpy() for v in trainer.model.trainable_variables]
 
 
+@pytest.mark.slow
 def test_mirrored_mixed_float16_training_with_accumulation_is_the_same(tmp_path):
     """Two replicas, 3 micro-batches each, float16 with loss scaling: the same losses and
     weights after two steps."""

@@ -174,6 +174,7 @@ def test_fill_mask_export(trained, tmp_path):
         tokenizer.id_to_token(i).encode() for i in logits[0].argmax(-1)]
 
 
+@pytest.mark.slow
 def test_stopped_and_started_again_equals_an_uninterrupted_run(data, trained, tmp_path):
     """A run stopped after its step-12 checkpoint and started again ends with the weights of
     the uninterrupted run (the fixture's, which also evaluated and exported)."""

@@ -180,6 +180,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.slow
 def test_served_model_answers_as_do_predict_in_a_fresh_process(trained, tmp_path):
     dev = json.load(open(trained["dev"], encoding="utf-8"))
     rows = [(qa["id"], qa["question"], p["context"]) for p in dev["data"][0]["paragraphs"]

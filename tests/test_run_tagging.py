@@ -113,6 +113,7 @@ def trained(tmp_path_factory):
     return data, paths, tmp / "run", tmp / "serving", (tmp / "stdout.txt").read_text()
 
 
+@pytest.mark.heavy
 def test_learns_entities_and_writes_every_file(trained):
     data, paths, out, serving, stdout = trained
     found = results(out / "eval_results.txt")
@@ -171,6 +172,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.slow
 def test_export_in_a_fresh_process_tags_as_do_predict(trained, tmp_path):
     data, _, out, serving, _ = trained
     predicted = conll.read_conll(str(out / "test_predictions.txt"))

@@ -143,10 +143,12 @@ def cosines(a, b):
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
+@pytest.mark.slow
 def test_fresh_process_imports_nothing_of_ours(exports):
     assert exports["answers"]["ours_anywhere"] == []
 
 
+@pytest.mark.slow
 def test_encoder_embeddings_match_float32(exports):
     reference = outputs(exports, "encoder float32")
     reduced = outputs(exports, "encoder bfloat16")
@@ -157,6 +159,7 @@ def test_encoder_embeddings_match_float32(exports):
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "float16"])
+@pytest.mark.slow
 def test_fine_tuned_classifier_probabilities_match_float32(exports, name):
     reference = outputs(exports, "classifier float32")["probabilities"]
     reduced = outputs(exports, f"classifier {name}")["probabilities"]
@@ -166,6 +169,7 @@ def test_fine_tuned_classifier_probabilities_match_float32(exports, name):
     assert agreement >= MIN_ARGMAX_AGREEMENT[name], agreement
 
 
+@pytest.mark.slow
 def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
     paths = exports["paths"]
     for what, path in paths.items():

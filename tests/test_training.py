@@ -4,6 +4,7 @@ import glob
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from bert_tf.training import optimization
@@ -227,6 +228,7 @@ def test_chief_is_the_chief_task_or_worker_zero(monkeypatch):
     assert distribution.task_info() == ("worker", 0)
 
 
+@pytest.mark.slow
 def test_xla_step_equals_the_plain_step_on_one_and_two_replicas(tmp_path):
     """--jit_compile compiles the forward/backward step (and, on one replica, the optimizer
     update): the weights after a few steps equal the uncompiled loop's."""

@@ -195,10 +195,12 @@ class ConfigModel(keras.Model):
         return checkpoints.save_huggingface(self, directory, vocab_file=vocab_file)
 
     def release_format(self):
-        """The format `save_pretrained` writes: "google" for BERT, "huggingface" for the others."""
+        """The format `save_pretrained` writes, the family's first: "google" for BERT,
+        "huggingface" for the others (ELECTRA reads Google's TF1 names but releases in Hugging
+        Face's layout, as its config has no Google file)."""
         from bert_tf.models import registry
 
-        return "google" if registry.family_of(self.config).formats[0] == "google" else "huggingface"
+        return registry.family_of(self.config).formats[0]
 
     # --------------------------------------------------------- Keras-native use
 

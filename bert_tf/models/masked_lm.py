@@ -1,6 +1,6 @@
 """The masked-LM output layer every family's pretraining head ends with: the decoder tied to the word embeddings."""
 
-# B=batch, K=masked positions, H=hidden size, E=embedding size (H but in ALBERT), V=vocab size
+# B=batch, K=masked positions, H=hidden size, E=embedding size, V=vocab size
 
 import keras
 import tensorflow as tf
@@ -40,16 +40,17 @@ class MaskedLMHead:
     def add_masked_lm_head(self, shape, activation):
         """The head's layers for an encoder of EncoderShape `shape`, in the model's dtype policy."""
         init = keras.initializers.TruncatedNormal(stddev=shape.initializer_range)
+        # [H] -> [E]: the decoder is the [V, E] word-embedding table (E = H unless factorized).
         self.mlm_transform = keras.layers.Dense(
-            shape.embedding_width, kernel_initializer=init, dtype=self.dtype_policy,
-            name="mlm_transform")
+            shape.embedding_size or shape.hidden_size, kernel_initializer=init,
+            dtype=self.dtype_policy, name="mlm_transform")
         self.mlm_activation = activations.get(activation)
         self.mlm_layer_norm = LayerNormalization(
             epsilon=shape.layer_norm_eps, dtype=self.dtype_policy, name="mlm_layer_norm")
 
     def build_masked_lm_head(self, shape):
         self.mlm_transform.build((None, None, shape.hidden_size))
-        self.mlm_layer_norm.build((None, None, shape.embedding_width))
+        self.mlm_layer_norm.build((None, None, shape.embedding_size or shape.hidden_size))
         self.mlm_output_bias = self.add_weight(
             name="output_bias", shape=(shape.vocab_size,), initializer="zeros",
             autocast=False)  # added to float32 logits

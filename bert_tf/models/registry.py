@@ -22,7 +22,7 @@ class Family:
     encoder: str  # "module:Class"
     hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
     tokenizer: str  # "wordpiece" (vocab.txt), "bpe" (vocab.json + merges.txt), "sentencepiece"
-    formats: tuple  # checkpoint formats it reads and writes; save_pretrained writes the first
+    formats: tuple  # checkpoint formats it reads and writes; releases are in the first
     pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
     # "module:Class" of a SentencePiece family's tokenizer (the model file alone does not say)
     sentencepiece_tokenizer: Optional[str] = None
@@ -63,6 +63,10 @@ FAMILIES = {
                          "bert_tf.models.distilbert.config:DistilBertConfig",
                          "bert_tf.models.distilbert.encoder:DistilBertEncoder",
                          ("distilbert",), "wordpiece", ("huggingface", "keras_hub")),
+    "electra": Family("electra", "ELECTRA", "bert_tf.models.electra.config:ElectraConfig",
+                      "bert_tf.models.electra.encoder:ElectraEncoder", ("electra",), "wordpiece",
+                      ("huggingface", "google", "keras_hub"),
+                      "bert_tf.models.electra.pretrainer:ElectraPretrainer"),
     "albert": Family("albert", "ALBERT", "bert_tf.models.albert.config:AlbertConfig",
                      "bert_tf.models.albert.encoder:AlbertEncoder", ("albert",), "sentencepiece",
                      ("huggingface", "google", "keras_hub"),
@@ -83,7 +87,7 @@ def _load(path):
 
 
 def get(name) -> Family:
-    """The family called `name` ("bert", "roberta", "distilbert")."""
+    """The family called `name` ("bert", "roberta", "distilbert", "electra")."""
     if name not in FAMILIES:
         raise UserError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
     return FAMILIES[name]

@@ -19,12 +19,13 @@ class EncoderShape:
     `classifier_pooling` is how the family's sentence classifiers turn the
     first token into the classifier's input: "pooler" (the encoder's own,
     BERT), or the activation of a dense layer of the head's own ("tanh":
-    RoBERTa's classifier.dense, "relu": DistilBERT's pre_classifier);
+    RoBERTa's classifier.dense, "gelu" (exact): ELECTRA's, "relu": DistilBERT's
+    pre_classifier);
     `classifier_dropout` its dropout (None: hidden_dropout).
-    `embedding_size` is the width of the embedding tables, their LayerNorm and
-    dropout when it differs from hidden_size (ALBERT's and ELECTRA's factorized
-    embeddings): a dense `embedding_projection` (E -> H) then feeds the first
-    block. None means hidden_size.
+    `embedding_size` is the width of the embedding tables, their LayerNorm
+    and dropout (None: hidden_size); a different width is projected to
+    hidden_size by the encoder's `embedding_projection` before the first
+    block (ELECTRA's and ALBERT's factorized embeddings).
     `shared_groups` shares blocks across layers as ALBERT does: None gives
     every layer a block of its own; a number G makes G groups of
     `group_blocks` blocks each, and layer l (of num_layers) applies group

@@ -23,7 +23,9 @@ class TransformerEncoder(ConfigModel):
         layer is one block, or one group of shared blocks: ALBERT);
       - "pooled_output": `[B, H]`, tanh(dense(first token)), where the family
         has a pooler (BERT, RoBERTa).
-    Outputs have the dtype policy's compute dtype.
+    Outputs have the dtype policy's compute dtype. Where the shape's
+    `embedding_size` differs from hidden_size, the embeddings work at that
+    width and a dense `embedding_projection` maps them to hidden_size.
 
     `recompute_activations=True` (also settable as an attribute before the
     first training call) keeps only each block's input from the forward pass
@@ -48,9 +50,11 @@ class TransformerEncoder(ConfigModel):
         self.recompute_activations = recompute_activations
         shape = self.shape = self.config.encoder_shape()
         policy = self.dtype_policy
+        # The tables' width: hidden_size, unless the family factorizes its embeddings.
+        self.embedding_width = shape.embedding_size or shape.hidden_size
         self.embeddings = BertEmbeddings(
             vocab_size=shape.vocab_size,
-            hidden_size=shape.embedding_width,
+            hidden_size=self.embedding_width,
             max_position_embeddings=shape.position_rows,
             type_vocab_size=shape.type_vocab_size,
             initializer_range=shape.initializer_range,
@@ -62,7 +66,7 @@ class TransformerEncoder(ConfigModel):
         )
         # Factorized embeddings (ALBERT, ELECTRA): tables of width E, projected to H.
         self.embedding_projection = None
-        if shape.embedding_width != shape.hidden_size:
+        if self.embedding_width != shape.hidden_size:
             self.embedding_projection = keras.layers.Dense(
                 shape.hidden_size, dtype=policy, name="embedding_projection",
                 kernel_initializer=keras.initializers.TruncatedNormal(
@@ -121,7 +125,7 @@ class TransformerEncoder(ConfigModel):
         hidden = self.shape.hidden_size
         self.embeddings.build()
         if self.embedding_projection is not None:
-            self.embedding_projection.build((None, None, self.shape.embedding_width))
+            self.embedding_projection.build((None, None, self.embedding_width))
         for block in self.blocks:
             block.build((None, None, hidden))
         if self.pooler is not None:

@@ -17,7 +17,8 @@ class BertClassifier(BertConfigModel):
     The pooling is the family's (as its Hugging Face ...ForSequenceClassification):
     BERT's encoder pooler; RoBERTa's dropout + dense + tanh of the head
     (`pre_classifier`, Hugging Face's classifier.dense, then
-    classifier.out_proj); DistilBERT's dense + ReLU (pre_classifier).
+    classifier.out_proj); ELECTRA's the same with the exact GELU; DistilBERT's
+    dense + ReLU (pre_classifier).
 
     Single texts and text pairs differ only in their inputs. Call:
     `model({"input_ids", "input_mask", "segment_ids"}, training=None)` ->
@@ -69,7 +70,7 @@ class BertClassifier(BertConfigModel):
         else:
             # [B, H]: a reshape, not [:, 0] (see TransformerEncoder.call).
             first = tf.reshape(out["sequence_output"][:, :1], [-1, self.encoder.shape.hidden_size])
-            if self.pooling == "tanh":  # RoBERTa drops out before its dense layer too
+            if self.pooling != "relu":  # RoBERTa and ELECTRA drop out before their dense too
                 first = self.dropout(first, training=training)
             pooled = self.pre_classifier(first)
         logits = tf.cast(self.classifier(self.dropout(pooled, training=training)), tf.float32)

@@ -41,6 +41,12 @@ class PretrainingSettings(TrainingSettings):
     dynamic_masking: bool = False
     do_whole_word_mask: bool = False
     vocab_file: Optional[str] = None
+    # ELECTRA's (google-research/electra's names and defaults).
+    generator_hidden_size: float = 0.25
+    generator_layers: float = 1.0
+    temperature: float = 1.0
+    disc_weight: float = 50.0
+    gen_weight: float = 1.0
 
     def check(self):
         super().check()
@@ -67,9 +73,21 @@ class PretrainingSettings(TrainingSettings):
         require(not ((self.dynamic_masking or self.do_whole_word_mask)
                      and not (self.vocab_file or self.init_checkpoint)),
                 "--dynamic_masking needs --vocab_file")
+        require(0 < self.generator_hidden_size <= 1 and 0 < self.generator_layers <= 1,
+                f"--generator_hidden_size={self.generator_hidden_size} and --generator_layers="
+                f"{self.generator_layers} are fractions of the discriminator's: in (0, 1]")
+        require(self.temperature > 0, f"--temperature must be positive, got {self.temperature}")
+        require(self.disc_weight >= 0 and self.gen_weight >= 0 and
+                self.disc_weight + self.gen_weight > 0,
+                f"--disc_weight={self.disc_weight} and --gen_weight={self.gen_weight} must be "
+                "non-negative, not both 0")
         require(not (self.do_whole_word_mask and not self.dynamic_masking),
                 "--do_whole_word_mask applies to --dynamic_masking (offline records choose "
                 "their masks in create_pretraining_data.py)")
+
+
+_FAMILY_FLAGS = ("generator_hidden_size", "generator_layers", "temperature", "disc_weight",
+                 "gen_weight")
 
 
 def input_files(pattern, flag):
@@ -85,9 +103,12 @@ class PretrainingRun(Run):
     BERT: BertPretrainer (masked LM + next sentence), released in Google's
     format as google-research/bert's run_pretraining.py does. RoBERTa:
     RobertaMaskedLM (masked LM alone, on full sentences or pairs), released
-    in Hugging Face's layout with its tokenizer files. ALBERT: AlbertPretrainer
-    (masked LM + sentence order, on create_pretraining_data.py's sentence-order
-    pairs), released as AlbertForPreTraining with its spiece.model.
+    in Hugging Face's layout with its tokenizer files. ELECTRA:
+    ElectraPretrainer (a generator and the discriminator, replaced-token
+    detection) on the same masked records, released as Hugging Face's
+    discriminator with its generator in pretrained/generator. ALBERT:
+    AlbertPretrainer (masked LM + sentence order, on create_pretraining_data.py's
+    sentence-order pairs), released as AlbertForPreTraining with its spiece.model.
     """
 
     run_type = "pretraining"
@@ -102,6 +123,25 @@ class PretrainingRun(Run):
             self.model_class = family.pretrainer_class()
         except UserError as e:
             raise FlagError(str(e)) from None
+        # Flags of one family's pretraining model (ELECTRA's generator and loss weights).
+        self.model_arguments = {name: getattr(s, name)
+                                for name in getattr(self.model_class, "flag_arguments", ())}
+        self.objective_arguments = {
+            name: getattr(s, name)
+            for name in getattr(self.model_class.objective_class, "flag_arguments", ())}
+        if self.model_arguments:
+            check = getattr(self.model_class, "check_arguments", None)
+            try:
+                if check is not None:
+                    check(self.config, **self.model_arguments)
+            except UserError as e:
+                raise FlagError(str(e)) from None
+        default = PretrainingSettings()
+        for name in _FAMILY_FLAGS:
+            if (getattr(s, name) != getattr(default, name) and name not in self.model_arguments
+                    and name not in self.objective_arguments):
+                raise FlagError(f"--{name} applies to ELECTRA pretraining, not to "
+                                f"{family.title}'s")
         require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
                 f"max_position_embeddings {self.config.max_length}")
@@ -231,10 +271,11 @@ class PretrainingRun(Run):
         return found
 
     def build_model(self):
-        return self.model_class(self.config, dtype=self.settings.mixed_precision)
+        return self.model_class(self.config, dtype=self.settings.mixed_precision,
+                                **self.model_arguments)
 
     def build_objective(self):
-        return self.model_class.objective_class()
+        return self.model_class.objective_class(**self.objective_arguments)
 
     def build_optimizer(self):
         s = self.settings
@@ -246,7 +287,12 @@ class PretrainingRun(Run):
         if release is None:
             return
         if model.checkpoint_holds_head(release):
-            checkpoints.load_weights(model, release, strict=False)
+            # A model whose release is more than one file (ELECTRA's generator/) reads it whole.
+            load = getattr(model, "load_release", None)
+            if load is not None:
+                load(release, strict=False)
+            else:
+                checkpoints.load_weights(model, release, strict=False)
             s.log(f"Initialized from {release.format} checkpoint {s.init_checkpoint}")
         else:
             checkpoints.load_weights(model.encoder, release, strict=False)
