@@ -1,4 +1,4 @@
-"""Creates pretraining TFRecords from text: BERT's masked-LM / next-sentence pairs, or RoBERTa's full sentences.
+"""Creates pretraining TFRecords from text: BERT's masked-LM / next-sentence pairs, ALBERT's sentence-order pairs, or RoBERTa's full sentences.
 
 Input: text files with one sentence per line and a blank line between
 documents. Output: TFRecords with google-research/bert's features.
@@ -9,7 +9,10 @@ documents. Output: TFRecords with google-research/bert's features.
 
 With a byte-level BPE (RoBERTa's vocab.json, or its release directory) the
 examples are full sentences packed across documents, unmasked, without
-next-sentence labels (--full_sentences, --dynamic_masking).
+next-sentence labels (--full_sentences, --dynamic_masking). With a SentencePiece
+model (ALBERT's spiece.model, or its release directory) the pairs carry ALBERT's
+sentence-order labels (--sentence_order_prediction): two consecutive segments,
+swapped for half of them.
 """
 
 import os
@@ -26,9 +29,11 @@ flags.DEFINE_string("output_file", None, "Comma-separated output TFRecord files 
                     "written round-robin).")
 flags.DEFINE_string("vocab_file", None, "The vocab.txt of the model to pretrain; or a "
                     "byte-level BPE's vocab.json (merges.txt beside it) or tokenizer.json, or "
-                    "a directory holding one (a RoBERTa release).")
+                    "a SentencePiece spiece.model, or a directory holding one (a RoBERTa or "
+                    "ALBERT release).")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (uncased models; not for a "
-                  "byte-level BPE, which reads text as it is).")
+                  "byte-level BPE, which reads text as it is; for a SentencePiece model, "
+                  "default: as the tokenizer_config.json beside it says, else true).")
 flags.DEFINE_bool("do_whole_word_mask", False, "Mask all wordpieces of a word together.")
 flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS] and [SEP]s included.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked positions per example.")
@@ -46,6 +51,11 @@ flags.DEFINE_bool("full_sentences", None, "RoBERTa's FULL-SENTENCES examples, fo
                   "packed up to --max_seq_length across documents (a </s> between two), </s>; "
                   "no next_sentence_labels. Default: on for a byte-level BPE vocab (RoBERTa's), "
                   "off for a vocab.txt (BERT's sentence pairs).")
+flags.DEFINE_bool("sentence_order_prediction", None, "ALBERT's sentence-order labels in "
+                  "next_sentence_labels: a pair is two consecutive segments of one document, "
+                  "swapped (label 1) half the time, instead of a next sentence or a random "
+                  "one (a one-sentence group still takes a random one, as ALBERT's does). "
+                  "Default: on for a SentencePiece model (ALBERT's), off otherwise.")
 flags.DEFINE_integer("num_workers", None, "Worker processes building examples while the main "
                      "one reads and tokenizes; 0 = none (default: cores - 1, or 0 with 2 cores "
                      "or fewer).")
@@ -63,7 +73,7 @@ def main(argv):
     from bert_tf.data.files import list_input_files
     from bert_tf.errors import UserError
     from bert_tf.models.bert.release import vocab_kind
-    from bert_tf.tokenization import BertTokenizer, BpeTokenizer
+    from bert_tf.tokenization import BertTokenizer, BpeTokenizer, SentencePieceTokenizer
     from tasks.pretraining import records
 
     def work():
@@ -84,17 +94,25 @@ def main(argv):
             vocab_file = checkpoints.find_vocab(vocab_file)
             if vocab_file is None:
                 raise UserError(f"--vocab_file={FLAGS.vocab_file} holds no vocab.txt, "
-                                "vocab.json or tokenizer.json")
+                                "vocab.json, tokenizer.json or spiece.model")
         bpe = vocab_kind(vocab_file) == "bpe"
+        spiece = vocab_kind(vocab_file) == "sentencepiece"
+        sentence_order = (spiece if FLAGS.sentence_order_prediction is None
+                          else FLAGS.sentence_order_prediction)
         full_sentences = bpe if FLAGS.full_sentences is None else FLAGS.full_sentences
         dynamic = (full_sentences if FLAGS.dynamic_masking is None
                    else FLAGS.dynamic_masking)
         if bpe and FLAGS["do_lower_case"].present and FLAGS.do_lower_case:
             raise UserError(f"--do_lower_case does not apply to the byte-level BPE {vocab_file}: "
                             "it reads text as it is (leave the flag out)")
-        if bpe and FLAGS.do_whole_word_mask:
+        if (bpe or spiece) and FLAGS.do_whole_word_mask:
             raise UserError("--do_whole_word_mask needs a WordPiece vocab.txt, whose '##' "
-                            f"pieces mark words; {vocab_file} is a byte-level BPE")
+                            f"pieces mark words; {vocab_file} is a "
+                            + ("byte-level BPE" if bpe else "SentencePiece model"))
+        if full_sentences and sentence_order:
+            raise UserError("--sentence_order_prediction labels sentence pairs; "
+                            "--full_sentences writes no pairs (pass --nofull_sentences, or "
+                            "--nosentence_order_prediction)")
         if full_sentences and FLAGS["short_seq_prob"].present:
             raise UserError("--short_seq_prob applies to sentence pairs; --full_sentences fill "
                             "each example with whole sentences")
@@ -104,6 +122,9 @@ def main(argv):
                             "every time it reads one)")
         if bpe:
             tokenizer = BpeTokenizer.from_vocab_file(vocab_file)
+        elif spiece:
+            lower = FLAGS.do_lower_case if FLAGS["do_lower_case"].present else None
+            tokenizer = SentencePieceTokenizer.from_model_file(vocab_file, do_lower_case=lower)
         else:
             tokenizer = BertTokenizer(vocab_file, do_lower_case=FLAGS.do_lower_case)
         options = records.options_for(
@@ -111,7 +132,7 @@ def main(argv):
             max_predictions_per_seq=FLAGS.max_predictions_per_seq,
             masked_lm_prob=FLAGS.masked_lm_prob, short_seq_prob=FLAGS.short_seq_prob,
             dupe_factor=FLAGS.dupe_factor, do_whole_word_mask=FLAGS.do_whole_word_mask,
-            mask=not dynamic, full_sentences=full_sentences)
+            mask=not dynamic, full_sentences=full_sentences, sentence_order=sentence_order)
         stats = records.create_pretraining_records(
             input_files, output_files, tokenizer, options, random_seed=FLAGS.random_seed,
             num_workers=FLAGS.num_workers, chunk_tokens=FLAGS.chunk_tokens)

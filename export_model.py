@@ -46,7 +46,8 @@ flags.DEFINE_integer("max_seq_length", None, "Longest input in tokens (default: 
                      "the graph and flagged in the `truncated` output.")
 flags.DEFINE_enum("tokenizer_ops", D.tokenizer_ops, ["core", "text"], "core: only core "
                   "TensorFlow ops (loads in any TF Serving); text: tensorflow-text's fast "
-                  "WordPiece (needs its ops in the server).")
+                  "WordPiece, or its SentencePiece op, which ALBERT and XLM-RoBERTa need "
+                  "(needs its ops in the server).")
 flags.DEFINE_enum("serving_precision", D.serving_precision, list(export_run.PRECISIONS),
                   "What the export computes in: float32, or Keras mixed precision in bfloat16 "
                   "(fast on CPUs with AVX512-BF16/AMX and on TPUs) or float16 (GPUs); "

@@ -1,4 +1,4 @@
-"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ELECTRA) as Keras 3 layers and models for TensorFlow.
+"""bert_tf: BERT and its family (RoBERTa, DistilBERT, ELECTRA, ALBERT, XLM-RoBERTa) as Keras 3 layers and models for TensorFlow.
 
 Names are imported on first use, so that pure-Python modules such as
 `tasks.pretraining.examples` (used in worker processes) load without TensorFlow.
@@ -25,8 +25,15 @@ _EXPORTS = {
     "ElectraConfig": "bert_tf.models.electra.config",
     "ElectraEncoder": "bert_tf.models.electra.encoder",
     "ElectraPretrainer": "bert_tf.models.electra.pretrainer",
+    "AlbertConfig": "bert_tf.models.albert.config",
+    "AlbertEncoder": "bert_tf.models.albert.encoder",
+    "AlbertPretrainer": "bert_tf.models.albert.pretrainer",
+    "XLMRobertaConfig": "bert_tf.models.xlm_roberta.config",
+    "XLMRobertaEncoder": "bert_tf.models.xlm_roberta.encoder",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
     "BpeTokenizer": "bert_tf.tokenization.bpe",
+    "SentencePieceTokenizer": "bert_tf.tokenization.sentence_piece",
+    "XlmRobertaTokenizer": "bert_tf.tokenization.sentence_piece",
     "MultiHeadSelfAttention": "bert_tf.layers.attention",
     "TransformerEncoderBlock": "bert_tf.layers.encoder_block",
     "UserError": "bert_tf.errors",

@@ -47,7 +47,7 @@ def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
                          "GPUs).")
     flags.DEFINE_enum("tokenizer_ops", d.tokenizer_ops, list(run_lib.TOKENIZER_OPS),
                       "Tokenizer ops of the export: core TensorFlow ops, or tensorflow-text's "
-                      "(see README).")
+                      "(see README; SentencePiece, ALBERT's, has text only).")
     flags.DEFINE_enum("serving_precision", d.serving_precision,
                       list(run_lib.SERVING_PRECISIONS), "What the --export_dir SavedModel "
                       "computes in: float32, or Keras mixed precision in bfloat16 (fast on CPUs "

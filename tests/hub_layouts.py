@@ -273,11 +273,12 @@ def write_electra_google(directory, seed=0, **sizes):
 TASK_HEADS = {
     "sequence": {"roberta": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")],
                  "distilbert": [("pre_classifier", "H", "H"), ("classifier", "H", "L")],
-                 "electra": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")]},
+                 "electra": [("classifier.dense", "H", "H"), ("classifier.out_proj", "H", "L")],
+                 "albert": [("classifier", "H", "L")]},
     "span": {"roberta": [("qa_outputs", "H", 2)], "distilbert": [("qa_outputs", "H", 2)],
-             "electra": [("qa_outputs", "H", 2)]},
+             "electra": [("qa_outputs", "H", 2)], "albert": [("qa_outputs", "H", 2)]},
     "token": {"roberta": [("classifier", "H", "L")], "distilbert": [("classifier", "H", "L")],
-              "electra": [("classifier", "H", "L")]},
+              "electra": [("classifier", "H", "L")], "albert": [("classifier", "H", "L")]},
 }
 ARCHITECTURES = {"sequence": "ForSequenceClassification", "span": "ForQuestionAnswering",
                  "token": "ForTokenClassification"}
@@ -294,6 +295,9 @@ def write_task_model(directory, family, task, num_labels=3, seed=0):
     elif family == "electra":
         arrays, hidden = electra_arrays(rng, prefix="electra."), ELECTRA["hidden_size"]
         config = electra_config("Electra" + ARCHITECTURES[task])
+    elif family == "albert":  # only AlbertForSequenceClassification reads the pooler
+        arrays = albert_arrays(rng, prefix="albert.", pooler=task == "sequence")
+        hidden, config = ALBERT["hidden_size"], albert_config("Albert" + ARCHITECTURES[task])
     else:
         arrays, hidden = distilbert_arrays(rng, prefix="distilbert."), DISTILBERT["dim"]
         config = distilbert_config("DistilBert" + ARCHITECTURES[task])
@@ -342,3 +346,191 @@ def write_bpe_vocab(directory, texts, vocab_size=300):
         json.dump({"add_prefix_space": False, "model_max_length": 512,
                    "tokenizer_class": "RobertaTokenizer"}, f)
     return len(vocab)
+
+
+def write_spiece_model(directory, texts, vocab_size=400, lower=True):
+    """spiece.model: a unigram SentencePiece model learned from `texts` with the `sentencepiece`
+    package's own trainer, with ALBERT's settings (<pad> 0, <unk> 1, control symbols [CLS] 2,
+    [SEP] 3, [MASK] 4, no <s> or </s>), and the tokenizer_config.json albert-base-v2 carries;
+    returns the model's path."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+        control_symbols=["[CLS]", "[SEP]", "[MASK]"], character_coverage=0.9995,
+        minloglevel=2, num_threads=1)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "spiece.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": lower, "keep_accents": False, "remove_space": True,
+                   "model_max_length": 512, "tokenizer_class": "AlbertTokenizer"}, f)
+    return path
+
+
+ALBERT = dict(vocab_size=67, embedding_size=10, hidden_size=12, num_hidden_layers=4,
+              num_hidden_groups=2, inner_group_num=2, num_attention_heads=3, intermediate_size=37,
+              max_position_embeddings=13, type_vocab_size=2, hidden_act="gelu_new")
+
+
+def albert_arrays(rng, prefix="", pooler=True, scale=0.2, **sizes):
+    """{Hugging Face name: array} of an AlbertModel ("" prefix) or a task model ("albert.")."""
+    c = dict(ALBERT, **sizes)
+    e_size, h, inter = c["embedding_size"], c["hidden_size"], c["intermediate_size"]
+    a = {}
+    e = f"{prefix}embeddings."
+    a[e + "word_embeddings.weight"] = rng.standard_normal((c["vocab_size"], e_size)) * scale
+    a[e + "position_embeddings.weight"] = rng.standard_normal(
+        (c["max_position_embeddings"], e_size)) * scale
+    a[e + "token_type_embeddings.weight"] = rng.standard_normal(
+        (c["type_vocab_size"], e_size)) * scale
+    _layer_norm(a, rng, e + "LayerNorm", e_size)
+    _linear(a, rng, f"{prefix}encoder.embedding_hidden_mapping_in", e_size, h, scale)
+    for g in range(c["num_hidden_groups"]):
+        for j in range(c["inner_group_num"]):
+            p = f"{prefix}encoder.albert_layer_groups.{g}.albert_layers.{j}."
+            for part in ("query", "key", "value", "dense"):
+                _linear(a, rng, p + f"attention.{part}", h, h, scale)
+            _layer_norm(a, rng, p + "attention.LayerNorm", h)
+            _linear(a, rng, p + "ffn", h, inter, scale)
+            _linear(a, rng, p + "ffn_output", inter, h, scale)
+            _layer_norm(a, rng, p + "full_layer_layer_norm", h)
+    if pooler:
+        _linear(a, rng, f"{prefix}pooler", h, h, scale)
+    return a
+
+
+def albert_config(architecture="AlbertModel", **sizes):
+    c = dict(ALBERT, **sizes)
+    return {"architectures": [architecture], "model_type": "albert", "bos_token_id": 2,
+            "eos_token_id": 3, "pad_token_id": 0, "attention_probs_dropout_prob": 0,
+            "hidden_dropout_prob": 0, "classifier_dropout_prob": 0.1, "initializer_range": 0.02,
+            "layer_norm_eps": 1e-12, "position_embedding_type": "absolute",
+            "torch_dtype": "float32", "transformers_version": "4.46.0", **c}
+
+
+def albert_pretraining_head(a, rng, **sizes):
+    """AlbertForPreTraining's heads beside `a`: predictions.* (H -> E, tied decoder) and
+    sop_classifier.classifier."""
+    c = dict(ALBERT, **sizes)
+    _linear(a, rng, "predictions.dense", c["hidden_size"], c["embedding_size"], 0.2)
+    _layer_norm(a, rng, "predictions.LayerNorm", c["embedding_size"])
+    a["predictions.bias"] = rng.standard_normal(c["vocab_size"]) * 0.2
+    _linear(a, rng, "sop_classifier.classifier", c["hidden_size"], 2, 0.2)
+    return a
+
+
+def write_albert(directory, seed=0, lm_head=False, pretraining=False, **sizes):
+    """An AlbertModel directory; with `lm_head` an AlbertForMaskedLM one (albert-base-v2's
+    layout: no pooler, predictions.*), with `pretraining` an AlbertForPreTraining one."""
+    rng = np.random.default_rng(seed)
+    if lm_head or pretraining:
+        a = albert_arrays(rng, prefix="albert.", pooler=pretraining, **sizes)
+        albert_pretraining_head(a, rng, **sizes)
+        if lm_head:
+            del a["sop_classifier.classifier.weight"], a["sop_classifier.classifier.bias"]
+        name = "AlbertForMaskedLM" if lm_head else "AlbertForPreTraining"
+        return _save(directory, a, albert_config(name, **sizes))
+    return _save(directory, albert_arrays(rng, **sizes), albert_config(**sizes))
+
+
+def write_albert_google(directory, seed=0, **sizes):
+    """A google-research/albert release: albert_config.json (Google's keys, "gelu" its tanh
+    GELU), model.ckpt-best (bert/... and cls/... names, [in, out] kernels, optimizer slots)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    c = dict(ALBERT, **sizes)
+    e_size, h, inter = c["embedding_size"], c["hidden_size"], c["intermediate_size"]
+    a = {}
+
+    def dense(name, n_in, n_out):
+        a[f"{name}/kernel"] = rng.standard_normal((n_in, n_out)) * 0.2
+        a[f"{name}/bias"] = rng.standard_normal(n_out) * 0.2
+
+    def norm(name, width):
+        a[f"{name}/gamma"] = 1.0 + rng.standard_normal(width) * 0.1
+        a[f"{name}/beta"] = rng.standard_normal(width) * 0.1
+
+    a["bert/embeddings/word_embeddings"] = rng.standard_normal((c["vocab_size"], e_size)) * 0.2
+    a["bert/embeddings/position_embeddings"] = rng.standard_normal(
+        (c["max_position_embeddings"], e_size)) * 0.2
+    a["bert/embeddings/token_type_embeddings"] = rng.standard_normal(
+        (c["type_vocab_size"], e_size)) * 0.2
+    norm("bert/embeddings/LayerNorm", e_size)
+    dense("bert/encoder/embedding_hidden_mapping_in", e_size, h)
+    for g in range(c["num_hidden_groups"]):
+        for j in range(c["inner_group_num"]):
+            p = f"bert/encoder/transformer/group_{g}/inner_group_{j}/"
+            for part in ("query", "key", "value"):
+                dense(p + f"attention_1/self/{part}", h, h)
+            dense(p + "attention_1/output/dense", h, h)
+            norm(p + "LayerNorm", h)
+            dense(p + "ffn_1/intermediate/dense", h, inter)
+            dense(p + "ffn_1/intermediate/output/dense", inter, h)
+            norm(p + "LayerNorm_1", h)
+    dense("bert/pooler/dense", h, h)
+    dense("cls/predictions/transform/dense", h, e_size)
+    norm("cls/predictions/transform/LayerNorm", e_size)
+    a["cls/predictions/output_bias"] = rng.standard_normal(c["vocab_size"]) * 0.2
+    a["cls/seq_relationship/output_weights"] = rng.standard_normal((2, h)) * 0.2
+    a["cls/seq_relationship/output_bias"] = rng.standard_normal(2) * 0.2
+    a["bert/pooler/dense/kernel/lamb_m"] = np.zeros((h, h))
+    a["global_step"] = np.array(1000, np.int64)
+    os.makedirs(directory, exist_ok=True)
+    names = sorted(a)
+    tf.raw_ops.SaveV2(prefix=tf.constant(os.path.join(str(directory), "model.ckpt-best")),
+                      tensor_names=tf.constant(names),
+                      shape_and_slices=tf.constant([""] * len(names)),
+                      tensors=[tf.constant(a[n] if a[n].dtype.kind == "i" else
+                                           np.asarray(a[n], np.float32)) for n in names])
+    config = {k: c[k] for k in ("vocab_size", "embedding_size", "hidden_size",
+                                "num_hidden_layers", "num_hidden_groups", "inner_group_num",
+                                "num_attention_heads", "intermediate_size",
+                                "max_position_embeddings", "type_vocab_size")}
+    config.update(hidden_act="gelu", attention_probs_dropout_prob=0, hidden_dropout_prob=0,
+                  initializer_range=0.02, net_structure_type=0, gap_size=0,
+                  num_memory_blocks=0, down_scale_factor=1)
+    with open(os.path.join(str(directory), "albert_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return str(directory), {k: np.asarray(v, np.float32) for k, v in a.items()
+                            if v.dtype.kind == "f"}
+
+
+def write_xlm_roberta(directory, seed=0, lm_head=False, **sizes):
+    """An XLMRobertaModel directory (RoBERTa's names and config keys, model_type
+    "xlm-roberta"), or with `lm_head` an XLMRobertaForMaskedLM one (xlm-roberta-base's layout)."""
+    write_roberta(directory, seed=seed, lm_head=lm_head, **sizes)
+    path = os.path.join(str(directory), "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config.update(model_type="xlm-roberta", architectures=[
+        "XLMRobertaForMaskedLM" if lm_head else "XLMRobertaModel"])
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+    return str(directory)
+
+
+def write_xlm_roberta_spm(directory, texts, vocab_size=300):
+    """sentencepiece.bpe.model: a unigram model learned from `texts` by sentencepiece's own
+    trainer with XLM-RoBERTa's piece layout (<unk> 0, <s> 1, </s> 2, no <pad>); returns its
+    path."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        character_coverage=0.9995, minloglevel=2, num_threads=1)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(str(directory), "sentencepiece.bpe.model")
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    return path

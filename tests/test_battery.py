@@ -7,6 +7,7 @@ import tensorflow as tf
 from bert_tf import (BertEmbeddings, DistilBertConfig, ElectraConfig, ElectraPretrainer,
                      MultiHeadSelfAttention, RobertaConfig, TransformerEncoderBlock, build_encoder)
 from bert_tf.models.bert import BertEncoder, BertPretrainer
+from bert_tf.models.albert import AlbertConfig, AlbertPretrainer
 from bert_tf.models.roberta import RobertaMaskedLM
 from tasks.classification.model import BertClassifier
 from tasks.question_answering.model import BertSpanLabeler
@@ -325,3 +326,30 @@ def test_electra_pretrainer(tmp_path):
                   padded=padded, frozen=lambda m: m.encoder.layer_0,
                   keras_file=str(tmp_path / "electra_pretrainer.keras"),
                   fit=(batch, labels, "auto"))
+
+
+# ALBERT: embeddings narrower than the hidden size with their projection, and one group of
+# two blocks shared by two layers (each shared block gets both layers' gradients).
+ALBERT_CONFIG = AlbertConfig(vocab_size=53, embedding_size=10, hidden_size=12,
+                             num_hidden_layers=2, num_hidden_groups=1, inner_group_num=2,
+                             num_attention_heads=3, intermediate_size=37,
+                             max_position_embeddings=11, hidden_dropout_prob=0.2,
+                             attention_probs_dropout_prob=0.15, initializer_range=0.3)
+
+
+def test_albert_pretrainer(tmp_path):
+    # The encoder's battery too: its weights (the shared blocks, the embedding projection,
+    # the pooler the sentence-order head reads) are all reached, saved and reloaded here.
+    batch = random_pretraining_batch(ALBERT_CONFIG)
+
+    def padded(model):
+        return model(dict(batch, **with_padding(batch))), lambda out: out
+
+    # Its own compile() loss: masked LM + sentence order (on next_sentence_labels).
+    check_battery(lambda dtype=None: AlbertPretrainer(ALBERT_CONFIG, dtype=dtype),
+                  lambda m, training=False: m(batch, training=training),
+                  lambda out: total(out) * 1e-2, tolerance_bf16=0.2, stochastic=True,
+                  padded=padded, frozen=lambda m: m.encoder.embeddings,
+                  keras_file=str(tmp_path / "albert_pretrainer.keras"),
+                  fit=(batch, {"mlm_logits": batch["masked_lm_ids"],
+                               "sop_logits": batch["next_sentence_labels"]}, "auto"))

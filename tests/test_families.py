@@ -1,9 +1,11 @@
-"""The families after BERT: RoBERTa, DistilBERT and ELECTRA from their hub layouts, against a float64 reference and keras-hub.
+"""The families after BERT: RoBERTa, DistilBERT, ELECTRA and ALBERT from their hub layouts, against a float64 reference and keras-hub.
 
 The checkpoints are random (tests/hub_layouts.py) in the exact layout of the
-hub's releases (RobertaForMaskedLM, DistilBertForMaskedLM, as roberta-base
-and distilbert-base-uncased are saved; ElectraForPreTraining, as
-electra-small-discriminator); `reference_forward` below computes
+hub's releases (RobertaForMaskedLM, DistilBertForMaskedLM, AlbertForMaskedLM,
+as roberta-base, distilbert-base-uncased and albert-base-v2 are saved;
+ElectraForPreTraining, as electra-small-discriminator; ALBERT's tiny one with
+two groups of two shared blocks over four layers, and embeddings narrower than
+the hidden size); `reference_forward` below computes
 the Hugging Face models' outputs from the raw arrays in numpy float64,
 position ids as Hugging Face derives them from the padding id.
 """
@@ -19,6 +21,8 @@ import hub_layouts
 from bert_tf import (BertConfig, BertEncoder, DistilBertConfig, DistilBertEncoder,
                      ElectraConfig, ElectraEncoder, RobertaConfig, RobertaEncoder,
                      RobertaMaskedLM, TransformerEncoder, build_encoder)
+from bert_tf.models.albert import AlbertConfig, AlbertEncoder
+from bert_tf.models.xlm_roberta import XLMRobertaConfig
 from bert_tf.checkpoints import CheckpointMismatchError
 from bert_tf.errors import UserError
 from bert_tf.models import registry
@@ -31,8 +35,8 @@ def _layer_norm(x, w, b, eps):
 
 
 def reference_forward(arrays, family, ids, mask, layers, heads, segment_ids=None):
-    """Sequence output of a Hugging Face RoBERTa / DistilBERT / ELECTRA model, in float64
-    (`segment_ids`: ELECTRA's, default 0)."""
+    """Sequence output of a Hugging Face RoBERTa / DistilBERT / ELECTRA / ALBERT model, in
+    float64 (`segment_ids`: ELECTRA's, default 0)."""
     a = {k: np.asarray(v, np.float64) for k, v in arrays.items()}
     prefix = f"{family}."
     g = lambda name: a[prefix + name]  # noqa: E731
@@ -49,6 +53,14 @@ def reference_forward(arrays, family, ids, mask, layers, heads, segment_ids=None
         names = dict(q="attention.self.query", k="attention.self.key", v="attention.self.value",
                      o="attention.output.dense", ln1="attention.output.LayerNorm",
                      f1="intermediate.dense", f2="output.dense", ln2="output.LayerNorm")
+    elif family == "albert":
+        x = (g("embeddings.word_embeddings.weight")[ids]
+             + g("embeddings.position_embeddings.weight")[np.arange(length)][None]
+             + g("embeddings.token_type_embeddings.weight")[np.zeros_like(ids)])  # [B, T, E]
+        eps, layer = 1e-12, "encoder.albert_layer_groups.{}.albert_layers.{}."
+        names = dict(q="attention.query", k="attention.key", v="attention.value",
+                     o="attention.dense", ln1="attention.LayerNorm", f1="ffn", f2="ffn_output",
+                     ln2="full_layer_layer_norm")
     elif family == "electra":
         x = (g("embeddings.word_embeddings.weight")[ids]
              + g("embeddings.position_embeddings.weight")[np.arange(length)][None]
@@ -68,11 +80,20 @@ def reference_forward(arrays, family, ids, mask, layers, heads, segment_ids=None
     x = _layer_norm(x, g("embeddings.LayerNorm.weight"), g("embeddings.LayerNorm.bias"), eps)
     if prefix + "embeddings_project.weight" in a:  # ELECTRA's factorized tables
         x = x @ g("embeddings_project.weight").T + g("embeddings_project.bias")
+    if family != "albert":
+        blocks = [layer.format(i) for i in range(layers)]
+    else:
+        # Factorized embeddings: E -> H; then layer i runs group i * G // L, its blocks in order.
+        x = x @ g("encoder.embedding_hidden_mapping_in.weight").T + g(
+            "encoder.embedding_hidden_mapping_in.bias")
+        groups = hub_layouts.ALBERT["num_hidden_groups"]
+        inner = hub_layouts.ALBERT["inner_group_num"]
+        blocks = [layer.format(i * groups // layers, j) for i in range(layers)
+                  for j in range(inner)]
     hidden = x.shape[-1]
     size = hidden // heads
     bias = np.where(np.asarray(mask)[:, None, None, :] > 0, 0.0, -1e9)
-    for i in range(layers):
-        p = layer.format(i)
+    for p in blocks:
 
         def linear(h, name):
             return h @ g(p + names[name] + ".weight").T + g(p + names[name] + ".bias")
@@ -88,7 +109,10 @@ def reference_forward(arrays, family, ids, mask, layers, heads, segment_ids=None
         x = _layer_norm(x + linear(context, "o"), g(p + names["ln1"] + ".weight"),
                         g(p + names["ln1"] + ".bias"), eps)
         h = linear(x, "f1")
-        h = 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))  # Hugging Face's "gelu": exact
+        if family == "albert":  # ALBERT's "gelu_new": the tanh form
+            h = 0.5 * h * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (h + 0.044715 * h ** 3)))
+        else:
+            h = 0.5 * h * (1.0 + erf(h / np.sqrt(2.0)))  # Hugging Face's "gelu": exact
         x = _layer_norm(x + linear(h, "f2"), g(p + names["ln2"] + ".weight"),
                         g(p + names["ln2"] + ".bias"), eps)
     return x
@@ -120,6 +144,8 @@ FAMILIES = {
     "electra": (lambda directory, lm_head=False, **kw: hub_layouts.write_electra(
         directory, head="discriminator" if lm_head else None, **kw), ElectraEncoder, 0, 67, 2, 3,
         None),
+    "albert": (hub_layouts.write_albert, AlbertEncoder, 0, 67, 4, 3,
+               keras_hub.models.AlbertBackbone),
 }
 
 
@@ -136,7 +162,7 @@ def test_hub_release_loads_strictly_and_matches_the_float64_reference(tmp_path, 
     np.testing.assert_allclose(np.where(real, out["sequence_output"], 0),
                                np.where(real, expected, 0), atol=2e-5)
     assert len(out["encoder_outputs"]) == layers
-    assert ("pooled_output" in out) == (family == "roberta")
+    assert ("pooled_output" in out) == (family in ("roberta", "albert"))
     if family == "electra":  # tables 9 wide, projected to the hidden size 12
         assert encoder.embeddings.word_embeddings.shape == (67, 9)
         assert out["sequence_output"].shape == (5, 9, 12)
@@ -200,10 +226,15 @@ def test_keras_hub_reads_the_same_directory_to_the_same_outputs(tmp_path, family
     write, _, pad, vocab, _, _, backbone_class = FAMILIES[family]
     # keras-hub's RoBERTa drops the one token-type row; zero here so that both are the model.
     extra = {"zero_token_type": True} if family == "roberta" else {}
-    directory = write(tmp_path / family, lm_head=True, **extra)
+    # keras-hub's ALBERT converter reads a pooler: AlbertForPreTraining's layout has one.
+    extra = {"pretraining": True} if family == "albert" else extra
+    directory = write(tmp_path / family, lm_head=family != "albert", **extra)
     ids, mask = padded_inputs(pad, vocab, seed=1)
-    theirs = np.asarray(backbone_class.from_preset(directory)(
-        {"token_ids": ids, "padding_mask": mask}))
+    inputs = {"token_ids": ids, "padding_mask": mask}
+    if family == "albert":
+        inputs["segment_ids"] = np.zeros_like(ids)
+    theirs = backbone_class.from_preset(directory)(inputs)
+    theirs = np.asarray(theirs["sequence_output"] if isinstance(theirs, dict) else theirs)
     ours = TransformerEncoder.from_pretrained(directory)({"input_ids": ids, "input_mask": mask})
     real = mask[..., None] > 0
     np.testing.assert_allclose(np.where(real, ours["sequence_output"], 0),
@@ -312,6 +343,8 @@ def test_hub_task_heads_load_strictly_and_predict_what_the_hub_model_predicts(tm
     if family == "roberta":  # RobertaClassificationHead
         expected = _linear(arrays, "classifier.out_proj",
                            np.tanh(_linear(arrays, "classifier.dense", first)))
+    elif family == "albert":  # AlbertForSequenceClassification: the pooler, then one layer
+        expected = _linear(arrays, "classifier", np.tanh(_linear(arrays, "albert.pooler", first)))
     elif family == "electra":  # ElectraClassificationHead: the exact GELU
         hidden = _linear(arrays, "classifier.dense", first)
         expected = _linear(arrays, "classifier.out_proj",
@@ -365,7 +398,9 @@ def test_the_models_page_table_is_the_registry():
                                   num_attention_heads=3, intermediate_size=37),
                "roberta": RobertaConfig(vocab_size=61),
                "distilbert": DistilBertConfig(vocab_size=59),
-               "electra": ElectraConfig(vocab_size=67)}
+               "electra": ElectraConfig(vocab_size=67),
+               "albert": AlbertConfig(vocab_size=67),
+               "xlm-roberta": XLMRobertaConfig(vocab_size=302)}
     for row, family in zip(rows, registry.FAMILIES.values()):
         cell = dict(zip(header, row))
         shape = configs[family.name].encoder_shape()

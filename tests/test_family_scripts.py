@@ -2,7 +2,9 @@
 random weights, a WordPiece vocab of the data's words) through the classification, question
 answering and tagging runs, their Hugging Face releases of the fine-tuned models, their run
 directories and a SavedModel; a RoBERTa release (byte-level BPE learned from the data's
-sentences) and an ELECTRA discriminator (factorized embeddings) through the same."""
+sentences) and an ELECTRA discriminator (factorized embeddings) through the same; an ALBERT
+release (AlbertForPreTraining's layout, a SentencePiece model learned from the data's
+sentences) through every script, its exports with tensorflow-text's op."""
 
 import json
 import os
@@ -63,6 +65,44 @@ def roberta_release(tmp_path_factory):
     return directory
 
 
+ALBERT_TEXTS = ["The film was fantastic.", "What a TEDIOUS trip that was!"]
+
+
+def write_albert_release(directory):
+    hub_layouts.write_spiece_model(directory, sentences(), vocab_size=300)
+    # albert-base-v2's structure, small: one block shared by both layers.
+    hub_layouts.write_albert(directory, pretraining=True, vocab_size=300,
+                             max_position_embeddings=48, num_hidden_layers=2,
+                             num_hidden_groups=1, inner_group_num=1)
+
+
+@pytest.fixture(scope="module")
+def albert_classifier(tmp_path_factory):
+    """An ALBERT release and run_classifier's run on it, exported with tensorflow-text's
+    SentencePiece op (once per test run): the fresh client of the RoBERTa test answers it
+    too. Returns the directory: release/, run/, serving/<version>, expected.json (the run's
+    model's probabilities for ALBERT_TEXTS)."""
+    from testing import built_once
+
+    def build(directory):
+        write_albert_release(str(directory / "release"))
+        data = small_data.write_opinion_csv(directory / "data", train=16, dev=8)
+        out = str(directory / "run")
+        run, arrays = fine_tune(ClassifierRun, ClassifierSettings, str(directory / "release"),
+                                out, task_name="custom", data_dir=data, do_eval=False,
+                                text_a_column="review", label_column="sentiment",
+                                max_seq_length=24, tokenizer_ops="text",
+                                export_dir=str(directory / "serving"))
+        assert arrays["classifier.weight"].shape == (2, 12)  # AlbertForSequenceClassification
+        assert arrays["albert.pooler.weight"].shape == (12, 12)
+        features = run.files.tokenizer(24)(tf.constant(ALBERT_TEXTS))
+        logits = run.trainer.model(features)["logits"]
+        (directory / "expected.json").write_text(json.dumps(
+            tf.nn.softmax(logits).numpy().tolist()))
+
+    return built_once(tmp_path_factory, "family-scripts-albert", build)
+
+
 @pytest.fixture(scope="module")
 def electra_release(tmp_path_factory):
     """An ElectraForPreTraining release (electra-small-discriminator's layout) of the data's
@@ -92,7 +132,16 @@ def fine_tune(run_class, settings_class, release, out, do_eval=True, **flags):
     assert checkpoints.resolve(out).format == "bert_tf"
     finetuned = os.path.join(out, "finetuned")
     arrays = load_file(os.path.join(finetuned, "model.safetensors"))
-    if family == "electra":
+    if family == "albert":
+        assert (config["embedding_size"], config["num_hidden_layers"]) == (10, 2)
+        assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors",
+                                                 "spiece.model"]
+        assert open(os.path.join(out, "spiece.model"), "rb").read() == open(
+            os.path.join(release, "spiece.model"), "rb").read()
+        assert arrays["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"].shape == (
+            37, 12)
+        assert not [name for name in arrays if "albert_layer_groups.1" in name]
+    elif family == "electra":
         assert config["embedding_size"] == 9
         assert sorted(os.listdir(finetuned)) == ["config.json", "model.safetensors", "vocab.txt"]
         assert arrays["electra.embeddings_project.weight"].shape == (12, 9)
@@ -193,6 +242,7 @@ def test_export_model_and_extract_features_take_distilbert(release, tmp_path):
 
 @pytest.mark.heavy
 def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_release,
+                                                                       albert_classifier,
                                                                        tmp_path):
     data = small_data.write_opinion_csv(tmp_path / "data", train=48, dev=16)
     out = str(tmp_path / "run")
@@ -226,20 +276,34 @@ def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_
     served = signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
     # The export serves raw text in a process that has TensorFlow only (no tensorflow_text,
-    # nothing of ours): the byte-level BPE runs on core TensorFlow ops.
+    # nothing of ours): the byte-level BPE runs on core TensorFlow ops. The same process
+    # then imports tensorflow_text, which registers the SentencePiece op, and serves the
+    # ALBERT export as TF Serving's model server (which links tensorflow-text's ops) does.
+    albert = albert_classifier / "serving"
+    albert = str(albert / os.listdir(albert)[0])
     client = ("import json, sys, tensorflow as tf\n"
-              "out = tf.saved_model.load(sys.argv[1]).signatures['serving_default']("
-              "text=tf.constant(json.loads(sys.argv[2])))\n"
-              "mods = sorted(m for m in sys.modules if m.split('.')[0] in "
+              "def ask(path, texts):\n"
+              "    return tf.saved_model.load(path).signatures['serving_default']("
+              "text=tf.constant(json.loads(texts)))['probabilities'].numpy().tolist()\n"
+              "def ours():\n"
+              "    return sorted(m for m in sys.modules if m.split('.')[0] in "
               "('bert_tf', 'tasks', 'tensorflow_text'))\n"
-              "print(json.dumps([out['probabilities'].numpy().tolist(), mods]))\n")
-    done = subprocess.run([sys.executable, "-c", client, exported, json.dumps(texts)],
+              "roberta, before = ask(sys.argv[1], sys.argv[2]), ours()\n"
+              "import tensorflow_text\n"
+              "albert = ask(sys.argv[3], sys.argv[4])\n"
+              "after = sorted(m for m in ours() if m.split('.')[0] != 'tensorflow_text')\n"
+              "print(json.dumps([roberta, before, albert, after]))\n")
+    done = subprocess.run([sys.executable, "-c", client, exported, json.dumps(texts), albert,
+                           json.dumps(ALBERT_TEXTS)],
                           cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
                           env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-3000:]
-    probabilities, imported = json.loads(done.stdout.strip().splitlines()[-1])
-    assert imported == []
+    probabilities, imported, albert_probabilities, imported_after = json.loads(
+        done.stdout.strip().splitlines()[-1])
+    assert imported == [] and imported_after == []
     np.testing.assert_allclose(probabilities, tf.nn.softmax(expected), atol=1e-5)
+    np.testing.assert_allclose(albert_probabilities, json.loads(
+        (albert_classifier / "expected.json").read_text()), atol=1e-5)
     # RoBERTa keeps one token type (type_vocab_size 1): serve_ids takes its all-zero ids.
     ids = signatures["serve_ids"]
     assert sorted(ids.structured_input_signature[1]) == ["input_ids", "input_mask",
@@ -389,3 +453,71 @@ def test_an_electra_discriminator_through_every_script(electra_release, tmp_path
     assert line["features"][1]["token"] == "the"
     np.testing.assert_allclose(line["features"][1]["layers"][0]["values"],
                                sequence.numpy()[0, 1], atol=1e-4)
+
+
+@pytest.mark.heavy
+def test_albert_through_every_script_and_its_text_export(albert_classifier, tmp_path):
+    """run_classifier.py (exported with tensorflow-text's SentencePiece op), run_squad.py,
+    run_tagging.py, export_model.py and extract_features.py on an ALBERT release; the
+    --tokenizer_ops=core a SentencePiece cannot have is a one-line error."""
+    from in_process import run_checked, run_script
+    from bert_tf.models.bert.release import resolve_model_files
+    from bert_tf.tokenization import SentencePieceTokenizer
+
+    albert_release, out = str(albert_classifier / "release"), str(albert_classifier / "run")
+    texts = ALBERT_TEXTS
+    tokenizer = resolve_model_files(out).tokenizer(24)
+    assert isinstance(tokenizer, SentencePieceTokenizer) and tokenizer.do_lower_case
+    features = tokenizer(tf.constant(texts))
+    assert features["input_ids"].numpy()[:, 0].tolist() == [2, 2]  # [CLS]
+    # The release and the run directory read back to the run's model; so does its export.
+    expected = np.array(json.loads((albert_classifier / "expected.json").read_text()))
+    for path in (os.path.join(out, "finetuned"), out):
+        model = BertClassifier.from_pretrained(path, num_labels=2)
+        np.testing.assert_allclose(tf.nn.softmax(model(features)["logits"]), expected,
+                                   atol=1e-5)
+    exported = albert_classifier / "serving"
+    exported = str(exported / os.listdir(exported)[0])
+    assert os.listdir(os.path.join(exported, "assets")) == ["spiece.model"]
+    served = tf.saved_model.load(exported).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
+
+    train = small_data.write_biography_squad(tmp_path / "train.json", 16, seed=1)
+    dev = small_data.write_biography_squad(tmp_path / "dev.json", 6, seed=2, evaluation=True)
+    run, arrays = fine_tune(SquadRun, SquadSettings, albert_release, str(tmp_path / "squad"),
+                            train_file=train, predict_file=dev, max_seq_length=48,
+                            doc_stride=24, max_query_length=12)
+    assert arrays["qa_outputs.weight"].shape == (2, 12)
+    assert "exact" in open(os.path.join(str(tmp_path / "squad"), "eval_results.txt")).read()
+    train = small_data.write_news_jsonl(tmp_path / "train.jsonl", 16, seed=1)
+    run, arrays = fine_tune(TaggerRun, TaggerSettings, albert_release, str(tmp_path / "tag"),
+                            train_file=train, max_seq_length=24, do_eval=False)
+    assert arrays["classifier.weight"].shape == (len(run.labels), 12)
+
+    # SentencePiece has no core-ops form: the default --tokenizer_ops=core is a one-line error,
+    # before a training run trains.
+    from bert_tf.errors import UserError
+    with pytest.raises(UserError, match="pass --tokenizer_ops=text"):
+        TaggerRun(TaggerSettings(init_checkpoint=albert_release, output_dir=str(tmp_path / "x"),
+                                 do_train=True, train_file=train, export_dir=str(tmp_path / "e"),
+                                 log=lambda line: None)).run()
+    assert not os.path.exists(tmp_path / "e")
+    done = run_script("export_model.py", f"--checkpoint={albert_release}", "--task=encoder",
+                      f"--export_dir={tmp_path / 'core'}")
+    assert done.returncode == 1 and "pass --tokenizer_ops=text" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not os.path.exists(tmp_path / "core")
+    # (With --tokenizer_ops=text export_model.py writes the export run_classifier.py's
+    # --export_dir wrote above, through the same ModelFiles.export_tokenizer.)
+    encoder = TransformerEncoder.from_pretrained(albert_release)
+    features = SentencePieceTokenizer.from_pretrained(albert_release, max_seq_length=16)(
+        tf.constant(texts))
+    out = encoder(features)
+    (tmp_path / "input.txt").write_text(texts[0] + "\n")
+    run_checked("extract_features.py", f"--input_file={tmp_path / 'input.txt'}",
+                f"--output_file={tmp_path / 'features.jsonl'}",
+                f"--init_checkpoint={albert_release}", "--layers=-1", "--max_seq_length=16")
+    line = json.loads(open(tmp_path / "features.jsonl").readline())
+    tokens = [f["token"] for f in line["features"]]
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "\u2581the" in tokens
+    np.testing.assert_allclose(line["features"][1]["layers"][0]["values"],
+                               out["sequence_output"].numpy()[0, 1], atol=1e-4)

@@ -292,7 +292,8 @@ def test_presets_bert_tf_cannot_read_are_named_in_one_line(tmp_path, vocabs, mon
             read(gpt2)
         assert one_line(excinfo) == (
             f"{gpt2}/config.json: keras-hub's GPT2Backbone is not a backbone bert_tf reads "
-            "(supported: BertBackbone, RobertaBackbone, DistilBertBackbone, ElectraBackbone)")
+            "(supported: BertBackbone, RobertaBackbone, DistilBertBackbone, ElectraBackbone, "
+            "AlbertBackbone, XLMRobertaBackbone)")
 
     def wider(values):
         values["config"]["intermediate_dim"] = 41

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf import RobertaConfig
+from bert_tf import AlbertConfig, RobertaConfig
 from bert_tf.layers.encoder_block import TransformerEncoderBlock
 from bert_tf.models.bert import BertPretrainer
 from bert_tf.models.bert.pretraining_objective import PretrainingObjective
@@ -76,6 +76,26 @@ def roberta_step(recompute, policy):
     encoder = build_encoder(ROBERTA, dtype=policy, recompute_activations=recompute)
     inputs = random_inputs(BERT, seq=9, seed=2)
     del inputs["segment_ids"]
+    weights = tf.random.stateless_normal([5, 9, 12], seed=[3, 4])
+    with tf.GradientTape() as tape:
+        out = encoder(inputs, training=True)
+        loss = tf.reduce_sum(tf.cast(out["sequence_output"], tf.float32) * weights)
+    grads = tape.gradient(loss, encoder.trainable_variables)
+    return loss, [(v.path, g) for v, g in zip(encoder.trainable_variables, grads)]
+
+
+ALBERT = AlbertConfig(vocab_size=61, embedding_size=10, hidden_size=12, num_hidden_layers=2,
+                      num_hidden_groups=1, num_attention_heads=3, intermediate_size=37,
+                      max_position_embeddings=13, hidden_dropout_prob=0.3,
+                      attention_probs_dropout_prob=0.3)
+
+
+def albert_step(recompute, policy):
+    """roberta_step for ALBERT: one block shared by both layers, so each forward runs it twice
+    (with its own masks each time) and its gradient sums both layers'."""
+    keras.utils.set_random_seed(7)
+    encoder = build_encoder(ALBERT, dtype=policy, recompute_activations=recompute)
+    inputs = random_inputs(BERT, seq=9, seed=2)
     weights = tf.random.stateless_normal([5, 9, 12], seed=[3, 4])
     with tf.GradientTape() as tape:
         out = encoder(inputs, training=True)
@@ -180,3 +200,8 @@ def test_run_classifier_trains_with_the_flag(tmp_path):
                        "--train_batch_size=16", "--num_train_epochs=1", f"--output_dir={out}",
                        "--do_train", "--recompute_activations")
     assert "Finished 2 steps" in done.stdout, done.stdout
+
+
+def test_albert_shared_block_gradients_equal_the_plain_step_with_dropout():
+    # The shared block runs twice per forward: each run replays its own masks.
+    assert compare(albert_step, "float32", atol=1e-6) < 1e-6

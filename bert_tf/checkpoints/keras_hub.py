@@ -62,18 +62,22 @@ def layer_norm_rules(source, ours):
     return [Rule(f"{source}/gamma", f"{ours}/gamma"), Rule(f"{source}/beta", f"{ours}/beta")]
 
 
-_LAYER = "transformer_layer_{i}"
+def block_rules(layer, ours):
+    """keras_hub.layers.TransformerEncoder `layer` ("transformer_layer_{i}") as our block `ours`."""
+    return [
+        *dense_rules(f"{layer}/self_attention_layer/query", f"{ours}/attention/query"),
+        *dense_rules(f"{layer}/self_attention_layer/key", f"{ours}/attention/key"),
+        *dense_rules(f"{layer}/self_attention_layer/value", f"{ours}/attention/value"),
+        *dense_rules(f"{layer}/self_attention_layer/attention_output", f"{ours}/attention/output"),
+        *layer_norm_rules(f"{layer}/self_attention_layer_norm", f"{ours}/attention_layer_norm"),
+        *dense_rules(f"{layer}/feedforward_intermediate_dense", f"{ours}/intermediate"),
+        *dense_rules(f"{layer}/feedforward_output_dense", f"{ours}/output"),
+        *layer_norm_rules(f"{layer}/feedforward_layer_norm", f"{ours}/output_layer_norm"),
+    ]
+
+
 # keras_hub.layers.TransformerEncoder, every family's block.
-BLOCK_RULES = [
-    *dense_rules(f"{_LAYER}/self_attention_layer/query", "layer_{i}/attention/query"),
-    *dense_rules(f"{_LAYER}/self_attention_layer/key", "layer_{i}/attention/key"),
-    *dense_rules(f"{_LAYER}/self_attention_layer/value", "layer_{i}/attention/value"),
-    *dense_rules(f"{_LAYER}/self_attention_layer/attention_output", "layer_{i}/attention/output"),
-    *layer_norm_rules(f"{_LAYER}/self_attention_layer_norm", "layer_{i}/attention_layer_norm"),
-    *dense_rules(f"{_LAYER}/feedforward_intermediate_dense", "layer_{i}/intermediate"),
-    *dense_rules(f"{_LAYER}/feedforward_output_dense", "layer_{i}/output"),
-    *layer_norm_rules(f"{_LAYER}/feedforward_layer_norm", "layer_{i}/output_layer_norm"),
-]
+BLOCK_RULES = block_rules("transformer_layer_{i}", "layer_{i}")
 
 # keras-hub's attention keeps a head axis: query/key/value kernels [H, N, D] and biases [N, D],
 # the output kernel [N, D, H]. Ours are one Dense each: [H, N*D], [N*D], [N*D, H].
@@ -295,6 +299,12 @@ def assign_backbone(backbone, arrays, origin):
 def keras_hub_tokenizer(keras_hub, layout, tokenizer):
     """The family's keras-hub tokenizer with our tokenizer's vocabulary and settings."""
     cls = getattr(keras_hub.models, layout.tokenizer)
+    if issubclass(cls, keras_hub.tokenizers.SentencePieceTokenizer) != hasattr(
+            tokenizer, "model_proto"):
+        raise UserError(f"keras-hub's {layout.tokenizer} and a {type(tokenizer).__name__} are "
+                        "not the same kind of tokenizer: it cannot be saved as one")
+    if hasattr(tokenizer, "model_proto"):  # SentencePiece (ALBERT): the model itself
+        return cls(proto=tokenizer.model_proto)
     bpe = issubclass(cls, keras_hub.tokenizers.BytePairTokenizer)
     if bpe != hasattr(tokenizer, "merges"):
         raise UserError(f"keras-hub's {layout.tokenizer} is a "

@@ -10,10 +10,14 @@ from bert_tf.checkpoints import google, huggingface, keras_hub
 from bert_tf.errors import MissingFileError, UserError
 
 CONFIG_NAME = "bert_config.json"  # Google's releases and bert_tf run directories
+ALBERT_CONFIG_NAME = "albert_config.json"  # google-research/albert's releases
 HF_CONFIG_NAME = "config.json"  # Hugging Face releases
 VOCAB_NAME = "vocab.txt"  # WordPiece (BERT, DistilBERT)
 # Byte-level BPE (RoBERTa): vocab.json with merges.txt beside it, else tokenizer.json.
 BPE_VOCAB_NAMES = ("vocab.json", "tokenizer.json")
+SENTENCEPIECE_NAME = "spiece.model"  # SentencePiece (ALBERT)
+GOOGLE_SENTENCEPIECE_NAME = "30k-clean.model"  # google-research/albert's releases
+XLM_ROBERTA_SENTENCEPIECE_NAME = "sentencepiece.bpe.model"  # XLM-RoBERTa's releases
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +77,10 @@ def resolve(path) -> Release:
         if keras_hub.is_preset(directory):
             return Release("keras_hub", directory, hf_config,
                            (keras_hub.find_weights(directory),), find_vocab(directory))
-        if os.path.isfile(google_config):
-            fmt, config_file = "google", google_config
+        albert_config = os.path.join(directory, ALBERT_CONFIG_NAME)
+        if os.path.isfile(google_config) or os.path.isfile(albert_config):
+            fmt = "google"
+            config_file = google_config if os.path.isfile(google_config) else albert_config
             weights = (google.find_checkpoint(directory),)
         elif os.path.isfile(hf_config) and _has_tf_checkpoint(directory):
             # A bert_tf run directory (or its release) of a family other than BERT.
@@ -91,9 +97,9 @@ def resolve(path) -> Release:
     elif os.path.isfile(path + ".index"):
         directory = os.path.dirname(path) or "."
         fmt, config_file, weights = "google", os.path.join(directory, CONFIG_NAME), (path,)
-        if not os.path.isfile(config_file) and os.path.isfile(
-                os.path.join(directory, HF_CONFIG_NAME)):
-            config_file = os.path.join(directory, HF_CONFIG_NAME)  # another family's run
+        for other in (ALBERT_CONFIG_NAME, HF_CONFIG_NAME):  # ALBERT's, another family's run
+            if not os.path.isfile(config_file) and os.path.isfile(os.path.join(directory, other)):
+                config_file = os.path.join(directory, other)
         if not os.path.isfile(config_file):
             raise MissingFileError(f"checkpoint {path} has no {CONFIG_NAME} beside it")
     else:
@@ -105,11 +111,12 @@ def resolve(path) -> Release:
 
 def find_vocab(directory) -> Optional[str]:
     """The file a directory's tokenizer is read from: vocab.txt, else vocab.json (whose
-    merges.txt is beside it), else tokenizer.json; a keras-hub preset's
+    merges.txt is beside it), else tokenizer.json, else spiece.model; a keras-hub preset's
     assets/tokenizer/vocabulary.txt or vocabulary.json; None if it has none of them."""
     if keras_hub.is_preset(directory):
         return keras_hub.find_vocab(directory)
-    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES):
+    for name in (VOCAB_NAME, *BPE_VOCAB_NAMES, SENTENCEPIECE_NAME, GOOGLE_SENTENCEPIECE_NAME,
+                 XLM_ROBERTA_SENTENCEPIECE_NAME):
         path = os.path.join(directory, name)
         if os.path.isfile(path):
             return path
@@ -123,6 +130,10 @@ def vocab_files(vocab_file) -> dict:
     name = os.path.basename(vocab_file)
     if name == "tokenizer.json":
         return {name: vocab_file}
+    if name == XLM_ROBERTA_SENTENCEPIECE_NAME:
+        return {name: vocab_file}
+    if name.endswith((".model", ".spm")):  # a SentencePiece model, spiece.model in releases
+        return {SENTENCEPIECE_NAME: vocab_file}
     if name.endswith(".json"):
         merges = os.path.join(os.path.dirname(vocab_file) or ".", "merges.txt")
         if not os.path.isfile(merges):

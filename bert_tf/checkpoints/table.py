@@ -23,7 +23,8 @@ class CheckpointMismatchError(UserError):
 class Rule:
     """One row: a source-format name template, our weight path template, a transform.
 
-    Templates are literal except for `{i}`, a layer index. `target=None` marks
+    Templates are literal except for indexes in braces: `{i}`, a layer index (ALBERT's
+    shared blocks have two, `{g}` and `{j}`). `target=None` marks
     names that are known but not part of this model (optimizer slots,
     pretraining heads); `reason` says why. Transforms are their own inverse,
     so one table serves reading and writing.
@@ -42,15 +43,16 @@ class Rule:
 def _template_regex(template: str, is_regex: bool) -> re.Pattern:
     if is_regex:
         return re.compile(template)
-    parts = template.split("{i}")
-    return re.compile(r"(?P<i>\d+)".join(re.escape(p) for p in parts))
+    parts = re.split(r"\{(\w+)\}", template)  # literal, index name, literal, ...
+    return re.compile("".join(rf"(?P<{p}>\d+)" if k % 2 else re.escape(p)
+                              for k, p in enumerate(parts)))
 
 
 class NameTable:
     """Matches names of one checkpoint format against a list of Rules.
 
     `skip` rules use regular expressions (they describe families of names);
-    mapping rules use literal templates with `{i}`. `optional_prefix` is
+    mapping rules use literal templates with indexes (`{i}`). `optional_prefix` is
     stripped from source names before matching (Hugging Face's "bert.").
     `namespace` is a regular expression for the names the encoder family
     owns: a name outside it that no rule maps belongs to a head of another
@@ -72,11 +74,13 @@ class NameTable:
         self.namespace = namespace
         self._namespace = re.compile(namespace) if namespace else None
 
-    def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = ()) -> "NameTable":
-        """This table with more rules (a head's names on top of an encoder's)."""
+    def extended(self, rules: Sequence[Rule] = (), skip: Sequence[Rule] = (),
+                 optional: Sequence[str] = ()) -> "NameTable":
+        """This table with more rules (a head's names on top of an encoder's), and more of our
+        weights releases may lack."""
         return NameTable(self._rule_list + list(rules), self._skip_list + list(skip),
                          self.optional_prefix, self.namespace,
-                         [pattern.pattern for pattern in self.optional])
+                         [pattern.pattern for pattern in self.optional] + list(optional))
 
     def is_optional(self, path: str) -> bool:
         """Whether a checkpoint of this format may lack our weight `path`."""

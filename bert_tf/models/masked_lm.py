@@ -11,11 +11,11 @@ from bert_tf.layers import LayerNormalization, activations
 def tied_logits(hidden, word_embeddings, output_bias):
     """Logits over the vocabulary of transformed hidden states: float32 `[B, K, V]`.
 
-    hidden: `[B, K, H]` in the compute dtype; word_embeddings: the `[V, H]`
+    hidden: `[B, K, E]` in the compute dtype; word_embeddings: the `[V, E]`
     embedding variable, the decoder's weight; output_bias: the float32 `[V]`
     bias the decoder has of its own.
     """
-    embeddings = tf.cast(word_embeddings.value, hidden.dtype)  # [V, H]
+    embeddings = tf.cast(word_embeddings.value, hidden.dtype)  # [V, E]
     # One [B*K, H] x [H, V] matmul: a batched [B, K, H] x [V, H]^T one broadcasts the
     # table, and its gradient builds a [B, V, H] tensor only to sum it over B (3x slower
     # for the whole step of a tiny model, gigabytes for BERT-Base).
@@ -26,8 +26,10 @@ def tied_logits(hidden, word_embeddings, output_bias):
 
 
 class MaskedLMHead:
-    """The masked-LM head of a pretraining model (BERT's and RoBERTa's): dense, activation,
-    LayerNorm, then the decoder tied to the encoder's word embeddings plus a bias.
+    """The masked-LM head of a pretraining model (BERT's, RoBERTa's, ALBERT's): dense,
+    activation, LayerNorm, then the decoder tied to the encoder's word embeddings plus a bias.
+    The dense layer maps the hidden size to the embeddings' width (ALBERT's factorized
+    embeddings are narrower), and the LayerNorm works at that width.
 
     A model mixes this in and calls `add_masked_lm_head` in `__init__` and
     `build_masked_lm_head` in `build`; the parts are the model's own attributes
@@ -60,6 +62,6 @@ class MaskedLMHead:
 
     def masked_lm_logits(self, sequence_output, positions):
         """float32 `[B, K, V]` logits at int `[B, K]` positions of `[B, T, H]` token states."""
-        hidden = tf.gather(sequence_output, positions, batch_dims=1)  # [B, K, H]
+        hidden = tf.gather(sequence_output, positions, batch_dims=1)  # [B, K, H]; then [B, K, E]
         hidden = self.mlm_layer_norm(self.mlm_activation(self.mlm_transform(hidden)))
         return tied_logits(hidden, self.word_embeddings, self.mlm_output_bias)

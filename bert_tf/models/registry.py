@@ -21,9 +21,11 @@ class Family:
     config: str  # "module:Class"
     encoder: str  # "module:Class"
     hf_model_types: tuple  # the Hugging Face config.json model_type values it reads
-    tokenizer: str  # "wordpiece" (vocab.txt) or "bpe" (vocab.json + merges.txt)
+    tokenizer: str  # "wordpiece" (vocab.txt), "bpe" (vocab.json + merges.txt), "sentencepiece"
     formats: tuple  # checkpoint formats it reads and writes; releases are in the first
     pretrainer: Optional[str] = None  # "module:Class" run_pretraining.py trains, if any
+    # "module:Class" of a SentencePiece family's tokenizer (the model file alone does not say)
+    sentencepiece_tokenizer: Optional[str] = None
 
     def config_class(self):
         return _load(self.config)
@@ -34,6 +36,10 @@ class Family:
     def keras_hub_backbone(self):
         """The keras-hub backbone class of the family's presets ("BertBackbone")."""
         return self.encoder_class().names.KERAS_HUB.backbone
+
+    def sentencepiece_tokenizer_class(self):
+        """The SentencePiece tokenizer class of a family whose tokenizer is "sentencepiece"."""
+        return _load(self.sentencepiece_tokenizer)
 
     def pretrainer_class(self):
         """The model run_pretraining.py trains for this family (UserError if none)."""
@@ -61,6 +67,17 @@ FAMILIES = {
                       "bert_tf.models.electra.encoder:ElectraEncoder", ("electra",), "wordpiece",
                       ("huggingface", "google", "keras_hub"),
                       "bert_tf.models.electra.pretrainer:ElectraPretrainer"),
+    "albert": Family("albert", "ALBERT", "bert_tf.models.albert.config:AlbertConfig",
+                     "bert_tf.models.albert.encoder:AlbertEncoder", ("albert",), "sentencepiece",
+                     ("huggingface", "google", "keras_hub"),
+                     "bert_tf.models.albert.pretrainer:AlbertPretrainer",
+                     "bert_tf.tokenization.sentence_piece:SentencePieceTokenizer"),
+    "xlm-roberta": Family("xlm-roberta", "XLM-RoBERTa",
+                          "bert_tf.models.xlm_roberta.config:XLMRobertaConfig",
+                          "bert_tf.models.xlm_roberta.encoder:XLMRobertaEncoder",
+                          ("xlm-roberta",), "sentencepiece", ("huggingface", "keras_hub"),
+                          sentencepiece_tokenizer="bert_tf.tokenization.sentence_piece:"
+                                                  "XlmRobertaTokenizer"),
 }
 
 
@@ -122,6 +139,10 @@ def config_from_release(release):
         return family.config_class().from_keras_hub(values, release.config_file)
     if os.path.basename(release.config_file) == BertConfig.file_name:
         return BertConfig.from_json_file(release.config_file)
+    for family in FAMILIES.values():  # another family's Google release (albert_config.json)
+        config_class = family.config_class()
+        if os.path.basename(release.config_file) == getattr(config_class, "google_file_name", 0):
+            return config_class.from_google_json_file(release.config_file)
     # config.json: a Hugging Face release, or a bert_tf run of another family (whose
     # config.json is in the family's Hugging Face form).
     values = read_json(release.config_file)

@@ -26,6 +26,11 @@ class EncoderShape:
     and dropout (None: hidden_size); a different width is projected to
     hidden_size by the encoder's `embedding_projection` before the first
     block (ELECTRA's and ALBERT's factorized embeddings).
+    `shared_groups` shares blocks across layers as ALBERT does: None gives
+    every layer a block of its own; a number G makes G groups of
+    `group_blocks` blocks each, and layer l (of num_layers) applies group
+    l * G // num_layers, its blocks in order (ALBERT's num_hidden_groups and
+    inner_group_num).
     """
 
     vocab_size: int
@@ -45,6 +50,13 @@ class EncoderShape:
     classifier_pooling: str = "pooler"
     classifier_dropout: Optional[float] = None
     embedding_size: Optional[int] = None
+    shared_groups: Optional[int] = None
+    group_blocks: int = 1
+
+    @property
+    def embedding_width(self) -> int:
+        """The width of the embedding tables (embedding_size, else hidden_size)."""
+        return self.embedding_size or self.hidden_size
 
     @property
     def max_length(self) -> int:

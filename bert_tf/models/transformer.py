@@ -19,7 +19,8 @@ class TransformerEncoder(ConfigModel):
     `segment_ids` default to 0, and a family without segments takes none),
     returning a dict:
       - "sequence_output": `[B, T, H]`, the last block's output;
-      - "encoder_outputs": list of `[B, T, H]`, every block's output in order;
+      - "encoder_outputs": list of `[B, T, H]`, every layer's output in order (a
+        layer is one block, or one group of shared blocks: ALBERT);
       - "pooled_output": `[B, H]`, tanh(dense(first token)), where the family
         has a pooler (BERT, RoBERTa).
     Outputs have the dtype policy's compute dtype. Where the shape's
@@ -63,12 +64,24 @@ class TransformerEncoder(ConfigModel):
             dtype=policy,
             name="embeddings",
         )
+        # Factorized embeddings (ALBERT, ELECTRA): tables of width E, projected to H.
         self.embedding_projection = None
         if self.embedding_width != shape.hidden_size:
             self.embedding_projection = keras.layers.Dense(
                 shape.hidden_size, dtype=policy, name="embedding_projection",
                 kernel_initializer=keras.initializers.TruncatedNormal(
                     stddev=shape.initializer_range))
+        # Block b's weight path, and the blocks each layer applies in order.
+        if shape.shared_groups is None:
+            self.block_paths = [f"layer_{i}" for i in range(shape.num_layers)]
+            self.layer_blocks = [[i] for i in range(shape.num_layers)]
+        else:
+            groups, inner = shape.shared_groups, shape.group_blocks
+            self.block_paths = [f"group_{g}/inner_group_{j}" for g in range(groups)
+                                for j in range(inner)]
+            self.layer_blocks = [
+                [layer * groups // shape.num_layers * inner + j for j in range(inner)]
+                for layer in range(shape.num_layers)]
         self.blocks = [
             TransformerEncoderBlock(
                 num_attention_heads=shape.num_heads,
@@ -79,14 +92,14 @@ class TransformerEncoder(ConfigModel):
                 layer_norm_eps=shape.layer_norm_eps,
                 initializer_range=shape.initializer_range,
                 dtype=policy,
-                name=f"layer_{i}",
+                name=path.replace("/", "_"),
             )
-            for i in range(shape.num_layers)
+            for path in self.block_paths
         ]
         # Also as attributes: tf.train.Checkpoint does not look inside Keras' tracked
         # lists, so without these the blocks would be missing from object-based checkpoints.
-        for i, block in enumerate(self.blocks):
-            setattr(self, f"layer_{i}", block)
+        for block in self.blocks:
+            setattr(self, block.name, block)
         self.pooler = None
         if shape.pooler:
             self.pooler = keras.layers.Dense(
@@ -127,11 +140,13 @@ class TransformerEncoder(ConfigModel):
             x = self.embedding_projection(x)  # [B, T, H]
         encoder_outputs = []
         recompute = bool(training) and self.recompute_activations
-        for block in self.blocks:
-            if recompute:
-                x = block.recomputed(x, padding_mask=input_mask, training=training)
-            else:
-                x = block(x, padding_mask=input_mask, training=training)  # [B, T, H]
+        for blocks in self.layer_blocks:
+            for b in blocks:
+                block = self.blocks[b]
+                if recompute:
+                    x = block.recomputed(x, padding_mask=input_mask, training=training)
+                else:
+                    x = block(x, padding_mask=input_mask, training=training)  # [B, T, H]
             encoder_outputs.append(x)
         outputs = {"sequence_output": x, "encoder_outputs": encoder_outputs}
         if self.pooler is not None:
@@ -160,8 +175,7 @@ class TransformerEncoder(ConfigModel):
         add("embeddings/layer_norm", emb.layer_norm, ("gamma", "beta"))
         if self.embedding_projection is not None:
             add("embedding_projection", self.embedding_projection, ("kernel", "bias"))
-        for i, block in enumerate(self.blocks):
-            p = f"layer_{i}"
+        for p, block in zip(self.block_paths, self.blocks):
             att = block.attention
             for part in ("query", "key", "value"):
                 add(f"{p}/attention/{part}", getattr(att, part), ("kernel", "bias"))

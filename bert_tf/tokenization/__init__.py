@@ -1,5 +1,5 @@
-"""Tokenization in the TensorFlow graph: BERT's WordPiece, RoBERTa's byte-level BPE, their input
-templates, vocabularies, and vocab learning.
+"""Tokenization in the TensorFlow graph: BERT's WordPiece, RoBERTa's byte-level BPE, ALBERT's
+SentencePiece, their input templates, vocabularies, and vocab learning.
 
 Names are imported on first use, as in the bert_tf package: a worker process
 that unpickles a Template (tasks.pretraining.examples) loads numpy alone.
@@ -13,6 +13,9 @@ _EXPORTS = {
     "Template": "bert_tf.tokenization.template",
     "truncated_pair_lengths": "bert_tf.tokenization.template",
     "BertTokenizer": "bert_tf.tokenization.tokenizer",
+    "SentencePieceError": "bert_tf.tokenization.sentence_piece",
+    "SentencePieceTokenizer": "bert_tf.tokenization.sentence_piece",
+    "XlmRobertaTokenizer": "bert_tf.tokenization.sentence_piece",
     "MAX_CHARS_PER_WORD": "bert_tf.tokenization.vocab",
     "SPECIAL_TOKENS": "bert_tf.tokenization.vocab",
     "VocabError": "bert_tf.tokenization.vocab",

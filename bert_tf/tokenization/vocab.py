@@ -19,7 +19,7 @@ class VocabError(UserError):
 # assets/tokenizer/: vocabulary.txt (WordPiece) or vocabulary.json with merges.txt (byte-level BPE).
 KERAS_HUB_TOKENIZER = "tokenizer.json"
 KERAS_HUB_ASSETS = os.path.join("assets", "tokenizer")
-KERAS_HUB_VOCABS = ("vocabulary.txt", "vocabulary.json")
+KERAS_HUB_VOCABS = ("vocabulary.txt", "vocabulary.json", "vocabulary.spm")
 
 
 def read_lines(path, error=None, what="file"):

@@ -330,6 +330,8 @@ class FineTuningRun(Run):
         self.files = resolve_model_files(s.init_checkpoint, s.vocab_file, s.bert_config_file,
                                          s.do_lower_case)
         self.config = self.files.config
+        if s.export_dir:  # before training, not after it
+            self.files.check_tokenizer_ops(s.tokenizer_ops)
         require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
                 f"max_position_embeddings {self.config.max_length}")
@@ -554,4 +556,7 @@ def tokenizer_settings(tokenizer):
     """What a run directory's tokenizer_config.json says of its tokenizer (Hugging Face's keys)."""
     if hasattr(tokenizer, "add_prefix_space"):  # a byte-level BPE
         return {"add_prefix_space": tokenizer.add_prefix_space}
+    if hasattr(tokenizer, "keep_accents"):  # SentencePiece: ALBERT's AlbertTokenizer keys
+        return {"do_lower_case": tokenizer.do_lower_case, "keep_accents": tokenizer.keep_accents,
+                "remove_space": tokenizer.remove_space}
     return {"do_lower_case": tokenizer.do_lower_case, "strip_accents": tokenizer.strip_accents}

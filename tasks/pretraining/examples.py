@@ -11,6 +11,12 @@ create_pretraining_data semantics:
 - B is the true continuation half the time, otherwise text from a random
   other document (next_sentence_label 1), and the unused sentences are
   returned to the pool;
+- with `sentence_order` (ALBERT's sentence-order prediction, as
+  google-research/albert's create_pretraining_data writes it), B is never
+  drawn from another document when A and B can be cut from the group: half
+  the time the two consecutive segments are swapped (label 1, "B A"), else
+  kept in order (label 0); a group of one sentence still takes B from
+  another document (label 1), as ALBERT's does;
 - pairs that are too long are trimmed one token at a time from the longer
   segment, at its front or back at random;
 - `min(max_predictions_per_seq, max(1, round(len(tokens) * masked_lm_prob)))`
@@ -82,6 +88,8 @@ class Options:
     continuation_ids: tuple = ()  # ids of "##" pieces, for whole-word masking
     # RoBERTa's FULL-SENTENCES blocks (no pair, no next_sentence_labels) instead of pairs.
     full_sentences: bool = False
+    # ALBERT's sentence-order labels (swapped consecutive segments) instead of next-sentence.
+    sentence_order: bool = False
 
     def __post_init__(self):
         if self.template is None:
@@ -101,6 +109,9 @@ class Options:
             raise UserError(f"--short_seq_prob must be in [0, 1], got {self.short_seq_prob}")
         if self.dupe_factor < 1:
             raise UserError(f"--dupe_factor must be positive, got {self.dupe_factor}")
+        if self.full_sentences and self.sentence_order:
+            raise UserError("--sentence_order_prediction labels sentence pairs; "
+                            "--full_sentences writes no pairs")
 
 
 @dataclasses.dataclass
@@ -138,7 +149,8 @@ def instances_from_document(chunk, d, options, rng):
 
     Sentences of a document are contiguous in `chunk.tokens`, so every
     segment is one slice of it. Returns rows of (a_start, a_end, b_start,
-    b_end, is_random_next), token offsets before trimming.
+    b_end, label), token offsets before trimming; the label is 1 for a
+    random next segment (or, with sentence_order, a swapped pair).
     """
     splits = chunk.sentence_splits
     first, last = int(chunk.document_splits[d]), int(chunk.document_splits[d + 1])
@@ -155,7 +167,7 @@ def instances_from_document(chunk, d, options, rng):
             n = i - group_start + 1
             a_end = group_start + (int(rng.integers(1, n)) if n >= 2 else 1)  # sentence index
             a = (splits[group_start], splits[a_end])
-            if n == 1 or rng.random() < 0.5:
+            if n == 1 or (not options.sentence_order and rng.random() < 0.5):
                 other = d
                 for _ in range(10):  # a document other than this one, if there is any
                     other = int(rng.integers(0, chunk.num_documents))
@@ -169,6 +181,9 @@ def instances_from_document(chunk, d, options, rng):
                 end = min(max(end, start + 1), o_last)
                 rows.append((a[0], a[1], splits[start], splits[end], True))
                 i = a_end - 1  # the unused sentences go back to the pool
+            elif options.sentence_order and rng.random() < 0.5:
+                # ALBERT's negative: the rest of the group first, then A.
+                rows.append((splits[a_end], splits[i + 1], a[0], a[1], True))
             else:
                 rows.append((a[0], a[1], splits[a_end], splits[i + 1], False))
             group_start, length = i + 1, 0

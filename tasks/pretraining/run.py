@@ -106,7 +106,9 @@ class PretrainingRun(Run):
     in Hugging Face's layout with its tokenizer files. ELECTRA:
     ElectraPretrainer (a generator and the discriminator, replaced-token
     detection) on the same masked records, released as Hugging Face's
-    discriminator with its generator in pretrained/generator.
+    discriminator with its generator in pretrained/generator. ALBERT:
+    AlbertPretrainer (masked LM + sentence order, on create_pretraining_data.py's
+    sentence-order pairs), released as AlbertForPreTraining with its spiece.model.
     """
 
     run_type = "pretraining"
@@ -201,33 +203,43 @@ class PretrainingRun(Run):
         keep google-research/bert's behaviour: the vocab is --vocab_file's alone)."""
         s = self.settings
         vocab_file = s.vocab_file
-        hugging_face = family.formats[0] != "google"
+        hugging_face = family.formats[0] != "google"  # the format its runs release
         if hugging_face and not vocab_file and self.release is not None:
             vocab_file = self.release.vocab_file
         if hugging_face and not vocab_file:
+            files = ("spiece.model" if family.tokenizer == "sentencepiece" else
+                     "vocab.json with merges.txt beside it, or tokenizer.json")
             raise FlagError(
                 f"a {family.title} run releases the model with its tokenizer: pass --vocab_file "
-                "(vocab.json with merges.txt beside it, or tokenizer.json) or an "
-                "--init_checkpoint that holds one")
+                f"({files}) or an --init_checkpoint that holds one")
         if (s.dynamic_masking or s.do_whole_word_mask) and not vocab_file:
             raise FlagError("--dynamic_masking needs --vocab_file")
         if vocab_file and vocab_kind(vocab_file) != family.tokenizer:
             raise FlagError(f"{vocab_file} is a {vocab_kind(vocab_file)} vocabulary but "
                             f"{family.title} models use {family.tokenizer}")
-        if s.do_whole_word_mask and vocab_kind(vocab_file) == "bpe":
+        if s.do_whole_word_mask and vocab_kind(vocab_file) != "wordpiece":
             raise FlagError("--do_whole_word_mask needs a WordPiece vocab.txt, whose '##' pieces "
-                            f"mark words; {vocab_file} is a byte-level BPE")
+                            f"mark words; {vocab_file} is a {vocab_kind(vocab_file)} "
+                            "vocabulary")
         if s.export_dir and vocab_file and vocab_kind(vocab_file) == "bpe":
             require(s.tokenizer_ops == "core", f"--tokenizer_ops={s.tokenizer_ops}: a byte-level "
                     f"BPE ({vocab_file}) has core TensorFlow ops only; leave --tokenizer_ops at "
                     "core")
+        if s.export_dir and vocab_file and vocab_kind(vocab_file) == "sentencepiece":
+            require(s.tokenizer_ops == "text", f"--tokenizer_ops={s.tokenizer_ops}: "
+                    f"SentencePiece ({vocab_file}) runs as tensorflow-text's op only; pass "
+                    "--tokenizer_ops=text")
         return vocab_file
 
     def _tokenizer(self, max_seq_length=None, ops="text"):
         """The vocab's tokenizer: for masking (its vocab facts), or for an export."""
-        from bert_tf.tokenization import BertTokenizer, BpeTokenizer, resolve_casing
+        from bert_tf.tokenization import (BertTokenizer, BpeTokenizer, SentencePieceTokenizer,
+                                          resolve_casing)
 
         s = self.settings
+        if vocab_kind(self.vocab_file) == "sentencepiece":  # tensorflow-text's op only
+            return SentencePieceTokenizer.from_model_file(
+                self.vocab_file, max_seq_length=max_seq_length or s.max_seq_length)
         if vocab_kind(self.vocab_file) == "bpe":  # core ops only (checked in _vocab_file)
             return BpeTokenizer.from_vocab_file(
                 self.vocab_file, max_seq_length=max_seq_length or s.max_seq_length)

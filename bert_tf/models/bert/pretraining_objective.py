@@ -1,4 +1,4 @@
-"""The pretraining objectives: masked LM alone (RoBERTa's) and masked LM + next sentence (BERT's), as sums over a batch."""
+"""The pretraining objectives: masked LM alone (RoBERTa's), masked LM + next sentence (BERT's) and masked LM + sentence order (ALBERT's), as sums over a batch."""
 
 # B=batch, K=masked positions, V=vocab size
 
@@ -58,6 +58,7 @@ class PretrainingObjective(MaskedLMObjective):
 
     label_keys = MaskedLMObjective.label_keys + ("next_sentence_labels",)
     sum_names = MaskedLMObjective.sum_names + ("nsp_loss_sum", "nsp_correct", "examples")
+    pair_logits = "nsp_logits"  # the model output the pair's labels are predicted from
 
     def counts(self, batch):
         return dict(super().counts(batch),
@@ -67,10 +68,23 @@ class PretrainingObjective(MaskedLMObjective):
         """Per-batch sums of losses and correct predictions (float32 scalars)."""
         sums = super().sums(batch, outputs)
         labels = tf.reshape(batch["next_sentence_labels"], [-1])
-        nsp_logits = outputs["nsp_logits"]  # [B, 2]
+        nsp_logits = outputs[self.pair_logits]  # [B, 2]
         nsp_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
         nsp_correct = tf.cast(tf.equal(tf.argmax(nsp_logits, -1, output_type=tf.int32), labels),
                               tf.float32)
         sums.update(nsp_loss_sum=tf.reduce_sum(nsp_loss), nsp_correct=tf.reduce_sum(nsp_correct),
                     examples=tf.cast(tf.shape(labels)[0], tf.float32))
         return sums
+
+
+class SentenceOrderObjective(PretrainingObjective):
+    """ALBERT's pretraining: masked LM plus sentence-order prediction (the model's "sop_logits"
+    `[B, 2]` against next_sentence_labels, 1 for a swapped pair), summed as BERT's two losses
+    are; reported as sentence_order_loss and sentence_order_accuracy."""
+
+    losses = {**MaskedLMObjective.losses,
+              "sentence_order_loss": ("nsp_loss_sum", "examples")}
+    metrics = {**MaskedLMObjective.metrics,
+               "sentence_order_accuracy": ("nsp_correct", "examples"),
+               "sentence_order_loss": ("nsp_loss_sum", "examples")}
+    pair_logits = "sop_logits"

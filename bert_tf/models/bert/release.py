@@ -34,12 +34,19 @@ class ModelFiles:
 
     def tokenizer(self, max_seq_length=128, wordpiece="text"):
         """The model's tokenizer: BertTokenizer on a vocab.txt, BpeTokenizer on a vocab.json or
-        tokenizer.json. `wordpiece` ("text" or "core") picks WordPiece's ops; the byte-level
-        BPE has core ops only."""
-        from bert_tf.tokenization import BertTokenizer, BpeTokenizer
+        tokenizer.json, SentencePieceTokenizer on a spiece.model. `wordpiece` ("text" or
+        "core") picks WordPiece's ops; the byte-level BPE has core ops only, SentencePiece
+        tensorflow-text's op only."""
+        from bert_tf.tokenization import BertTokenizer, BpeTokenizer, SentencePieceTokenizer
 
         if not self.vocab_file:
             raise UserError("no vocab file: pass --vocab_file")
+        if vocab_kind(self.vocab_file) == "sentencepiece":
+            family = registry.family_of(self.config)
+            cls = (family.sentencepiece_tokenizer_class() if family.sentencepiece_tokenizer
+                   else SentencePieceTokenizer)
+            return cls.from_model_file(self.vocab_file, do_lower_case=self.do_lower_case,
+                                       max_seq_length=max_seq_length)
         if vocab_kind(self.vocab_file) == "bpe":
             return BpeTokenizer.from_vocab_file(self.vocab_file, self.add_prefix_space,
                                                 max_seq_length=max_seq_length)
@@ -50,15 +57,27 @@ class ModelFiles:
 
     def export_tokenizer(self, max_seq_length, ops):
         """The tokenizer an export serves with `ops` (--tokenizer_ops: "core" or "text")."""
+        self.check_tokenizer_ops(ops)
+        return self.tokenizer(max_seq_length, wordpiece=ops)
+
+    def check_tokenizer_ops(self, ops):
+        """UserError unless the tokenizer has a form in `ops` (--tokenizer_ops)."""
         if self.vocab_file and vocab_kind(self.vocab_file) == "bpe" and ops != "core":
             raise UserError(f"--tokenizer_ops={ops}: a byte-level BPE ({self.vocab_file}) has "
                             "core TensorFlow ops only; leave --tokenizer_ops at core")
-        return self.tokenizer(max_seq_length, wordpiece=ops)
+        if self.vocab_file and vocab_kind(self.vocab_file) == "sentencepiece" and ops != "text":
+            raise UserError(f"--tokenizer_ops={ops}: SentencePiece ({self.vocab_file}) runs as "
+                            "tensorflow-text's op only (core TensorFlow ops cannot run a "
+                            "unigram model); pass --tokenizer_ops=text")
 
 
 def vocab_kind(vocab_file):
-    """"wordpiece" for a vocab.txt, "bpe" for a vocab.json or tokenizer.json (the registry's names)."""
-    return "bpe" if os.path.basename(vocab_file).endswith(".json") else "wordpiece"
+    """"wordpiece" for a vocab.txt, "bpe" for a vocab.json or tokenizer.json, "sentencepiece" for
+    a spiece.model (keras-hub's vocabulary.spm) (the registry's names)."""
+    name = os.path.basename(vocab_file)
+    if name.endswith((".model", ".spm")):
+        return "sentencepiece"
+    return "bpe" if name.endswith(".json") else "wordpiece"
 
 
 def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
@@ -96,13 +115,23 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
     if vocab_file and vocab_kind(vocab_file) != family.tokenizer:
         raise UserError(
             f"{vocab_file} is a {vocab_kind(vocab_file)} vocabulary but {family.title} models "
-            f"use {family.tokenizer} (" + ("vocab.txt" if family.tokenizer == "wordpiece" else
-                                           "vocab.json with merges.txt, or tokenizer.json") + ")")
+            f"use {family.tokenizer} (" + _VOCAB_FILES[family.tokenizer] + ")")
     if vocab_file and family.tokenizer == "bpe":
         if do_lower_case:
             raise UserError(f"--do_lower_case=true does not apply to {family.title}: its "
                             "byte-level BPE reads text as it is (leave the flag out)")
         lower = False
+    elif vocab_file and family.tokenizer == "sentencepiece" and not getattr(
+            family.sentencepiece_tokenizer_class(), "lower_cases", True):
+        if do_lower_case:
+            raise UserError(f"--do_lower_case=true does not apply to {family.title}: its "
+                            "SentencePiece model reads text as it is (leave the flag out)")
+        lower = False
+    elif vocab_file and family.tokenizer == "sentencepiece":
+        # ALBERT's releases lower-case (their tokenizer_config.json says so); a model that does
+        # not says do_lower_case false there.
+        lower = True if do_lower_case is None and stated is None else bool(
+            stated if do_lower_case is None else do_lower_case)
     elif vocab_file:
         lower = vocab_lib.resolve_casing(directory, vocab_file, do_lower_case)
     strip_accents = add_prefix_space = None
@@ -126,6 +155,10 @@ def resolve_model_files(checkpoint=None, vocab_file=None, bert_config_file=None,
                      release.format, vocab_file, lower)
     return ModelFiles(config, vocab_file, lower, strip_accents, release, labels, info,
                       add_prefix_space)
+
+
+_VOCAB_FILES = {"wordpiece": "vocab.txt", "bpe": "vocab.json with merges.txt, or tokenizer.json",
+                "sentencepiece": "spiece.model"}
 
 
 def checkpoint_directory(path):
