@@ -171,8 +171,8 @@ def _build_teacher(directory):
                           intermediate_size=64, num_hidden_layers=2)
     run_checked("run_classifier.py", *_common(
         data, str(directory / "teacher"), vocab_file=os.path.join(minilm_dir(), "vocab.txt"),
-        bert_config_file=config, num_train_epochs=5, iterations_per_loop=100,
-        save_checkpoints_steps=100))
+        bert_config_file=config, num_train_epochs=3, iterations_per_loop=60,
+        save_checkpoints_steps=60))
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def _predicted(run_dir):
 
 def _student_flags(teacher, out, **extra):
     return _common(str(teacher / "shuffled"), out, bert_config_file=str(teacher / "student.json"),
-                   vocab_file=os.path.join(minilm_dir(), "vocab.txt"), num_train_epochs=5,
+                   vocab_file=os.path.join(minilm_dir(), "vocab.txt"), num_train_epochs=3,
                    teacher=teacher / "teacher", distill_alpha=1.0, distill_temperature=2.0,
                    **extra)
 
@@ -240,7 +240,7 @@ def test_a_student_learns_from_the_teacher_alone_and_exports_without_it(teacher,
 
 
 def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
-    """The distilled run, stopped after its checkpoint of step 90 (its last checkpoint and
+    """The distilled run, stopped after its checkpoint of step 50 (its last checkpoint and
     results removed) and run again, ends exactly as the uninterrupted run: the teacher,
     loaded again, is the same, and no checkpoint holds it."""
     straight = str(student / "run")
@@ -249,15 +249,15 @@ def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
     again = str(tmp_path / "again")
     shutil.copytree(straight, again)
     for name in os.listdir(again):
-        if name.startswith("ckpt-100."):
+        if name.startswith("ckpt-60."):
             os.remove(os.path.join(again, name))
     with open(os.path.join(again, "checkpoint"), "w") as f:
-        f.write('model_checkpoint_path: "ckpt-90"\nall_model_checkpoint_paths: "ckpt-90"\n')
+        f.write('model_checkpoint_path: "ckpt-50"\nall_model_checkpoint_paths: "ckpt-50"\n')
     shutil.rmtree(os.path.join(again, "finetuned"))
     for name in ("eval_results.txt", "test_results.tsv"):
         os.remove(os.path.join(again, name))
     resumed = run_checked("run_classifier.py", *_student_flags(teacher, again))
-    assert "at step 90" in resumed.stdout
+    assert "at step 50" in resumed.stdout
     for name in ("eval_results.txt", "test_results.tsv",
                  "finetuned/bert_model.ckpt.data-00000-of-00001"):
         assert open(os.path.join(again, name), "rb").read() == open(
