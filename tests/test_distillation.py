@@ -241,8 +241,8 @@ def test_a_student_learns_from_the_teacher_alone_and_exports_without_it(teacher,
 
 def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
     """The distilled run, stopped after its checkpoint of step 50 (its last checkpoint and
-    results removed) and run again, ends exactly as the uninterrupted run: the teacher,
-    loaded again, is the same, and no checkpoint holds it."""
+    fine-tuned model removed) and trained again, ends with exactly the uninterrupted run's
+    weights: the teacher, loaded again, is the same, and no checkpoint holds it."""
     straight = str(student / "run")
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(straight))
     assert not any("teacher" in name for name in reader.get_variable_to_shape_map())
@@ -254,14 +254,19 @@ def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
     with open(os.path.join(again, "checkpoint"), "w") as f:
         f.write('model_checkpoint_path: "ckpt-50"\nall_model_checkpoint_paths: "ckpt-50"\n')
     shutil.rmtree(os.path.join(again, "finetuned"))
-    for name in ("eval_results.txt", "test_results.tsv"):
-        os.remove(os.path.join(again, name))
-    resumed = run_checked("run_classifier.py", *_student_flags(teacher, again))
+    resumed = run_checked("run_classifier.py", *_student_flags(
+        teacher, again, do_eval=False, do_predict=False))
     assert "at step 50" in resumed.stdout
-    for name in ("eval_results.txt", "test_results.tsv",
-                 "finetuned/bert_model.ckpt.data-00000-of-00001"):
+    for name in ("finetuned/bert_model.ckpt.data-00000-of-00001",
+                 "finetuned/bert_model.ckpt.index"):
         assert open(os.path.join(again, name), "rb").read() == open(
             os.path.join(straight, name), "rb").read(), name
+    # The same command without --do_train evaluates the run in place (the teacher unused).
+    os.remove(os.path.join(again, "eval_results.txt"))
+    run_checked("run_classifier.py", *_student_flags(teacher, again, do_train=False,
+                                                     do_predict=False))
+    assert _results(os.path.join(again, "eval_results.txt")) == _results(
+        os.path.join(straight, "eval_results.txt"))
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -16,10 +16,10 @@ other):
   the pretrained model` (the same layers of all-MiniLM-L6-v2 before
   fine-tuning, saved as a release, a fresh head: `--init_checkpoint`, a
   compact pretrained model of the student's size);
-- each trained on the hard labels alone (`no teacher`: `--distill_alpha=0`,
-  the teacher's soft loss weighs nothing) and `distilled`, with the teacher
-  at temperature --distill_bench_temperature and the soft loss weighing
-  each of --distill_alphas.
+- each trained once per --distill_alphas (default 0 and 0.5): on the hard
+  labels alone (`no teacher`: `--distill_alpha=0`, the teacher's soft loss
+  weighs nothing), or `distilled`, with the teacher at temperature
+  --distill_bench_temperature and the soft loss weighing alpha.
 
 Each run trains for --distill_epochs on --distill_train_examples and is
 evaluated on --distill_dev_examples held-out sentences; then each model is
@@ -55,8 +55,9 @@ flags.DEFINE_string("distill_student_layers", "every_other", "The student: "
                     "--student_layers_from_teacher (every_other, or teacher layers 0,3).")
 flags.DEFINE_float("distill_bench_temperature", 2.0, "--distill_temperature of the distilled "
                    "students.")
-flags.DEFINE_list("distill_alphas", ["0.5"], "--distill_alpha of each distilled "
-                  "student (0, the student without a teacher, always runs).")
+flags.DEFINE_list("distill_alphas", ["0", "0.5"], "--distill_alpha of each student run "
+                  "(0: the student without a teacher, trained on the labels alone); the first "
+                  "one's student is served.")
 flags.DEFINE_integer("distill_seed", 0, "Seed of the data and of every run.")
 STUDENTS = ("teacher_cut", "pretrained_cut")
 flags.DEFINE_list("distill_students", list(STUDENTS), "Which students: teacher_cut (the "
@@ -181,21 +182,22 @@ def _measure(work, batch_size, batch_sizes, repeats):
     if "pretrained_cut" in FLAGS.distill_students:
         students.append(("cut of the pretrained model", {"init_checkpoint": _pretrained_cut(
             os.path.join(work, "pretrained_cut"), teacher_files, mapping)}))
+    served = None  # the student served: the first one run
     for i, (student, init) in enumerate(students):
-        for alpha in [0.0] + [float(a) for a in FLAGS.distill_alphas]:
+        for j, alpha in enumerate(float(a) for a in FLAGS.distill_alphas):
             name = f"{student}, " + ("no teacher" if alpha == 0 else
                                      f"distilled (alpha {alpha:g})")
+            served = served or name
             accuracy, export, seconds = _run(
                 data_dir, columns, work, f"student_{i}_{alpha:g}", batch_size,
-                export=(i, alpha) == (0, 0.0), teacher=teacher_dir, distill_alpha=alpha,
+                export=(i, j) == (0, 0), teacher=teacher_dir, distill_alpha=alpha,
                 distill_temperature=FLAGS.distill_bench_temperature, **init)
             runs[name] = (accuracy, export, seconds, len(mapping))
             harness.release()
 
     # Serving: the teacher's export and one student's (the students have one shape).
     texts = [e.text_a for e in dataset.dev]
-    served = {"teacher": runs["teacher"][1],
-              "student": runs[f"{students[0][0]}, no teacher"][1]}
+    served = {"teacher": runs["teacher"][1], "student": runs[served][1]}
     calls = {}
     for name, path in served.items():
         signature = tf.saved_model.load(path).signatures["serving_default"]

@@ -315,9 +315,6 @@ class FineTuningSettings(TrainingSettings):
                 f"--distill_temperature must be positive, got {self.distill_temperature}")
         require(0 <= self.distill_alpha <= 1,
                 f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
-        if self.teacher:
-            require(self.do_train, "--teacher teaches a student in training: pass --do_train "
-                    "(evaluation and prediction need no teacher)")
         if self.student_layers_from_teacher:
             require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
             require(not self.init_checkpoint, "--student_layers_from_teacher and "
@@ -405,6 +402,7 @@ class FineTuningRun(Run):
                 labels):
             raise UserError(f"--teacher={s.teacher} predicts the labels {teacher.labels}, the "
                             f"student {labels}: a student learns the teacher's labels")
+
         def casing(files):  # strip_accents None follows do_lower_case, as in BertTokenizer
             strip = files.do_lower_case if files.strip_accents is None else files.strip_accents
             return files.do_lower_case, strip
@@ -462,7 +460,9 @@ class FineTuningRun(Run):
         which is built here, inside the strategy's scope, frozen, and loaded from its directory."""
         objective = self.build_objective()
         s = self.settings
-        if not s.teacher:
+        if not (s.teacher and s.do_train):
+            # Evaluation and prediction need no teacher: the same command without --do_train
+            # evaluates a distilled run in its output_dir.
             return objective
         from bert_tf.training import distillation
 
