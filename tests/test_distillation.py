@@ -284,3 +284,15 @@ def test_bad_distillation_flags_are_one_line_errors(teacher, tmp_path, flags, me
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()[-1:]
     assert line.startswith("run_classifier.py: error: ") and message in line, done.stderr
+
+
+def test_a_teacher_with_other_token_ids_is_refused_before_anything_is_built(teacher, tmp_path):
+    vocab = open(os.path.join(minilm_dir(), "vocab.txt"), encoding="utf-8").read().splitlines()
+    vocab[2000], vocab[2001] = vocab[2001], vocab[2000]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    done = run_script("run_classifier.py", *_common(
+        str(teacher / "data"), str(tmp_path / "out"), init_checkpoint=minilm_dir(),
+        vocab_file=tmp_path / "vocab.txt", teacher=teacher / "teacher"))
+    assert done.returncode == 1
+    assert "has another vocabulary" in done.stderr.strip().splitlines()[-1]
+    assert not os.path.exists(tmp_path / "out")
