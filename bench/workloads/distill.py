@@ -20,6 +20,11 @@ other):
   labels alone (`no teacher`: `--distill_alpha=0`, the teacher's soft loss
   weighs nothing), or `distilled`, with the teacher at temperature
   --distill_bench_temperature and the soft loss weighing alpha.
+- and, with --distill_transfer_examples (default 1,024), once more with
+  the teacher alone (`--distill_alpha=1`) on the labelled sentences plus
+  that many unlabelled ones (a transfer set, as DistilBERT's and TinyBERT's
+  students learn on more text than the task's labels), for the same
+  epochs.
 
 Each run trains for --distill_epochs on --distill_train_examples and is
 evaluated on --distill_dev_examples held-out sentences; then each model is
@@ -58,6 +63,9 @@ flags.DEFINE_float("distill_bench_temperature", 2.0, "--distill_temperature of t
 flags.DEFINE_list("distill_alphas", ["0", "0.5"], "--distill_alpha of each student run "
                   "(0: the student without a teacher, trained on the labels alone); the first "
                   "one's student is served.")
+flags.DEFINE_integer("distill_transfer_examples", 1024, "Unlabelled sentences more (a "
+                     "transfer set) on which each student also learns from the teacher alone "
+                     "(--distill_alpha=1; 0: no such run).")
 flags.DEFINE_integer("distill_seed", 0, "Seed of the data and of every run.")
 STUDENTS = ("teacher_cut", "pretrained_cut")
 flags.DEFINE_list("distill_students", list(STUDENTS), "Which students: teacher_cut (the "
@@ -144,9 +152,17 @@ def _measure(work, batch_size, batch_sizes, repeats):
     from bench.workloads import realistic, serving
 
     data_dir = os.path.join(work, "data")
-    dataset = text_data.classification_set(FLAGS.distill_train_examples,
-                                           FLAGS.distill_dev_examples, FLAGS.distill_seed)
+    num_train, num_transfer = FLAGS.distill_train_examples, FLAGS.distill_transfer_examples
+    drawn = text_data.classification_set(num_train + num_transfer, FLAGS.distill_dev_examples,
+                                         FLAGS.distill_seed)
+    dataset = text_data.ClassificationSet(drawn.train[:num_train], drawn.dev, False)
     columns = text_data.write_classification(dataset, data_dir)
+    # The transfer set: the labelled sentences and unlabelled ones, whose label column holds
+    # a placeholder that --distill_alpha=1 gives no weight.
+    transfer_dir = os.path.join(work, "transfer")
+    text_data.write_classification(text_data.ClassificationSet(
+        dataset.train + [text_data.Example(e.text_a, None, dataset.train[0].label)
+                         for e in drawn.train[num_train:]], dataset.dev, False), transfer_dir)
     if FLAGS.distill_init == "minilm":
         teacher_files = {"init_checkpoint": realistic.minilm_dir()}
         shape = "all-MiniLM-L6-v2"
@@ -193,6 +209,14 @@ def _measure(work, batch_size, batch_sizes, repeats):
                 export=(i, j) == (0, 0), teacher=teacher_dir, distill_alpha=alpha,
                 distill_temperature=FLAGS.distill_bench_temperature, **init)
             runs[name] = (accuracy, export, seconds, len(mapping))
+            harness.release()
+        if num_transfer:
+            name = f"{student}, distilled (alpha 1) on {num_transfer:,} more unlabelled"
+            accuracy, _, seconds = _run(
+                transfer_dir, columns, work, f"student_{i}_transfer", batch_size,
+                teacher=teacher_dir, distill_alpha=1.0,
+                distill_temperature=FLAGS.distill_bench_temperature, **init)
+            runs[name] = (accuracy, None, seconds, len(mapping))
             harness.release()
 
     # Serving: the teacher's export and one student's (the students have one shape).
