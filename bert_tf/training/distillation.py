@@ -136,17 +136,15 @@ def layer_mapping(spec: str, teacher_layers: int, student_layers: Optional[int] 
 
 def with_num_layers(config, num_layers):
     """The family's config with `num_layers` encoder blocks (whatever its field is called)."""
+    before = dataclasses.asdict(config.encoder_shape())
     for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.type is not int or type(value) is not int:
+        if type(getattr(config, field.name)) is not int or getattr(
+                config, field.name) != before["num_layers"]:
             continue
-        if value != config.encoder_shape().num_layers:
-            continue
+        # The field is the layer count if changing it changes that and nothing else.
         changed = dataclasses.replace(config, **{field.name: num_layers})
-        before, after = dataclasses.asdict(config.encoder_shape()), dataclasses.asdict(
-            changed.encoder_shape())
-        if after.pop("num_layers") == num_layers and before.pop("num_layers") is not None \
-                and before == after:
+        after = dataclasses.asdict(changed.encoder_shape())
+        if after == dict(before, num_layers=num_layers):
             return changed
     raise ValueError(f"cannot tell which field of {type(config).__name__} is its layer count")
 
