@@ -86,4 +86,25 @@ def define_finetuning_flags(defaults: run_lib.FineTuningSettings, export_help, p
     flags.DEFINE_bool("pad_to_max_length", d.pad_to_max_length, "Pad every batch to "
                       "--max_seq_length (static shapes, for TPUs); by default a batch is padded "
                       "to its longest example and similar lengths are batched together.")
+    define_distillation_flags(d)
     define_training_flags(d, export_help)
+
+
+def define_distillation_flags(defaults: run_lib.FineTuningSettings):
+    """Distillation from a fine-tuned teacher (every fine-tuning script takes the same flags)."""
+    d = defaults
+    flags.DEFINE_string("teacher", d.teacher, "Distill: a model fine-tuned for this task (a "
+                        "run's output_dir or its finetuned/ release, any family and size, the "
+                        "student's vocab) whose outputs the student learns; it runs frozen in "
+                        "every training step.")
+    flags.DEFINE_float("distill_temperature", d.distill_temperature, "Distill: the softmax "
+                       "temperature T of the teacher's and the student's distributions (the "
+                       "soft loss is T^2 times their KL divergence).")
+    flags.DEFINE_float("distill_alpha", d.distill_alpha, "Distill: the weight of the soft loss; "
+                       "the hard labels' loss weighs 1 - alpha (1: learn from the teacher "
+                       "only).")
+    flags.DEFINE_string("student_layers_from_teacher", d.student_layers_from_teacher,
+                        "Distill: start the student from the teacher's weights, student layer "
+                        "i from teacher layer 2i (every_other, DistilBERT's) or from the "
+                        "teacher layers listed (0,2,5); without --bert_config_file the student "
+                        "is the teacher with that many layers.")

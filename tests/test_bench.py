@@ -78,11 +78,16 @@ def test_workloads_on_a_tiny_model():
     # and the Trainer under XLA. The encoder's peak memory (a
     # fresh process per contender) is left out: the memory workload's fresh process is
     # checked here, the encoder's child function in this process below.
-    rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", "memory", *TINY,
+    rc, out, err = bench("encoder", "pretraining", "finetuning", "serving", "memory", "distill",
+                         *TINY,
                          "--seq_length=16", "--batch_size=3", "--steps=1", "--repeats=1",
                          "--serving_requests=2", "--precisions=float32",
                          "--jit_compile=off", "--finetuning_heads=classifier,span,tagging",
-                         "--memory_batch=6", "--memory_accumulation=3", "--noencoder_memory")
+                         "--memory_batch=6", "--memory_accumulation=3", "--noencoder_memory",
+                         "--distill_init=random", "--distill_train_examples=12",
+                         "--distill_dev_examples=6", "--distill_epochs=1",
+                         "--distill_alphas=1.0", "--distill_students=teacher_cut",
+                         "--distill_transfer_examples=0")
     assert rc == 0, out[-3000:] + err[-3000:]
     assert "TensorFlow 2." in out.splitlines()[0] and "--preset=tiny" in out.splitlines()[0]
     check_ceilings(out)
@@ -128,6 +133,16 @@ def test_workloads_on_a_tiny_model():
     header, rows = table(found, "SQuAD fine-tuning step, tiny")
     assert rows == [[*rows[0][:1], "3", "2 x 16", *rows[0][3:]]]  # micro-batch = 6 / 3
     assert float(column(header, rows, "peak RSS")[0].split()[0]) > 0.2  # GiB; TF alone > 200 MiB
+
+    header, rows = table(found, "distillation, tiny, random weights teacher")
+    assert column(header, rows, "model") == [
+        "teacher", "cut of the fine-tuned teacher, distilled (alpha 1)"]
+    assert column(header, rows, "layers") == ["2", "1"]
+    assert all(0 <= float(cell) <= 1 for cell in column(header, rows, "held-out accuracy"))
+    seconds(column(header, rows, "batch 1 p50")[0])
+    assert all(float(cell) > 0 for cell in column(header, rows, "batch 3 sequences/s"))
+    assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}x", c)
+               for c in column(header, rows, "speed-up at batch 3"))
 
 
 @pytest.mark.parametrize("contender", ["bert_tf", "keras-hub"])

@@ -38,6 +38,8 @@ class Objective:
     sum_names: Tuple[str, ...] = ()
     label_keys: Tuple[str, ...] = ()
     passthrough_keys: Tuple[str, ...] = ()
+    # The output distributions a student learns from a teacher (bert_tf.training.distillation).
+    soft_target_names: Tuple[str, ...] = ()
 
     def counts(self, batch):
         """The denominators, from the inputs alone (so they can be summed up front)."""
@@ -45,6 +47,16 @@ class Objective:
 
     def sums(self, batch, outputs):
         """Per-batch sums (float32 scalars), keyed by `sum_names`."""
+        raise NotImplementedError
+
+    def soft_targets(self, batch, outputs):
+        """{name: logits `[..., C]`} of the distributions in `soft_target_names`, one per position
+        (padding positions may hold anything finite: `soft_target_weights` gives them 0)."""
+        raise NotImplementedError
+
+    def soft_target_weights(self, batch):
+        """{name: float32 `[...]`} the weight of each position of `soft_targets` (1 where the
+        student should match the teacher, 0 elsewhere), from the inputs alone."""
         raise NotImplementedError
 
     def loss(self, sums, counts):

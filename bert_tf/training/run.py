@@ -172,7 +172,7 @@ class Run:
         if self.is_chief:
             self.directory.claim(self.run_files())
         self.trainer = trainer.Trainer(
-            self.strategy, self.build_objective(), build_model=self._build_training_model,
+            self.strategy, self.training_objective(), build_model=self._build_training_model,
             build_optimizer=self.build_optimizer,
             options=s.training_options(self.num_train_steps))
         if tf.train.latest_checkpoint(s.output_dir):
@@ -238,6 +238,10 @@ class Run:
     def build_optimizer(self):
         raise NotImplementedError
 
+    def training_objective(self):
+        """The objective the Trainer trains: `build_objective()`, unless a run adds to it."""
+        return self.build_objective()
+
     def initialize(self, model):
         """A new run's weights, before training (from init_checkpoint, or left random)."""
 
@@ -286,6 +290,13 @@ class FineTuningSettings(TrainingSettings):
     # Evaluate or predict with a head no run has trained (a fresh head on a released
     # encoder): refused unless asked for, since its outputs are random.
     allow_untrained_head: bool = False
+    # Distillation (bert_tf.training.distillation): a fine-tuned run or release of this task
+    # whose outputs the student learns, at a temperature, mixed with the hard labels.
+    teacher: Optional[str] = None
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.5  # weight of the soft loss; 1 - alpha weighs the hard labels'
+    # Start the student from the teacher's own layers: "every_other" or "0,2,4".
+    student_layers_from_teacher: Optional[str] = None
 
     def check(self):
         super().check()
@@ -300,6 +311,14 @@ class FineTuningSettings(TrainingSettings):
                     f"--num_train_epochs must be positive, got {self.num_train_epochs}")
         require(0 <= self.warmup_proportion < 1,
                 f"--warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
+        require(self.distill_temperature > 0,
+                f"--distill_temperature must be positive, got {self.distill_temperature}")
+        require(0 <= self.distill_alpha <= 1,
+                f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
+        if self.student_layers_from_teacher:
+            require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
+            require(not self.init_checkpoint, "--student_layers_from_teacher and "
+                    "--init_checkpoint both initialize the student: pass one of them")
 
 
 class FineTuningRun(Run):
@@ -308,7 +327,8 @@ class FineTuningRun(Run):
     A task family provides:
       - `read_data()`: check the splits that will be used (DataErrors
         naming file and line) and set `self.num_train_examples`;
-      - `build_model()` and `build_objective()`;
+      - `build_model(config=None)` (of `config`, else the run's: a --teacher
+        is built with its own) and `build_objective()`;
       - `encode(split, which)` -> batching.EncodedExamples of a split;
       - `eval_sets()` / `predict_sets()`: names of the evaluation/prediction
         sets ("" for the main one);
@@ -327,8 +347,25 @@ class FineTuningRun(Run):
         from bert_tf.models.bert.release import resolve_model_files
 
         s = self.settings
-        self.files = resolve_model_files(s.init_checkpoint, s.vocab_file, s.bert_config_file,
-                                         s.do_lower_case)
+        self.teacher_files = None
+        if s.teacher:
+            self.teacher_files = resolve_model_files(s.teacher, checkpoint_flag="teacher")
+        if s.student_layers_from_teacher and not s.bert_config_file:
+            # The student is the teacher's architecture with fewer layers, and its vocab.
+            from bert_tf.training import distillation
+
+            teacher = self.teacher_files
+            mapping = distillation.layer_mapping(s.student_layers_from_teacher,
+                                                 teacher.config.encoder_shape().num_layers)
+            self.files = dataclasses.replace(
+                teacher, config=distillation.with_num_layers(teacher.config, len(mapping)),
+                release=None, labels=None, run_info={})
+        else:
+            vocab_file = s.vocab_file
+            if s.student_layers_from_teacher and not vocab_file:
+                vocab_file = self.teacher_files.vocab_file
+            self.files = resolve_model_files(s.init_checkpoint, vocab_file, s.bert_config_file,
+                                             s.do_lower_case)
         self.config = self.files.config
         if s.export_dir:  # before training, not after it
             self.files.check_tokenizer_ops(s.tokenizer_ops)
@@ -347,6 +384,35 @@ class FineTuningRun(Run):
         self.read_data()
         if s.do_train and self.num_train_examples == 0:
             raise UserError("the training data holds no examples")
+        if self.teacher_files is not None:
+            self.check_teacher()
+
+    def check_teacher(self):
+        """The --teacher must read the student's inputs as the student does (the same token ids
+        and casing) and take its sequence length."""
+        s, teacher = self.settings, self.teacher_files
+        require(s.max_seq_length <= teacher.config.max_length,
+                f"--max_seq_length={s.max_seq_length} exceeds the --teacher's "
+                f"max_position_embeddings {teacher.config.max_length}")
+        if teacher.vocab_file is None or (_vocab_contents(teacher.vocab_file)
+                                          != _vocab_contents(self.files.vocab_file)):
+            raise UserError(f"--teacher={s.teacher} has another vocabulary "
+                            f"({teacher.vocab_file}) than the student ({self.files.vocab_file}): "
+                            "a student learns from a teacher that reads the same token ids")
+        labels = getattr(self, "labels", None)
+        if labels is not None and teacher.labels is not None and list(teacher.labels) != list(
+                labels):
+            raise UserError(f"--teacher={s.teacher} predicts the labels {teacher.labels}, the "
+                            f"student {labels}: a student learns the teacher's labels")
+
+        def casing(files):  # strip_accents None follows do_lower_case, as in BertTokenizer
+            strip = files.do_lower_case if files.strip_accents is None else files.strip_accents
+            return files.do_lower_case, strip
+
+        if casing(teacher) != casing(self.files):
+            raise UserError(f"--teacher={s.teacher} reads text with (do_lower_case, "
+                            f"strip_accents) = {casing(teacher)}, the student with "
+                            f"{casing(self.files)}: their tokens would differ")
 
     def check_batch_sizes(self):
         s = self.settings
@@ -371,18 +437,64 @@ class FineTuningRun(Run):
                 tokenizer_settings(self.tokenizer), sort_keys=True) + "\n",
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length, seed=s.seed,
-                **self.extra_run_info()),
+                **self.distillation_info(), **self.extra_run_info()),
         })
         found.update(self.extra_run_files())
         return found
+
+    def distillation_info(self):
+        """run.json's record of a --teacher (nothing without one, as before)."""
+        s = self.settings
+        if not s.teacher:
+            return {}
+        return {"distillation": {
+            "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
+            "alpha": s.distill_alpha,
+            "student_layers_from_teacher": s.student_layers_from_teacher}}
 
     def build_optimizer(self):
         s = self.settings
         warmup = int(self.num_train_steps * s.warmup_proportion)
         return s.create_optimizer(s.learning_rate, self.num_train_steps, warmup)
 
+    def training_objective(self):
+        """The task's objective; with --teacher, mixed with the soft loss against the teacher,
+        which is built here, inside the strategy's scope, frozen, and loaded from its directory."""
+        objective = self.build_objective()
+        s = self.settings
+        if not (s.teacher and s.do_train):
+            # Evaluation and prediction need no teacher: the same command without --do_train
+            # evaluates a distilled run in its output_dir.
+            return objective
+        from bert_tf.training import distillation
+
+        release = self.teacher_files.release
+        with self.strategy.scope():
+            teacher = self.build_model(self.teacher_files.config)
+        if not teacher.checkpoint_holds_head(release):
+            raise UserError(f"--teacher={s.teacher} holds no {type(teacher).__name__} head: "
+                            "a teacher is a model fine-tuned for this task (a run's output_dir "
+                            "or its finetuned/ release)")
+        checkpoints.load_weights(teacher, release)
+        teacher.trainable = False
+        self.teacher = teacher
+        s.log(f"Distilling from teacher {s.teacher} ({self.teacher_files.config.family}, "
+              f"{teacher.config.encoder_shape().num_layers} layers) at temperature "
+              f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}")
+        return distillation.DistillationObjective(objective, teacher, s.distill_temperature,
+                                                  s.distill_alpha)
+
     def initialize(self, model):
         s = self.settings
+        if s.student_layers_from_teacher and s.do_train:
+            from bert_tf.training import distillation
+
+            mapping = distillation.layer_mapping(
+                s.student_layers_from_teacher, self.teacher.config.encoder_shape().num_layers,
+                model.config.encoder_shape().num_layers)
+            distillation.copy_from_teacher(model, self.teacher, mapping, log=s.log)
+            s.log(f"Initialized the student from the teacher's layers {mapping}")
+            return
         release = self.files.release
         if not s.do_train:
             # Evaluation or prediction only: the head must come from the checkpoint.
@@ -534,6 +646,12 @@ class FineTuningRun(Run):
         finally:
             self.close()
         return self
+
+
+def _vocab_contents(vocab_file):
+    """{name: bytes} of the files a tokenizer reads (vocab.txt, or vocab.json and merges.txt)."""
+    return {name: open(path, "rb").read()
+            for name, path in checkpoints.vocab_files(vocab_file).items()}
 
 
 def precision_note(precision):

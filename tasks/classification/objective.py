@@ -15,9 +15,16 @@ class ClassificationObjective(Objective):
     label_keys = ("label_ids",)  # int32 [B]
     passthrough_keys = ("label_ids",)
     sum_names = ("loss_sum", "correct", "examples")
+    soft_target_names = ("logits",)  # distillation: the class distribution of each example
 
     def counts(self, batch):
         return {"examples": tf.cast(tf.shape(batch["label_ids"])[0], tf.float32)}
+
+    def soft_targets(self, batch, outputs):
+        return {"logits": outputs["logits"]}  # [B, L]
+
+    def soft_target_weights(self, batch):
+        return {"logits": tf.ones(tf.shape(batch["label_ids"])[:1], tf.float32)}  # [B]
 
     def sums(self, batch, outputs):
         labels = batch["label_ids"]

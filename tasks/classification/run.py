@@ -110,6 +110,12 @@ class ClassifierRun(FineTuningRun):
                     scan(processor, s.data_dir, split, which, known_labels=known,
                          regression=self.regression)
 
+    def check_teacher(self):
+        if self.regression:
+            raise FlagError("--teacher: distilling a regression is not supported (its soft "
+                            "targets are class distributions)")
+        super().check_teacher()
+
     def extra_run_info(self):
         return {"labels": self.labels, "regression": self.regression,
                 "text_pair": self.processor.is_pair,
@@ -120,9 +126,9 @@ class ClassifierRun(FineTuningRun):
             return {}
         return {run_directory.LABELS_FILE: run_directory.label_list_text(self.labels)}
 
-    def build_model(self):
+    def build_model(self, config=None):
         num_labels = 1 if self.regression else len(self.labels)
-        return BertClassifier(self.config, num_labels, self.regression,
+        return BertClassifier(config or self.config, num_labels, self.regression,
                               dtype=self.settings.mixed_precision)
 
     def build_objective(self):

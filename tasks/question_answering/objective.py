@@ -24,9 +24,20 @@ class SpanObjective(Objective):
                "end_accuracy": ("end_correct", "windows")}
     label_keys = ("start_positions", "end_positions")  # int32 [B]
     sum_names = ("loss_sum", "start_correct", "end_correct", "windows")
+    # Distillation: each window's start and end distributions over its own tokens.
+    soft_target_names = ("start_logits", "end_logits")
 
     def counts(self, batch):
         return {"windows": tf.cast(tf.shape(batch["input_ids"])[0], tf.float32)}
+
+    def soft_targets(self, batch, outputs):
+        real = tf.cast(batch["input_mask"], tf.bool)  # [B, T]
+        return {name: tf.where(real, tf.cast(outputs[name], tf.float32), _PADDING_LOGIT)
+                for name in self.soft_target_names}  # [B, T] each
+
+    def soft_target_weights(self, batch):
+        windows = tf.ones(tf.shape(batch["input_ids"])[:1], tf.float32)  # [B]
+        return {name: windows for name in self.soft_target_names}
 
     def sums(self, batch, outputs):
         real = tf.cast(batch["input_mask"], tf.bool)  # [B, T]

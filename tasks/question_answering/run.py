@@ -130,8 +130,8 @@ class SquadRun(FineTuningRun):
                 "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,
                 "do_lower_case": self.tokenizer.do_lower_case}
 
-    def build_model(self):
-        return BertSpanLabeler(self.config, dtype=self.settings.mixed_precision)
+    def build_model(self, config=None):
+        return BertSpanLabeler(config or self.config, dtype=self.settings.mixed_precision)
 
     def build_objective(self):
         return SpanObjective()

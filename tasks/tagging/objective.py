@@ -20,9 +20,18 @@ class TaggingObjective(Objective):
     metrics = {"accuracy": ("correct", "words")}
     label_keys = ("label_ids",)
     sum_names = ("loss_sum", "correct", "words")
+    # Distillation: the label distribution at each labelled position, the only positions the
+    # teacher was trained (and is scored) at.
+    soft_target_names = ("logits",)
 
     def counts(self, batch):
         return {"words": tf.reduce_sum(tf.cast(batch["label_ids"] >= 0, tf.float32))}
+
+    def soft_targets(self, batch, outputs):
+        return {"logits": outputs["logits"]}  # [B, T, L]
+
+    def soft_target_weights(self, batch):
+        return {"logits": tf.cast(batch["label_ids"] >= 0, tf.float32)}  # [B, T]
 
     def sums(self, batch, outputs):
         labels = batch["label_ids"]  # [B, T]

@@ -115,8 +115,8 @@ class TaggerRun(FineTuningRun):
     def extra_run_files(self):
         return {run_directory.LABELS_FILE: run_directory.label_list_text(self.labels)}
 
-    def build_model(self):
-        return BertTagger(self.config, len(self.labels), dtype=self.settings.mixed_precision)
+    def build_model(self, config=None):
+        return BertTagger(config or self.config, len(self.labels), dtype=self.settings.mixed_precision)
 
     def build_objective(self):
         return TaggingObjective()
