@@ -1,5 +1,6 @@
-"""--serving_precision: exports that compute in bfloat16 or float16 answer as the float32 export
-does, within measured bounds, with the same signatures, in a fresh TensorFlow-only process."""
+"""--serving_precision and --serving_xla: exports that compute in bfloat16 or float16 answer as the
+float32 export does, within measured bounds, and XLA-compiled ones within float32 noise, with the
+same signatures, in a fresh TensorFlow-only process."""
 
 import json
 import os
@@ -8,10 +9,14 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from absl import flags
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf.errors import UserError
 from bert_tf.serving import precision
+from bert_tf.serving import xla as serving_xla
 from in_process import run_checked, run_script
 from small_data import write_opinion_csv
 from tasks import export as export_run
@@ -24,6 +29,11 @@ from testing import built_once, minilm_dir, tiny_config
 MIN_COSINE = 0.999  # MiniLM's sentence embeddings, bfloat16 against float32
 MAX_PROBABILITY_DIFF = {"bfloat16": 0.01, "float16": 0.001}  # the classifier's
 MIN_ARGMAX_AGREEMENT = {"bfloat16": 0.9, "float16": 0.95}
+# An XLA export against the plain one of the same precision: the same computation, fused and
+# ordered by XLA. Measured: MiniLM's float32 sequence_output at most 1.2e-4 apart (values up
+# to about 5, 128 tokens; each float32 export is about 1e-4 from a float64 pass), embeddings
+# 1.4e-6; the tiny classifier's probabilities 6e-8 in float32, 2.7e-5 in float16.
+MAX_XLA_DIFF = {"float32": 3e-4, "float16": 3e-4}
 
 SENTENCES = [
     "A man is eating food.", "A man is eating a piece of bread.", "The film was wonderful.",
@@ -68,20 +78,31 @@ def write_tiny_config(path):
     return path
 
 
+def precision_and_xla(name):
+    """"float16-xla" -> ("float16", True): an export's name in these tests."""
+    precision, _, xla = name.partition("-")
+    return precision, xla == "xla"
+
+
+def export_flags(name):
+    precision, xla = precision_and_xla(name)
+    return [f"--serving_precision={precision}", *(["--serving_xla"] if xla else [])]
+
+
 def export_encoders(directory):
-    """MiniLM's encoder, as released, in float32 and bfloat16."""
+    """MiniLM's encoder, as released, in float32 and bfloat16, and float32 XLA-compiled."""
     logs = {}
-    for name in ("float32", "bfloat16"):
+    for name in ("float32", "bfloat16", "float32-xla"):
         done = run_checked("export_model.py", f"--checkpoint={minilm_dir()}", "--task=encoder",
                            f"--export_dir={directory / name}", "--export_version=1",
-                           f"--serving_precision={name}")
+                           *export_flags(name))
         logs[name] = done.stdout + done.stderr
     (directory / "logs.json").write_text(json.dumps(logs))
 
 
 def export_classifiers(directory):
     """A tiny classifier fine-tuned for a few steps, exported by the training script in
-    bfloat16, then by export_model.py in float32 and float16."""
+    bfloat16, then by export_model.py in float32 and float16, plain and XLA-compiled."""
     logs = {}
     data = write_opinion_csv(directory / "data", train=48, dev=8)
     done = run_checked("run_classifier.py", "--task_name=custom", f"--data_dir={data}",
@@ -93,9 +114,9 @@ def export_classifiers(directory):
                        f"--output_dir={directory / 'run'}",
                        f"--export_dir={directory / 'bfloat16'}", "--serving_precision=bfloat16")
     logs["bfloat16"] = done.stdout + done.stderr
-    for name in ("float32", "float16"):
+    for name in ("float32", "float16", "float32-xla", "float16-xla"):
         done = run_checked("export_model.py", f"--checkpoint={directory / 'run'}",
-                           "--task=classifier", f"--serving_precision={name}",
+                           "--task=classifier", *export_flags(name),
                            f"--export_dir={directory / name}")
         logs[name] = done.stdout + done.stderr
     (directory / "logs.json").write_text(json.dumps(logs))
@@ -170,17 +191,37 @@ def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
     paths = exports["paths"]
     for what, path in paths.items():
         task, name = what.split()
+        name, xla = precision_and_xla(name)
         assert signature_table(path) == signature_table(paths[f"{task} float32"]), what
         record = os.path.join(path, precision.RECORD)
         if name == "float32":
             assert not os.path.exists(record)  # the export as it was before the flag
         else:
             assert open(record).read() == f"{name} (Keras policy {precision.POLICIES[name]})\n"
+        record = os.path.join(path, serving_xla.RECORD)
+        if xla:
+            assert open(record).read() == (
+                "model function XLA-compiled (jit_compile); sequence length padded to a "
+                f"multiple of 32, at most {128 if task == 'encoder' else 24}\n"), what
+        else:
+            assert not os.path.exists(record), what
     logs = exports["logs"]
     assert "Exported encoder (core tokenizer ops, bfloat16) to" in logs["encoder bfloat16"]
     assert "Exported encoder (core tokenizer ops) to" in logs["encoder float32"]
     assert "Exported classifier (core tokenizer ops, bfloat16) to" in logs["classifier bfloat16"]
     assert "Exported classifier (core tokenizer ops, float16) to" in logs["classifier float16"]
+    assert "Exported encoder (core tokenizer ops, XLA) to" in logs["encoder float32-xla"]
+    assert ("Exported classifier (core tokenizer ops, float16, XLA) to"
+            in logs["classifier float16-xla"])
+
+
+@pytest.mark.parametrize("what", ["encoder float32", "classifier float32", "classifier float16"])
+def test_xla_export_answers_as_the_plain_one(exports, what):
+    plain, compiled = outputs(exports, what), outputs(exports, f"{what}-xla")
+    assert {k: v.shape for k, v in compiled.items()} == {k: v.shape for k, v in plain.items()}
+    for name, value in plain.items():
+        np.testing.assert_allclose(compiled[name], value, rtol=0,
+                                   atol=MAX_XLA_DIFF[what.split()[1]], err_msg=name)
 
 
 @pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
@@ -199,5 +240,113 @@ def test_bad_precision_from_settings_is_a_one_line_error(tmp_path):
                                          log=lambda line: None)
     with pytest.raises(UserError, match=r"^--serving_precision must be one of float32, "
                                         r"bfloat16, float16, got 'half'$"):
+        export_run.run(settings)
+    assert os.listdir(tmp_path) == []
+
+
+def test_xla_bucket_lengths():
+    found = {(t, cap): int(serving_xla.bucket_length(tf.constant(t), cap))
+             for t, cap in ((1, 128), (2, 128), (32, 128), (33, 128), (97, 128), (128, 128),
+                            (130, 128), (7, 24), (24, 24), (40, 24))}
+    assert found == {(1, 128): 32, (2, 128): 32, (32, 128): 32, (33, 128): 64, (97, 128): 128,
+                     (128, 128): 128, (130, 128): 130, (7, 24): 24, (24, 24): 24, (40, 24): 40}
+
+
+def random_ids(batch, width, seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, width + 1, batch)
+    lengths[0] = width  # one full row
+    mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int32)
+    return {"input_ids": tf.constant(rng.integers(1000, 30000, (batch, width)) * mask, tf.int32),
+            "input_mask": tf.constant(mask), "segment_ids": tf.zeros([batch, width], tf.int32)}
+
+
+@pytest.mark.parametrize("task", ["encoder", "classifier"])
+def test_xla_export_pads_to_a_bucket_and_answers_at_the_request_length(exports, task):
+    """Requests shorter than max_seq_length (which the fresh client's overlong text never
+    leaves): padded to their bucket inside, per-token outputs cut back to the request."""
+    plain = tf.saved_model.load(exports["paths"][f"{task} float32"])
+    compiled = tf.saved_model.load(exports["paths"][f"{task} float32-xla"])
+    requests = [("serving_default", {"text": tf.constant(SENTENCES[:4])}),
+                ("serve_ids", random_ids(5, 7, seed=0))]
+    if task == "encoder":
+        requests.append(("serve_ids", random_ids(3, 45, seed=1)))  # the 64 bucket
+    for signature, inputs in requests:
+        want = plain.signatures[signature](**inputs)
+        got = compiled.signatures[signature](**inputs)
+        assert {k: v.shape for k, v in got.items()} == {k: v.shape for k, v in want.items()}
+        for name, value in want.items():
+            if value.dtype in (tf.string, tf.bool):
+                np.testing.assert_array_equal(got[name], value, err_msg=name)
+            else:
+                np.testing.assert_allclose(got[name], value, rtol=0, atol=MAX_XLA_DIFF["float32"],
+                                           err_msg=f"{signature} {name}")
+    if task == "encoder":
+        assert got["sequence_output"].shape == (3, 45, 384)
+
+
+def saved_graph(path):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta_graph,) = proto.meta_graphs
+    return meta_graph.graph_def
+
+
+def tokenizer_op(op):
+    return op.startswith(("String", "Regex", "Unicode", "Lookup")) or "HashTable" in op
+
+
+@pytest.mark.parametrize("what", ["encoder float32", "classifier float16"])
+def test_xla_export_must_compile_the_model_and_nothing_else(exports, what):
+    plain = saved_graph(exports["paths"][what]).library.function
+    compiled = saved_graph(exports["paths"][f"{what}-xla"]).library.function
+    assert not [f.signature.name for f in plain if f.attr[serving_xla.MUST_COMPILE].b]
+    must = [f for f in compiled if f.attr[serving_xla.MUST_COMPILE].b]
+    assert must, "no function of the XLA export carries _XlaMustCompile"
+    for function in must:
+        ops = {node.op for node in function.node_def}
+        assert {"BatchMatMulV2", "MatMul", "Softmax"} <= ops, ops  # the model's forward pass
+        assert not {op for op in ops if tokenizer_op(op)}, ops
+    # The tokenizer runs outside it, in the signatures' functions.
+    assert any(tokenizer_op(node.op) for f in compiled if not f.attr[serving_xla.MUST_COMPILE].b
+               for node in f.node_def)
+
+
+def test_exports_pin_no_model_op_to_a_cpu(exports):
+    """TF Serving places an op without a device wherever it has a kernel: on a GPU when the
+    server has one. Only TensorFlow's checkpoint save and restore functions (and the object
+    graph constant they write) are placed, on the CPU, where checkpoint I/O runs anyway."""
+    for what, path in exports["paths"].items():
+        graph = saved_graph(path)
+        saver = tuple(f.signature.name for f in graph.library.function
+                      if f.signature.name.startswith(("__inference__traced_save_",
+                                                      "__inference__traced_restore_")))
+        assert len(saver) == 2, what
+        placed = [(f.signature.name, node.name, node.device) for f in graph.library.function
+                  if f.signature.name not in saver for node in f.node_def if node.device]
+        placed += [("graph", node.name, node.device) for node in graph.node
+                   if node.device and not (node.op == "Const"
+                                           and node.attr["dtype"].type == types_pb2.DT_STRING)]
+        assert not placed, (what, placed[:5])
+        model_ops = [node for f in graph.library.function for node in f.node_def
+                     if node.op in ("MatMul", "BatchMatMulV2")]
+        assert model_ops and not [node.device for node in model_ops if node.device], what
+
+
+@pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
+def test_bad_xla_flag_is_a_one_line_flag_error(script, tmp_path):
+    with pytest.raises(flags.IllegalFlagValueError) as raised:
+        run_script(script, f"--checkpoint={tmp_path}", f"--output_dir={tmp_path}",
+                   "--serving_xla=sometimes")
+    message = str(raised.value)
+    assert "\n" not in message and "--serving_xla=sometimes" in message, message
+
+
+def test_bad_xla_from_settings_is_a_one_line_error(tmp_path):
+    settings = export_run.ExportSettings(checkpoint=minilm_dir(), task="encoder",
+                                         export_dir=str(tmp_path), serving_xla="yes",
+                                         log=lambda line: None)
+    with pytest.raises(UserError, match=r"^--serving_xla must be true or false, got 'yes'$"):
         export_run.run(settings)
     assert os.listdir(tmp_path) == []
