@@ -261,16 +261,15 @@ def random_ids(batch, width, seed):
             "input_mask": tf.constant(mask), "segment_ids": tf.zeros([batch, width], tf.int32)}
 
 
-@pytest.mark.parametrize("task", ["encoder", "classifier"])
-def test_xla_export_pads_to_a_bucket_and_answers_at_the_request_length(exports, task):
+def test_xla_export_pads_to_a_bucket_and_answers_at_the_request_length(exports):
     """Requests shorter than max_seq_length (which the fresh client's overlong text never
-    leaves): padded to their bucket inside, per-token outputs cut back to the request."""
-    plain = tf.saved_model.load(exports["paths"][f"{task} float32"])
-    compiled = tf.saved_model.load(exports["paths"][f"{task} float32-xla"])
+    leaves): padded to their bucket inside, per-token outputs cut back to the request (the
+    other kinds, and a bucket capped at max_seq_length: test_serving_xla.py)."""
+    plain = tf.saved_model.load(exports["paths"]["encoder float32"])
+    compiled = tf.saved_model.load(exports["paths"]["encoder float32-xla"])
     requests = [("serving_default", {"text": tf.constant(SENTENCES[:4])}),
-                ("serve_ids", random_ids(5, 7, seed=0))]
-    if task == "encoder":
-        requests.append(("serve_ids", random_ids(3, 45, seed=1)))  # the 64 bucket
+                ("serve_ids", random_ids(5, 7, seed=0)),
+                ("serve_ids", random_ids(3, 45, seed=1))]  # the 64 bucket
     for signature, inputs in requests:
         want = plain.signatures[signature](**inputs)
         got = compiled.signatures[signature](**inputs)
@@ -281,8 +280,7 @@ def test_xla_export_pads_to_a_bucket_and_answers_at_the_request_length(exports, 
             else:
                 np.testing.assert_allclose(got[name], value, rtol=0, atol=MAX_XLA_DIFF["float32"],
                                            err_msg=f"{signature} {name}")
-    if task == "encoder":
-        assert got["sequence_output"].shape == (3, 45, 384)
+    assert got["sequence_output"].shape == (3, 45, 384)
 
 
 def saved_graph(path):

@@ -63,20 +63,24 @@ def call_bucketed(function, features, max_seq_length, pad_id):
             padded[name] = tf.pad(features[name], pad,
                                   constant_values=pad_id if name == "input_ids" else 0)
     outputs = function(padded)
-    return tf.nest.map_structure(lambda t: cut(t, width), outputs)
+    return tf.nest.map_structure(lambda t, cut: t[:, :width] if cut else t, outputs,
+                                 along_tokens(function, padded))
 
 
-def cut(output, width):
-    """An output whose axis 1 the model leaves open (per token: [B, P, ...]) cut to [B, T, ...].
+def along_tokens(function, features):
+    """Which outputs of `function` may run along the tokens ([B, P, ...]): those whose axis 1
+    a trace with unknown input shapes leaves unknown (the call's own shapes may be static).
 
     An output of a fixed width (a classifier's [B, L] logits, a pooled [B, H])
-    is left as it is. The other open axis 1 a model has, a masked LM's M masked
-    positions ([B, M, V]), never exceeds T (the positions lie in the request),
-    so the cut leaves it whole.
+    is not. The other open axis 1 a model has, a masked LM's M masked positions
+    ([B, M, V]), never exceeds T (the positions lie in the request), so cutting
+    it to T leaves it whole.
     """
-    if output.shape.rank is None or output.shape.rank < 2 or output.shape[1] is not None:
-        return output
-    return output[:, :width]
+    unknown = {name: tf.TensorSpec([None] * value.shape.rank, value.dtype)
+               for name, value in features.items()}
+    outputs = function.get_concrete_function(unknown).structured_outputs
+    return tf.nest.map_structure(
+        lambda t: t.shape.rank is not None and t.shape.rank >= 2 and t.shape[1] is None, outputs)
 
 
 def record(version_dir, xla, max_seq_length):
