@@ -1,6 +1,7 @@
-"""--serving_xla on the export kinds the fresh-client checks (test_serving_precision.py) leave
-out: question answering (windows in slices), the tagger (windows of words) and the masked-token
-predictor (an open masked-positions axis), answering in-process as their plain modules do."""
+"""--serving_xla on what the fresh-client checks (test_serving_precision.py) leave out: question
+answering (windows in slices), the tagger (windows of words), the masked-token predictor (an open
+masked-positions axis), the encoder's serve_ids, and float16 (the GPU path), answering
+in-process, eagerly, as their plain modules do."""
 
 import os
 
@@ -9,9 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.models.bert import BertPretrainer
+from bert_tf.models.bert import BertEncoder, BertPretrainer
+from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
+from bert_tf.serving import precision
 from bert_tf.tokenization import BertTokenizer
+from tasks.classification import serving as classification_serving
+from tasks.classification.model import BertClassifier
 from tasks.pretraining import serving as pretraining_serving
 from tasks.question_answering import serving as qa_serving
 from tasks.question_answering.model import BertSpanLabeler
@@ -33,6 +38,12 @@ def case(name):
                 qa_serving.serving_constants(MAX_SEQ, 3, doc_stride=11, max_query_length=9),
                 {"question": ["Who wrote it?", "How long is the river in paragraph 7?", ""],
                  "context": ["Ada wrote it in 1843.", LONG, ""]})
+    if name == "encoder":
+        return BertEncoder(config), encoder_serving.ENCODER, None, {}, {"text": ["A b c.", ""]}
+    if name == "classifier float16":
+        return (precision.with_precision(BertClassifier(config, 3), "float16"),
+                classification_serving.CLASSIFIER, ["a", "b", "c"], {},
+                {"text": ["A first example.", "", "Größe, naïve café"]})
     if name == "tagger":
         return (BertTagger(config, len(TAGS)), tagging_serving.TAGGER, TAGS,
                 {"window_stride": None},
@@ -42,7 +53,8 @@ def case(name):
                       "long " * 60 + "[MASK]"]})
 
 
-@pytest.mark.parametrize("name", ["question_answering", "tagger", "pretrainer"])
+@pytest.mark.parametrize("name", ["question_answering", "tagger", "pretrainer", "encoder",
+                                  "classifier float16"])
 def test_xla_module_answers_as_the_plain_one(name):
     model, kind, labels, constants, inputs = case(name)
     tokenizer = BertTokenizer(os.path.join(minilm_dir(), "vocab.txt"), wordpiece="core")
@@ -63,7 +75,8 @@ def test_xla_module_answers_as_the_plain_one(name):
         for key, value in want.items():
             assert got[key].shape == value.shape, (what, key)
             if value.dtype.is_floating:
-                np.testing.assert_allclose(got[key], value, rtol=0, atol=1e-5,
+                np.testing.assert_allclose(got[key], value, rtol=0,
+                                           atol=1e-3 if "float16" in name else 1e-5,
                                            err_msg=f"{what} {key}")
             else:
                 np.testing.assert_array_equal(got[key], value, err_msg=f"{what} {key}")
