@@ -52,6 +52,10 @@ flags.DEFINE_enum("serving_precision", D.serving_precision, list(export_run.PREC
                   "What the export computes in: float32, or Keras mixed precision in bfloat16 "
                   "(fast on CPUs with AVX512-BF16/AMX and on TPUs) or float16 (GPUs); "
                   "inputs, outputs and tokenizer are the same.")
+flags.DEFINE_bool("serving_xla", D.serving_xla, "Run the model XLA-compiled (jit_compile) in "
+                  "the SavedModel, sequence lengths padded to multiples of 32 (at most "
+                  "--max_seq_length): for GPUs; the tokenizer stays outside, inputs and "
+                  "outputs are the same.")
 flags.DEFINE_bool("version_2_with_negative", None, "question_answering: a SQuAD 2.0 model "
                   "(adds has_answer; default: the run's run.json, else false).")
 flags.DEFINE_integer("doc_stride", None, "question_answering: pieces between windows over a "

@@ -20,6 +20,7 @@ from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
 from bert_tf.training import trainer
 from bert_tf.serving import precision as precision_lib
+from bert_tf.serving import xla as xla_lib
 from bert_tf.training.run import FlagSettings, precision_note
 from tasks.classification import serving as classification_serving
 from tasks.pretraining import serving as pretraining_serving
@@ -41,6 +42,7 @@ class ExportSettings(FlagSettings):
     max_seq_length: Optional[int] = None  # default: min(128, the model's positions)
     tokenizer_ops: str = "core"
     serving_precision: str = "float32"  # float32, bfloat16 or float16: what the export computes in
+    serving_xla: bool = False  # the model function XLA-compiled, on bucketed lengths (GPUs)
     # question_answering: None takes the run's run.json, else run_squad.py's default.
     version_2_with_negative: Optional[bool] = None
     doc_stride: Optional[int] = None
@@ -128,6 +130,7 @@ def run(settings: ExportSettings):
         raise UserError(f"--export_version must be a positive integer, got "
                         f"{settings.export_version}")
     precision_lib.check(settings.serving_precision)
+    xla_lib.check(settings.serving_xla)
     files = resolve_model_files(settings.checkpoint, settings.vocab_file, None,
                                 settings.do_lower_case, checkpoint_flag="checkpoint")
     positions = files.config.max_length
@@ -144,7 +147,8 @@ def run(settings: ExportSettings):
     version = settings.export_version or default_version(settings.checkpoint)
     path = export.export(model, kind, tokenizer, settings.export_dir,
                          max_seq_length=settings.max_seq_length, vocab_file=files.vocab_file,
-                         version=version, precision=settings.serving_precision, **kwargs)
+                         version=version, precision=settings.serving_precision,
+                         xla=settings.serving_xla, **kwargs)
     settings.log(f"Exported {kind.name} ({settings.tokenizer_ops} tokenizer ops"
-                 f"{precision_note(settings.serving_precision)}) to {path}")
+                 f"{precision_note(settings.serving_precision, settings.serving_xla)}) to {path}")
     return path

@@ -53,6 +53,9 @@ def define_training_flags(defaults: run_lib.TrainingSettings, export_help):
                       "computes in: float32, or Keras mixed precision in bfloat16 (fast on CPUs "
                       "with AVX512-BF16/AMX and on TPUs) or float16 (GPUs); its signatures are "
                       "the same.")
+    flags.DEFINE_bool("serving_xla", d.serving_xla, "The --export_dir SavedModel runs its model "
+                      "XLA-compiled (jit_compile), sequence lengths padded to multiples of 32: "
+                      "for GPUs; its signatures are the same.")
     flags.DEFINE_string("export_dir", None, export_help)
 
 

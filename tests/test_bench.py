@@ -160,7 +160,8 @@ def test_encoder_memory_child_trains(contender):
 @pytest.mark.slow
 def test_gpu_check_runs_on_the_cpu():
     flags = [*TINY, "--gpu_steps=2", "--gpu_matmul_size=256", "--gpu_matmul_repeats=3",
-             "--gpu_pretraining_batch=2", "--gpu_squad_batch=2", "--gpu_squad_seq_length=64"]
+             "--gpu_pretraining_batch=2", "--gpu_squad_batch=2", "--gpu_squad_seq_length=64",
+             "--serving_batches=3", "--serving_requests=3", "--repeats=1", "--serving_xla=on"]
     if os.path.exists(os.path.join(ROOT, ".venv", "bin", "python")):
         rc, out, err = bench(*flags, script=os.path.join(ROOT, "bench", "gpu_check.sh"))
     else:  # the script would build .venv first
@@ -175,6 +176,30 @@ def test_gpu_check_runs_on_the_cpu():
     mfu = re.findall(r"^MFU \((a|b)\) .*: ([0-9.]+)% of the measured bf16 ceiling", out, re.M)
     assert [part for part, _ in mfu] == ["a", "b"] and all(float(v) > 0 for _, v in mfu)
     assert "485.6 sequences/s" in out
+    # Serving at 128 tokens in float16 (gpu_check.sh's flags; batch 3 here, and only the XLA
+    # export: the plain one is the serving workload's, measured above).
+    header, rows = table(tables(out), "serving exported SavedModels, tiny, 128 tokens")
+    assert [row[:3] for row in rows] == [["float16 XLA", "128", contender]
+                                         for contender in ("bert_tf `serving_default`, raw text",
+                                                           "bert_tf `serve_ids`, ids")]
+    for row in rows:
+        seconds(row[3])
+    assert all(float(cell) > 0 for cell in column(header, rows, "batch 3 sequences/s"))
+    assert "Anchors, BERT-Base at 128 tokens: TensorRT on A100: batch 1 0.62 ms" in out
+    assert "Not taken" not in out
+
+
+def test_serving_lists_the_figures_it_had_no_time_for():
+    from bench.workloads import serving
+
+    labels, sets = ["float16", "float16 XLA"], ["128"]
+    taken = {("float16", "128"): {"ours": {"single": [0.1], 128: 0.5}},
+             ("float16 XLA", "128"): {"ours": {"single": [0.1]}}}
+    assert serving.not_taken(taken, labels, sets, [128]) == [
+        "float16 XLA, 128: batch 128 sequences/s"]
+    assert serving.not_taken({}, labels, sets, [8, 128]) == [
+        f"{name}, 128: batch 1 p50 and p99, batch 8 sequences/s, batch 128 sequences/s"
+        for name in labels]
 
 
 def test_largest_fitting_doubles_then_bisects():

@@ -1,5 +1,6 @@
-"""--serving_precision: exports that compute in bfloat16 or float16 answer as the float32 export
-does, within measured bounds, with the same signatures, in a fresh TensorFlow-only process."""
+"""--serving_precision and --serving_xla: exports that compute in bfloat16 or float16 answer as the
+float32 export does, within measured bounds, and XLA-compiled ones within float32 noise, with the
+same signatures, in a fresh TensorFlow-only process."""
 
 import json
 import os
@@ -8,10 +9,14 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from absl import flags
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf.errors import UserError
 from bert_tf.serving import precision
+from bert_tf.serving import xla as serving_xla
 from in_process import run_checked, run_script
 from small_data import write_opinion_csv
 from tasks import export as export_run
@@ -24,6 +29,11 @@ from testing import built_once, minilm_dir, tiny_config
 MIN_COSINE = 0.999  # MiniLM's sentence embeddings, bfloat16 against float32
 MAX_PROBABILITY_DIFF = {"bfloat16": 0.01, "float16": 0.001}  # the classifier's
 MIN_ARGMAX_AGREEMENT = {"bfloat16": 0.9, "float16": 0.95}
+# An XLA export against the plain float32 one: the same computation, fused and ordered by XLA.
+# Measured: MiniLM's sequence_output at most 1.2e-4 apart (values up to about 5, 128 tokens;
+# each float32 export is about 1e-4 from a float64 pass), embeddings 1.4e-6; the tiny
+# classifier's probabilities 6e-8.
+MAX_XLA_DIFF = 3e-4
 
 SENTENCES = [
     "A man is eating food.", "A man is eating a piece of bread.", "The film was wonderful.",
@@ -37,8 +47,13 @@ SENTENCES = [
     "The concert was splendid.", "A boring book, honestly.",
 ]
 
-# Loads every export and answers serving_default for SENTENCES, as a model server would: with
-# nothing of ours importable (cwd a temporary directory, PYTHONPATH unset).
+# Short enough for a request shorter than every export's max_seq_length (an XLA export pads
+# it to its bucket); SENTENCES as a whole reach max_seq_length (the overlong one).
+SHORT = SENTENCES[:5]
+
+# Loads every export and answers serving_default for SENTENCES, then for SHORT ("short "
+# before the path), as a model server would: with nothing of ours importable (cwd a
+# temporary directory, PYTHONPATH unset).
 FRESH_CLIENT = """
 import json, sys
 import tensorflow as tf
@@ -46,9 +61,10 @@ import tensorflow as tf
 result = {}
 for path in json.loads(sys.argv[1]):
     signature = tf.saved_model.load(path).signatures["serving_default"]
-    outputs = signature(text=tf.constant(json.loads(sys.argv[2])))
-    result[path] = {k: {"dtype": v.dtype.name, "value": v.numpy().tolist()}
-                    for k, v in outputs.items() if v.dtype != tf.string}
+    for key, texts in ((path, json.loads(sys.argv[2])), ("short " + path, json.loads(sys.argv[3]))):
+        outputs = signature(text=tf.constant(texts))
+        result[key] = {k: {"dtype": v.dtype.name, "value": v.numpy().tolist()}
+                       for k, v in outputs.items() if v.dtype != tf.string}
 result["ours_anywhere"] = sorted(m for m in sys.modules if m.split(".")[0] in ("bert_tf", "tasks"))
 print(json.dumps(result))
 """
@@ -68,20 +84,31 @@ def write_tiny_config(path):
     return path
 
 
+def precision_and_xla(name):
+    """"float16-xla" -> ("float16", True): an export's name in these tests."""
+    precision, _, xla = name.partition("-")
+    return precision, xla == "xla"
+
+
+def export_flags(name):
+    precision, xla = precision_and_xla(name)
+    return [f"--serving_precision={precision}", *(["--serving_xla"] if xla else [])]
+
+
 def export_encoders(directory):
-    """MiniLM's encoder, as released, in float32 and bfloat16."""
+    """MiniLM's encoder, as released, in float32 and bfloat16, and float32 XLA-compiled."""
     logs = {}
-    for name in ("float32", "bfloat16"):
+    for name in ("float32", "bfloat16", "float32-xla"):
         done = run_checked("export_model.py", f"--checkpoint={minilm_dir()}", "--task=encoder",
                            f"--export_dir={directory / name}", "--export_version=1",
-                           f"--serving_precision={name}")
+                           *export_flags(name))
         logs[name] = done.stdout + done.stderr
     (directory / "logs.json").write_text(json.dumps(logs))
 
 
 def export_classifiers(directory):
     """A tiny classifier fine-tuned for a few steps, exported by the training script in
-    bfloat16, then by export_model.py in float32 and float16."""
+    bfloat16, then by export_model.py in float32 and float16, plain and XLA-compiled."""
     logs = {}
     data = write_opinion_csv(directory / "data", train=48, dev=8)
     done = run_checked("run_classifier.py", "--task_name=custom", f"--data_dir={data}",
@@ -93,9 +120,9 @@ def export_classifiers(directory):
                        f"--output_dir={directory / 'run'}",
                        f"--export_dir={directory / 'bfloat16'}", "--serving_precision=bfloat16")
     logs["bfloat16"] = done.stdout + done.stderr
-    for name in ("float32", "float16"):
+    for name in ("float32", "float16", "float32-xla"):
         done = run_checked("export_model.py", f"--checkpoint={directory / 'run'}",
-                           "--task=classifier", f"--serving_precision={name}",
+                           "--task=classifier", *export_flags(name),
                            f"--export_dir={directory / name}")
         logs[name] = done.stdout + done.stderr
     (directory / "logs.json").write_text(json.dumps(logs))
@@ -121,7 +148,7 @@ def exports(tmp_path_factory):
         (directory / "client.py").write_text(FRESH_CLIENT)
         done = subprocess.run([sys.executable, str(directory / "client.py"),
                                json.dumps(sorted(found["paths"].values())),
-                               json.dumps(SENTENCES)],
+                               json.dumps(SENTENCES), json.dumps(SHORT)],
                               cwd=str(directory), capture_output=True, text=True, timeout=300,
                               env={"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3"})
         assert done.returncode == 0, done.stderr[-3000:]
@@ -132,9 +159,10 @@ def exports(tmp_path_factory):
     return found
 
 
-def outputs(exports, what):
-    """{output: float32 array} of one export's serving_default, from the fresh process."""
-    answer = exports["answers"][exports["paths"][what]]
+def outputs(exports, what, short=False):
+    """{output: float32 array} of one export's serving_default, from the fresh process, for
+    SENTENCES (or SHORT)."""
+    answer = exports["answers"][("short " if short else "") + exports["paths"][what]]
     assert {v["dtype"] for v in answer.values()} <= {"float32", "bool"}, what
     return {k: np.asarray(v["value"]) for k, v in answer.items()}
 
@@ -174,17 +202,42 @@ def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
     paths = exports["paths"]
     for what, path in paths.items():
         task, name = what.split()
+        name, xla = precision_and_xla(name)
         assert signature_table(path) == signature_table(paths[f"{task} float32"]), what
         record = os.path.join(path, precision.RECORD)
         if name == "float32":
             assert not os.path.exists(record)  # the export as it was before the flag
         else:
             assert open(record).read() == f"{name} (Keras policy {precision.POLICIES[name]})\n"
+        record = os.path.join(path, serving_xla.RECORD)
+        if xla:
+            assert open(record).read() == (
+                "model function XLA-compiled (jit_compile); sequence length padded to a "
+                f"multiple of 32, at most {128 if task == 'encoder' else 24}\n"), what
+        else:
+            assert not os.path.exists(record), what
     logs = exports["logs"]
     assert "Exported encoder (core tokenizer ops, bfloat16) to" in logs["encoder bfloat16"]
     assert "Exported encoder (core tokenizer ops) to" in logs["encoder float32"]
     assert "Exported classifier (core tokenizer ops, bfloat16) to" in logs["classifier bfloat16"]
     assert "Exported classifier (core tokenizer ops, float16) to" in logs["classifier float16"]
+    assert "Exported encoder (core tokenizer ops, XLA) to" in logs["encoder float32-xla"]
+    assert "Exported classifier (core tokenizer ops, XLA) to" in logs["classifier float32-xla"]
+
+
+@pytest.mark.parametrize("what", ["encoder float32", "classifier float32"])
+@pytest.mark.parametrize("short", [False, True], ids=["max_seq_length", "short"])
+def test_xla_export_answers_as_the_plain_one(exports, what, short):
+    """At max_seq_length, and on requests that the XLA export pads to their bucket and cuts
+    back (float16 with XLA: test_serving_xla.py)."""
+    plain, compiled = outputs(exports, what, short), outputs(exports, f"{what}-xla", short)
+    assert {k: v.shape for k, v in compiled.items()} == {k: v.shape for k, v in plain.items()}
+    if what.startswith("encoder"):
+        width = plain["sequence_output"].shape[1]
+        assert width < 32 if short else width == 128  # padded to 32, cut back / no padding
+    for name, value in plain.items():
+        np.testing.assert_allclose(compiled[name], value, rtol=0, atol=MAX_XLA_DIFF,
+                                   err_msg=name)
 
 
 @pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
@@ -203,5 +256,80 @@ def test_bad_precision_from_settings_is_a_one_line_error(tmp_path):
                                          log=lambda line: None)
     with pytest.raises(UserError, match=r"^--serving_precision must be one of float32, "
                                         r"bfloat16, float16, got 'half'$"):
+        export_run.run(settings)
+    assert os.listdir(tmp_path) == []
+
+
+def test_xla_bucket_lengths():
+    found = {(t, cap): int(serving_xla.bucket_length(tf.constant(t), cap))
+             for t, cap in ((1, 128), (2, 128), (32, 128), (33, 128), (97, 128), (128, 128),
+                            (130, 128), (7, 24), (24, 24), (40, 24))}
+    assert found == {(1, 128): 32, (2, 128): 32, (32, 128): 32, (33, 128): 64, (97, 128): 128,
+                     (128, 128): 128, (130, 128): 130, (7, 24): 24, (24, 24): 24, (40, 24): 40}
+
+
+def saved_graph(path):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta_graph,) = proto.meta_graphs
+    return meta_graph.graph_def
+
+
+def tokenizer_op(op):
+    return op.startswith(("String", "Regex", "Unicode", "Lookup")) or "HashTable" in op
+
+
+@pytest.mark.parametrize("what", ["encoder float32", "classifier float32"])
+def test_xla_export_must_compile_the_model_and_nothing_else(exports, what):
+    plain = saved_graph(exports["paths"][what]).library.function
+    compiled = saved_graph(exports["paths"][f"{what}-xla"]).library.function
+    assert not [f.signature.name for f in plain if f.attr[serving_xla.MUST_COMPILE].b]
+    must = [f for f in compiled if f.attr[serving_xla.MUST_COMPILE].b]
+    assert must, "no function of the XLA export carries _XlaMustCompile"
+    for function in must:
+        ops = {node.op for node in function.node_def}
+        assert {"BatchMatMulV2", "MatMul", "Softmax"} <= ops, ops  # the model's forward pass
+        assert not {op for op in ops if tokenizer_op(op)}, ops
+    # The tokenizer runs outside it, in the signatures' functions.
+    assert any(tokenizer_op(node.op) for f in compiled if not f.attr[serving_xla.MUST_COMPILE].b
+               for node in f.node_def)
+
+
+def test_exports_pin_no_model_op_to_a_cpu(exports):
+    """TF Serving places an op without a device wherever it has a kernel: on a GPU when the
+    server has one. Only TensorFlow's checkpoint save and restore functions (and the object
+    graph constant they write) are placed, on the CPU, where checkpoint I/O runs anyway."""
+    for what, path in exports["paths"].items():
+        graph = saved_graph(path)
+        saver = tuple(f.signature.name for f in graph.library.function
+                      if f.signature.name.startswith(("__inference__traced_save_",
+                                                      "__inference__traced_restore_")))
+        assert len(saver) == 2, what
+        placed = [(f.signature.name, node.name, node.device) for f in graph.library.function
+                  if f.signature.name not in saver for node in f.node_def if node.device]
+        placed += [("graph", node.name, node.device) for node in graph.node
+                   if node.device and not (node.op == "Const"
+                                           and node.attr["dtype"].type == types_pb2.DT_STRING)]
+        assert not placed, (what, placed[:5])
+        model_ops = [node for f in graph.library.function for node in f.node_def
+                     if node.op in ("MatMul", "BatchMatMulV2")]
+        assert model_ops and not [node.device for node in model_ops if node.device], what
+
+
+@pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
+def test_bad_xla_flag_is_a_one_line_flag_error(script, tmp_path):
+    with pytest.raises(flags.IllegalFlagValueError) as raised:
+        run_script(script, f"--checkpoint={tmp_path}", f"--output_dir={tmp_path}",
+                   "--serving_xla=sometimes")
+    message = str(raised.value)
+    assert "\n" not in message and "--serving_xla=sometimes" in message, message
+
+
+def test_bad_xla_from_settings_is_a_one_line_error(tmp_path):
+    settings = export_run.ExportSettings(checkpoint=minilm_dir(), task="encoder",
+                                         export_dir=str(tmp_path), serving_xla="yes",
+                                         log=lambda line: None)
+    with pytest.raises(UserError, match=r"^--serving_xla must be true or false, got 'yes'$"):
         export_run.run(settings)
     assert os.listdir(tmp_path) == []

@@ -26,6 +26,14 @@ request by request and batch by batch within each cell; medians. Ratios
 follow: bfloat16 over float32 throughput, ours over keras-hub's, and the
 batch-1 p50 of a real request over a --seq_length one. Last, the two
 tokenizers alone (core ops and tensorflow-text), as the exports run them.
+
+--serving_xla=off,on also measures each precision's export with its model
+XLA-compiled (`export(..., xla=True)`; rows "float16 XLA"; keras-hub's export
+is never compiled). --serving_deadline_s time-boxes the run (bench/gpu_check.sh
+runs `serving` after `gpu` with BERT-Base at 128 tokens, float16 with and
+without XLA, batch 1 and 128): a cell or a batch size that would start with
+less than DEADLINE_MARGIN_S seconds left is not taken, and the output lists
+every figure not taken.
 """
 
 import importlib
@@ -40,16 +48,57 @@ from absl import flags
 import bench
 from bench import harness
 
+STARTED = time.monotonic()  # imported as `python -m bench` starts: --serving_deadline_s counts from here
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("serving_requests", 100, "Single requests timed per contender and cell "
                      "(after 3 warm-ups).")
 flags.DEFINE_list("serving_batches", ["8", "32"], "Batch sizes whose throughput is measured "
                   "(--batch_size, if given, replaces them).")
+flags.DEFINE_list("serving_xla", ["off"], "Exports measured without (off) and with (on) their "
+                  "model XLA-compiled (export_model.py --serving_xla).")
+flags.DEFINE_bool("serving_real_lengths", True, "Also measure the real docstring sentences "
+                  "(else only texts of --seq_length tokens).")
+flags.DEFINE_bool("serving_tokenizers", True, "End with the two tokenizers timed alone.")
+flags.DEFINE_float("serving_deadline_s", None, "Take no figure that would start later than "
+                   "this many seconds after `python -m bench` started, less a margin; say "
+                   "which were not taken.")
 
 OURS_TEXT = "bert_tf `serving_default`, raw text"
 OURS_IDS = "bert_tf `serve_ids`, ids"
 KERAS_HUB = "keras-hub `export()`, ids"
 REAL = "real"
+DEADLINE_MARGIN_S = 30  # a cell or a batch size starts only with this much time left
+# Published serving anchors, BERT-Base at 128 tokens: NVIDIA's TensorRT on an A100 (batch 1
+# latency, batch 128 throughput) and TensorFlow with XLA (batch 1).
+ANCHORS = ("TensorRT on A100: batch 1 0.62 ms, batch 128 8,449 sequences/s; "
+           "TF-XLA: about 3.4 ms at batch 1")
+
+
+def seconds_left():
+    """Seconds before --serving_deadline_s (None: no deadline)."""
+    if FLAGS.serving_deadline_s is None:
+        return None
+    return FLAGS.serving_deadline_s - (time.monotonic() - STARTED)
+
+
+def out_of_time():
+    left = seconds_left()
+    return left is not None and left < DEADLINE_MARGIN_S
+
+
+def xla_variants():
+    found = []
+    for value in FLAGS.serving_xla:
+        if value not in ("off", "on"):
+            raise ValueError(f"--serving_xla takes off and/or on, got {value!r}")
+        found.append(value == "on")
+    return found
+
+
+def label(precision, xla):
+    """A row's precision: "float16", or "float16 XLA" for an export whose model XLA compiles."""
+    return f"{precision} XLA" if xla else precision
 
 
 def vocab_file():
@@ -142,7 +191,8 @@ def calls_of(ours, hub, tokenizer, max_seq_length):
 
 
 def measure_cell(calls, ids, texts, requests, batch_sizes, repeats):
-    """{contender: {"single": [seconds], b: seconds per batch}} on `texts`, contenders alternating."""
+    """{contender: {"single": [seconds], b: seconds per batch}} on `texts`, contenders alternating;
+    a batch size reached out of time (out_of_time) is left out."""
     singles = [[texts[i % len(texts)]] for i in range(requests)]
     for x in singles[:3] + [texts[:3]]:
         ids(x)
@@ -157,6 +207,8 @@ def measure_cell(calls, ids, texts, requests, batch_sizes, repeats):
             call(x)
             found[name]["single"].append(time.perf_counter() - start)
     for b in batch_sizes:
+        if out_of_time():
+            continue
         # Consecutive texts, a different batch each time (the same ones for every contender).
         batches = [[texts[(k * b + j) % len(texts)] for j in range(b)] for k in range(repeats + 1)]
         for x in batches:
@@ -192,6 +244,7 @@ def run(ceilings):
                    else [int(b) for b in FLAGS.serving_batches])
     repeats, requests = bench.setting("repeats", 5), FLAGS.serving_requests
     precisions = [export_precision(p) for p in FLAGS.precisions]
+    variants = xla_variants()
     # The tensorflow-text tokenizer (timed alone below) needs its ops registered.
     importlib.import_module("tensorflow_text")
     vocab = vocab_file()
@@ -200,46 +253,69 @@ def run(ceilings):
     tokenizer = BertTokenizer(vocab)
     # Exports cut at the longer of 128 and --seq_length: real sentences stay whole.
     max_seq_length = min(max(t, 128), config.max_position_embeddings)
-    real = real_sentences(max(requests, (repeats + 1) * max(batch_sizes)))
-    real_lengths = [int(n) + 2 for n in tokenizer.tokenize(real).row_lengths().numpy()]
-    sets = {REAL: real, str(t): texts_of(tokenizer, max(batch_sizes), t)}
-    median_real = statistics.median(real_lengths)
-    print(f"{preset}, {', '.join(precisions)}; real requests: {len(real)} docstring sentences, "
-          f"median {median_real:g} tokens (p90 {np.percentile(real_lengths, 90):.0f}, max "
-          f"{max(real_lengths)}), and texts of {t} tokens; {requests} single requests per "
-          f"contender and cell, {repeats} batches of each of {batch_sizes}; contenders "
-          "alternating", flush=True)
+    sets = {}
+    if FLAGS.serving_real_lengths:
+        real = real_sentences(max(requests, (repeats + 1) * max(batch_sizes)))
+        real_lengths = [int(n) + 2 for n in tokenizer.tokenize(real).row_lengths().numpy()]
+        sets[REAL] = real
+        median_real = statistics.median(real_lengths)
+        real_note = (f"real requests: {len(real)} docstring sentences, median {median_real:g} "
+                     f"tokens (p90 {np.percentile(real_lengths, 90):.0f}, max "
+                     f"{max(real_lengths)}), and ")
+        title_lengths = f"real lengths (median {median_real:g} tokens) and {t} tokens"
+    else:
+        real_note, title_lengths = "", f"{t} tokens"
+    sets[str(t)] = texts_of(tokenizer, max(batch_sizes), t)
+    labels = [label(p, xla) for p in precisions for xla in variants]
+    print(f"{preset}, {', '.join(labels)}; {real_note}texts of {t} tokens; {requests} single "
+          f"requests per contender and cell, {repeats} batches of each of {batch_sizes}; "
+          "contenders alternating", flush=True)
 
     work = tempfile.mkdtemp(prefix="bench_serving_")
-    results = {}  # (precision, lengths): {contender: {...}}
+    results = {}  # (precision label, lengths): {contender: {...}}
     for precision in precisions:
-        path = export.export(model, CLASSIFIER, BertTokenizer(vocab, wordpiece="core"),
-                             os.path.join(work, precision), max_seq_length=max_seq_length,
-                             labels=["a", "b"], vocab_file=vocab, version=1,
-                             precision=precision)
-        harness.release()
-        ours = tf.saved_model.load(path)
-        hub = None if FLAGS.skip_keras_hub else keras_hub_export(
-            model, config, precision, os.path.join(work, f"keras_hub_{precision}"))
-        calls, ids = calls_of(ours, hub, tokenizer, max_seq_length)
-        for lengths, texts in sets.items():
-            results[precision, lengths] = measure_cell(calls, ids, texts, requests,
-                                                       batch_sizes, repeats)
-        del ours, hub, calls, ids
+        for xla in variants:
+            name = label(precision, xla)
+            if out_of_time():
+                continue
+            path = export.export(model, CLASSIFIER, BertTokenizer(vocab, wordpiece="core"),
+                                 os.path.join(work, name.replace(" ", "_")),
+                                 max_seq_length=max_seq_length, labels=["a", "b"],
+                                 vocab_file=vocab, version=1, precision=precision, xla=xla)
+            harness.release()
+            ours = tf.saved_model.load(path)
+            hub = None if FLAGS.skip_keras_hub or xla else keras_hub_export(
+                model, config, precision, os.path.join(work, f"keras_hub_{precision}"))
+            calls, ids = calls_of(ours, hub, tokenizer, max_seq_length)
+            for lengths, texts in sets.items():
+                if not out_of_time():
+                    results[name, lengths] = measure_cell(calls, ids, texts, requests,
+                                                          batch_sizes, repeats)
+            del ours, hub, calls, ids
 
     header = ["precision", "lengths", "contender", "batch 1 p50", "batch 1 p99",
               *(f"batch {b} sequences/s" for b in batch_sizes)]
     rows = []
-    for (precision, lengths), cell in results.items():
-        for name, found in cell.items():
-            rows.append([precision, lengths, name, percentile_ms(found["single"], 50),
+    for (name, lengths), cell in results.items():
+        for contender, found in cell.items():
+            rows.append([name, lengths, contender, percentile_ms(found["single"], 50),
                          percentile_ms(found["single"], 99),
-                         *(f"{b / found[b]:.1f}" for b in batch_sizes)])
-    harness.print_table(f"serving exported SavedModels, {preset}, real lengths (median "
-                        f"{median_real:g} tokens) and {t} tokens, per precision (raw text "
-                        "includes tokenization; ids are padded to their batch's longest)",
-                        header, rows)
-    print_ratios(results, precisions, list(sets), batch_sizes[0])
+                         *(f"{b / found[b]:.1f}" if b in found else "not taken (time)"
+                           for b in batch_sizes)])
+    if rows:
+        harness.print_table(f"serving exported SavedModels, {preset}, {title_lengths}, per "
+                            "precision (raw text includes tokenization; ids are padded to "
+                            "their batch's longest)", header, rows)
+    if any(variants):
+        print(f"Anchors, BERT-Base at 128 tokens: {ANCHORS}.")
+    missing = not_taken(results, labels, list(sets), batch_sizes)
+    for line in missing:
+        print(f"Not taken (out of time): {line}", flush=True)
+    if missing:
+        return
+    print_ratios(results, labels, list(sets), batch_sizes[0])
+    if not FLAGS.serving_tokenizers:
+        return
 
     # Tokenization alone, as the exports run it (in a graph, texts of t tokens).
     texts, b = sets[str(t)], max(batch_sizes)
@@ -261,15 +337,18 @@ def run(ceilings):
 
 
 def print_ratios(results, precisions, length_sets, b):
-    """The issue's ratios: bfloat16 / float32 throughput, ours / keras-hub's, p50 real / long."""
+    """The issue's ratios: bfloat16 / float32 throughput, ours / keras-hub's, p50 real / long.
+    `precisions` are the rows' labels ("float16", "float16 XLA"); an XLA export has no
+    keras-hub contender, its cells are left blank."""
     contenders = list(next(iter(results.values())))
     if "float32" in precisions and len(precisions) > 1:
         rows = []
         for precision in (p for p in precisions if p != "float32"):
             for lengths in length_sets:
+                cell, base = results[precision, lengths], results["float32", lengths]
                 rows.append([f"{precision} / float32", lengths, *(
-                    harness.ratio(results[precision, lengths][name][b],
-                                  results["float32", lengths][name][b]) for name in contenders)])
+                    harness.ratio(cell[name][b], base[name][b]) if name in cell else ""
+                    for name in contenders)])
         harness.print_table(f"throughput at batch {b}, reduced precision over float32 of the "
                             "same contender (above 1.00x: faster)",
                             ["precisions", "lengths", *contenders], rows)
@@ -278,6 +357,8 @@ def print_ratios(results, precisions, length_sets, b):
         for precision in precisions:
             for lengths in length_sets:
                 cell = results[precision, lengths]
+                if KERAS_HUB not in cell:
+                    continue
                 row = [precision, lengths, *(harness.ratio(cell[name][b], cell[KERAS_HUB][b])
                                              for name in (OURS_TEXT, OURS_IDS))]
                 if "float32" in precisions:
@@ -290,12 +371,32 @@ def print_ratios(results, precisions, length_sets, b):
             header.append(f"{OURS_IDS} / keras-hub float32")
         harness.print_table(f"throughput at batch {b}, bert_tf over keras-hub's export "
                             "(above 1.00x: bert_tf faster)", header, rows)
+    if len(length_sets) != 2:
+        return
     real, long = length_sets
     rows = [[precision, *(f"{ratio_p50(results, precision, name, real, long):.2f}"
+                          if name in results[precision, real] else ""
                           for name in contenders)] for precision in precisions]
     harness.print_table(f"batch-1 p50 latency, {real} requests over {long}-token ones "
                         "(below 0.33: a median request costs at most a third)",
                         ["precision", *contenders], rows)
+
+
+def not_taken(results, labels, length_sets, batch_sizes):
+    """The figures of each export and request length that the deadline left out."""
+    missing = []
+    for name in labels:
+        for lengths in length_sets:
+            cell = results.get((name, lengths))
+            if cell is None:
+                missing.append(f"{name}, {lengths}: batch 1 p50 and p99, "
+                               + ", ".join(f"batch {b} sequences/s" for b in batch_sizes))
+                continue
+            left_out = [b for b in batch_sizes if b not in next(iter(cell.values()))]
+            if left_out:
+                missing.append(f"{name}, {lengths}: "
+                               + ", ".join(f"batch {b} sequences/s" for b in left_out))
+    return missing
 
 
 def ratio_p50(results, precision, name, short, long):

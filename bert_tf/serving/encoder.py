@@ -9,7 +9,7 @@ from bert_tf.serving import export
 
 
 def _encoder_outputs(module, features):
-    out = module.model(features, training=False)
+    out = module.call_model(features)
     sequence = tf.cast(out["sequence_output"], tf.float32)  # [B, T, H]
     found = {"embedding": mean_pool(sequence, features["input_mask"]),
              "sequence_output": sequence}

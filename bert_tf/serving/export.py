@@ -2,7 +2,8 @@
 
 Layout: export_dir/<version>/saved_model.pb, variables/, assets/vocab.txt and
 assets.extra/tf_serving_warmup_requests (and assets.extra/serving_precision in an
-export that computes in bfloat16 or float16: see precision.py). Signatures:
+export that computes in bfloat16 or float16: see precision.py; assets.extra/serving_xla
+in one whose model function XLA compiles: see xla.py). Signatures:
 
 - serving_default: UTF-8 strings (`text` [B], and whatever else the kind of
   export takes) -> its outputs, plus `truncated` [B] where text was cut to
@@ -14,7 +15,8 @@ export that computes in bfloat16 or float16: see precision.py). Signatures:
 
 This module knows no task: an ExportKind describes the signatures of one
 kind of export, and `export` takes one (tasks/<family>/serving.py define
-theirs, encoder.py the encoder's).
+theirs, encoder.py the encoder's). Their functions call the model through
+`ServingModule.call_model`, plain or XLA-compiled.
 """
 
 # B=batch, T=tokens
@@ -29,6 +31,7 @@ import tensorflow as tf
 from bert_tf.data import files
 from bert_tf.errors import UserError
 from bert_tf.serving import precision as precision_lib
+from bert_tf.serving import xla as xla_lib
 
 
 class ExportError(UserError):
@@ -100,17 +103,22 @@ class ServingModule(tf.Module):
     """The model, its tokenizer and the export kind's outputs, as a saveable module.
 
     `constants` become attributes (tf constants) the kind's functions read.
+    `xla`: the model's forward pass runs XLA-compiled, on bucketed lengths
+    (see xla.py).
     """
 
     def __init__(self, model, kind: ExportKind, tokenizer, max_seq_length, labels=None,
-                 vocab_file=None, **constants):
+                 vocab_file=None, xla=False, **constants):
         super().__init__(name="bert_tf_serving")
         if not isinstance(kind, ExportKind):
             raise TypeError(f"an export takes an ExportKind, got {kind!r}")
         if kind.needs_labels and not labels:
             raise ExportError(f"a {kind.name} export needs its label list")
+        xla_lib.check(xla)
         self.kind = kind
         self.model = model
+        self.xla = xla
+        self.compiled_model = xla_lib.compiled(model) if xla else None
         self.tokenizer = tokenizer
         self.tokenizer_tables = tokenizer.tables  # tracked here so its tables are saved
         self.max_seq_length = int(max_seq_length)
@@ -120,6 +128,18 @@ class ServingModule(tf.Module):
         self.merges_asset = tf.saved_model.Asset(merges_file) if merges_file else None
         for name, value in constants.items():
             setattr(self, name, value)
+
+    def call_model(self, features, training=False):
+        """The model's outputs for `features` (int32 [B, T] input_ids, input_mask,
+        segment_ids, and whatever else the model reads): every export function calls the
+        model here. `training` is there for code written against a Keras model (QA's
+        graph.py); a served model never trains."""
+        if training:
+            raise ValueError("a served model runs with training=False")
+        if not self.xla:
+            return self.model(features, training=False)
+        return xla_lib.call_bucketed(self.compiled_model, features, self.max_seq_length,
+                                     self.tokenizer.pad_id)
 
     def serve_ids(self, input_ids, input_mask, segment_ids):
         # Signature shapes are not enforced when a signature is called: check what matters.
@@ -199,7 +219,7 @@ WARMUP_TEXTS = ("A first example.", "Ein zweites Beispiel, mit Umlauten.", "")
 
 def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, labels=None,
            vocab_file=None, version: Optional[int] = None, warmup_texts=None,
-           precision="float32", **constants):
+           precision="float32", xla=False, **constants):
     """Writes export_dir/<version>/ for TF Serving and returns its path.
 
     `kind` says which signatures (an ExportKind). `version` defaults to the
@@ -209,8 +229,11 @@ def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, l
     `precision` (float32, bfloat16, float16) is what the served model computes
     in: a model of another dtype policy is rebuilt under Keras mixed precision
     with its weights (precision.with_precision); the signatures are the same.
+    `xla`: the model's forward pass runs XLA-compiled inside the SavedModel, on
+    sequence lengths padded to buckets (xla.py); the signatures are the same.
     """
     precision_lib.check(precision)
+    xla_lib.check(xla)
     version = int(version) if version is not None else int(time.time())
     if version <= 0:
         raise ExportError(f"the export version must be a positive integer, got {version}")
@@ -218,7 +241,7 @@ def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, l
     if tf.io.gfile.exists(final):
         raise ExportError(f"{final} exists already; pass another version")
     model = precision_lib.with_precision(model, precision)
-    module = ServingModule(model, kind, tokenizer, max_seq_length, labels, vocab_file,
+    module = ServingModule(model, kind, tokenizer, max_seq_length, labels, vocab_file, xla,
                            **constants)
     tf.io.gfile.makedirs(export_dir)
     staging = files.temporary_name(final, "incomplete")
@@ -227,6 +250,7 @@ def export(model, kind: ExportKind, tokenizer, export_dir, max_seq_length=128, l
         examples = kind.warmup(kind, list(warmup_texts or WARMUP_TEXTS), tokenizer)
         write_warmup(staging, os.path.basename(os.path.normpath(export_dir)), examples)
         precision_lib.record(staging, precision)
+        xla_lib.record(staging, xla, module.max_seq_length)
         try:
             os.rename(staging, final)  # fails if another export took the version meanwhile
         except OSError:

@@ -94,6 +94,7 @@ class TrainingSettings(FlagSettings):
     export_dir: Optional[str] = None
     tokenizer_ops: str = "core"
     serving_precision: str = "float32"  # what the --export_dir SavedModel computes in
+    serving_xla: bool = False  # the --export_dir SavedModel's model function XLA-compiled
     log: Callable[[str], None] = trainer.log_line
 
     @property
@@ -118,6 +119,8 @@ class TrainingSettings(FlagSettings):
                               ("serving_precision", SERVING_PRECISIONS)):
             require(getattr(self, name) in allowed,
                     f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        require(isinstance(self.serving_xla, bool),
+                f"--serving_xla must be true or false, got {self.serving_xla!r}")
 
     def check_batch_size(self, name, replicas, accumulation=1):
         """A batch-size flag must be positive and split evenly over replicas (and micro-batches)."""
@@ -615,9 +618,9 @@ class FineTuningRun(Run):
         path = export.export(self.trainer.model, self.export_kind(), tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.files.vocab_file,
                              version=self.global_step or None, precision=s.serving_precision,
-                             **self.serving_kwargs())
+                             xla=s.serving_xla, **self.serving_kwargs())
         s.log(f"Exported {self.export_kind().name} ({s.tokenizer_ops} tokenizer ops"
-              f"{precision_note(s.serving_precision)}) to {path}")
+              f"{precision_note(s.serving_precision, s.serving_xla)}) to {path}")
         return path
 
     def evaluate_and_predict(self):
@@ -654,9 +657,10 @@ def _vocab_contents(vocab_file):
             for name, path in checkpoints.vocab_files(vocab_file).items()}
 
 
-def precision_note(precision):
-    """What an export's log line adds for its precision: nothing for float32 (as before)."""
-    return "" if precision == "float32" else f", {precision}"
+def precision_note(precision, xla=False):
+    """What an export's log line adds for its precision and XLA: nothing for a plain float32
+    export (as before)."""
+    return ("" if precision == "float32" else f", {precision}") + (", XLA" if xla else "")
 
 
 def log_softmax(logits):

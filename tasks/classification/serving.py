@@ -8,13 +8,13 @@ from bert_tf.serving import export
 
 
 def _classifier(module, features):
-    logits = module.model(features, training=False)["logits"]  # [B, L]
+    logits = module.call_model(features)["logits"]  # [B, L]
     return {"probabilities": tf.nn.softmax(logits, axis=-1),
             "label": tf.gather(module.labels, tf.argmax(logits, axis=-1, output_type=tf.int32))}
 
 
 def _regression(module, features):
-    return {"score": module.model(features, training=False)["score"]}  # [B]
+    return {"score": module.call_model(features)["score"]}  # [B]
 
 
 PAIR = ("text", "text_pair")

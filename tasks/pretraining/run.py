@@ -14,7 +14,7 @@ from bert_tf.models.bert import BertConfig
 from bert_tf.models.bert.release import vocab_kind
 from bert_tf.training import run_directory
 from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
-from bert_tf.training.run import write_eval_results
+from bert_tf.training.run import precision_note, write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
 from tasks.pretraining.examples import NEXT_SENTENCE_FEATURE
 
@@ -351,8 +351,10 @@ class PretrainingRun(Run):
         tokenizer = self._tokenizer(s.max_seq_length, s.tokenizer_ops)
         path = export.export(self.trainer.model, serving.PRETRAINER, tokenizer, s.export_dir,
                              max_seq_length=s.max_seq_length, vocab_file=self.vocab_file,
-                             version=self.global_step or None, precision=s.serving_precision)
-        note = "" if s.serving_precision == "float32" else f" ({s.serving_precision})"
+                             version=self.global_step or None, precision=s.serving_precision,
+                             xla=s.serving_xla)
+        note = precision_note(s.serving_precision, s.serving_xla)
+        note = f" ({note[2:]})" if note else ""
         s.log(f"Exported the masked-token predictor{note} to {path}")
         return path
 

@@ -29,7 +29,7 @@ def _masked_lm(module, features):
         tf.broadcast_to(tf.range(tf.shape(ids)[1]), tf.shape(ids)), is_mask)  # [B, (M)]
     valid = tf.ones_like(positions, dtype=tf.bool).to_tensor(False)  # [B, M]
     dense_positions = positions.to_tensor(0)
-    out = module.model(dict(features, masked_lm_positions=dense_positions), training=False)
+    out = module.call_model(dict(features, masked_lm_positions=dense_positions))
     probs = tf.nn.softmax(out["mlm_logits"], axis=-1)  # [B, M, V]
     best = tf.argmax(probs, axis=-1, output_type=tf.int32)  # [B, M]
     return {"mask_positions": tf.where(valid, dense_positions, -1),

@@ -24,7 +24,7 @@ DEFAULTS = {"doc_stride": 128, "max_query_length": 64, "n_best_size": 20,
 
 
 def _span_logits(module, features):
-    outputs = module.model(features, training=False)
+    outputs = module.call_model(features)
     return {"start_logits": outputs["start_logits"], "end_logits": outputs["end_logits"]}
 
 
@@ -35,7 +35,7 @@ def _answer(module, question, context):
     with tf.control_dependencies([same]):
         question = tf.identity(question)
     out = graph.answer_questions(
-        module.model, module.tokenizer, question, context, module.max_seq_length,
+        module.call_model, module.tokenizer, question, context, module.max_seq_length,
         **{name: getattr(module, name) for name in DEFAULTS})
     # A blank question asks nothing: no answer (run_squad.py refuses one in a data file).
     blank = tf.equal(tf.strings.length(tf.strings.strip(question)), 0)  # [B]

@@ -73,7 +73,7 @@ def _labels(module):
 
 
 def _rows(module, features):
-    return module.model(features, training=False)["logits"]  # [K, T, L]
+    return module.call_model(features)["logits"]  # [K, T, L]
 
 
 def _outputs_of_ids(module, features):
