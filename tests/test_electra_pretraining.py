@@ -230,6 +230,7 @@ def test_a_short_run_learns_replaced_token_detection(trained):
     assert 0.05 < r["replaced_fraction"] < 0.25, r
 
 
+@pytest.mark.slow  # make test: BERT's resume after SIGKILL (test_run_pretraining.py)
 def test_stopped_and_started_again_equals_an_uninterrupted_run(data, trained, tmp_path):
     """The uninterrupted run's directory as a run killed after its first checkpoint leaves it
     (its last checkpoint, release and results gone), started again: it resumes there and ends

@@ -254,6 +254,14 @@ def test_layout_and_signatures(exported):
 # ------------------------------------------------------- a fresh TensorFlow process
 
 
+def test_no_model_op_is_pinned_to_a_device(exported):
+    """So that TF Serving places the model on a GPU when it has one."""
+    from test_serving_xla import assert_no_op_pinned
+
+    for (variant, ops), (_, path) in exported.items():
+        assert_no_op_pinned(path, f"{variant} {ops}")
+
+
 def warmup_requests(path):
     """The export's warmup file, as TF Serving replays it: (signature, {input: values})."""
     found = []

@@ -318,6 +318,7 @@ def test_mismatched_answers_are_dropped_for_training_and_kept_for_evaluation(tmp
     assert "window 0 of id '7-0': [CLS] what follows" in caplog.text  # --verbose_logging
 
 
+@pytest.mark.slow  # make test: the soft targets' loss (test_distillation.py), the classifier's run
 def test_distils_a_cut_of_the_span_labeler_from_it(trained, tmp_path):
     """--teacher with --student_layers_from_teacher: a one-layer student starts from the
     trained span labeler's layer 0 and learns its start and end distributions."""

@@ -236,6 +236,7 @@ def test_evaluation_alone_reads_the_run_directory(trained):
     assert run.labels == open(out / "label_list.txt").read().split()
 
 
+@pytest.mark.slow  # make test: the soft targets' loss (test_distillation.py), the classifier's run
 def test_distils_a_cut_of_the_tagger_from_it(trained, tmp_path):
     """--teacher with --student_layers_from_teacher: a one-layer student starts from the
     trained tagger's layer 0 (its embeddings and head too) and learns its per-token

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import flags
-from tensorflow.core.framework import types_pb2
-from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf.errors import UserError
 from bert_tf.serving import precision
@@ -21,6 +19,7 @@ from in_process import run_checked, run_script
 from small_data import write_opinion_csv
 from tasks import export as export_run
 from test_export import signature_table
+from test_serving_xla import assert_compiles_the_model_only, assert_no_op_pinned
 from testing import built_once, minilm_dir, tiny_config
 
 # Bounds, with headroom over what was measured (docs/export-and-serving.md gives the
@@ -227,6 +226,7 @@ def test_signatures_are_those_of_float32_and_the_precision_is_recorded(exports):
 
 @pytest.mark.parametrize("what", ["encoder float32", "classifier float32"])
 @pytest.mark.parametrize("short", [False, True], ids=["max_seq_length", "short"])
+@pytest.mark.slow
 def test_xla_export_answers_as_the_plain_one(exports, what, short):
     """At max_seq_length, and on requests that the XLA export pads to their bucket and cuts
     back (float16 with XLA: test_serving_xla.py)."""
@@ -268,53 +268,18 @@ def test_xla_bucket_lengths():
                      (128, 128): 128, (130, 128): 130, (7, 24): 24, (24, 24): 24, (40, 24): 40}
 
 
-def saved_graph(path):
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        proto.ParseFromString(f.read())
-    (meta_graph,) = proto.meta_graphs
-    return meta_graph.graph_def
-
-
-def tokenizer_op(op):
-    return op.startswith(("String", "Regex", "Unicode", "Lookup")) or "HashTable" in op
-
-
 @pytest.mark.parametrize("what", ["encoder float32", "classifier float32"])
+@pytest.mark.slow
 def test_xla_export_must_compile_the_model_and_nothing_else(exports, what):
-    plain = saved_graph(exports["paths"][what]).library.function
-    compiled = saved_graph(exports["paths"][f"{what}-xla"]).library.function
-    assert not [f.signature.name for f in plain if f.attr[serving_xla.MUST_COMPILE].b]
-    must = [f for f in compiled if f.attr[serving_xla.MUST_COMPILE].b]
-    assert must, "no function of the XLA export carries _XlaMustCompile"
-    for function in must:
-        ops = {node.op for node in function.node_def}
-        assert {"BatchMatMulV2", "MatMul", "Softmax"} <= ops, ops  # the model's forward pass
-        assert not {op for op in ops if tokenizer_op(op)}, ops
-    # The tokenizer runs outside it, in the signatures' functions.
-    assert any(tokenizer_op(node.op) for f in compiled if not f.attr[serving_xla.MUST_COMPILE].b
-               for node in f.node_def)
+    """make test checks one XLA encoder export (test_serving_xla.py)."""
+    assert_compiles_the_model_only(exports["paths"][f"{what}-xla"], exports["paths"][what])
 
 
+@pytest.mark.slow
 def test_exports_pin_no_model_op_to_a_cpu(exports):
-    """TF Serving places an op without a device wherever it has a kernel: on a GPU when the
-    server has one. Only TensorFlow's checkpoint save and restore functions (and the object
-    graph constant they write) are placed, on the CPU, where checkpoint I/O runs anyway."""
+    """make test checks test_export.py's exports and one XLA export (test_serving_xla.py)."""
     for what, path in exports["paths"].items():
-        graph = saved_graph(path)
-        saver = tuple(f.signature.name for f in graph.library.function
-                      if f.signature.name.startswith(("__inference__traced_save_",
-                                                      "__inference__traced_restore_")))
-        assert len(saver) == 2, what
-        placed = [(f.signature.name, node.name, node.device) for f in graph.library.function
-                  if f.signature.name not in saver for node in f.node_def if node.device]
-        placed += [("graph", node.name, node.device) for node in graph.node
-                   if node.device and not (node.op == "Const"
-                                           and node.attr["dtype"].type == types_pb2.DT_STRING)]
-        assert not placed, (what, placed[:5])
-        model_ops = [node for f in graph.library.function for node in f.node_def
-                     if node.op in ("MatMul", "BatchMatMulV2")]
-        assert model_ops and not [node.device for node in model_ops if node.device], what
+        assert_no_op_pinned(path, what)
 
 
 @pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])

@@ -9,11 +9,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf.models.bert import BertEncoder, BertPretrainer
 from bert_tf.serving import encoder as encoder_serving
 from bert_tf.serving import export
 from bert_tf.serving import precision
+from bert_tf.serving import xla as serving_xla
 from bert_tf.tokenization import BertTokenizer
 from tasks.classification import serving as classification_serving
 from tasks.classification.model import BertClassifier
@@ -81,3 +84,63 @@ def test_xla_module_answers_as_the_plain_one(name):
             else:
                 np.testing.assert_array_equal(got[key], value, err_msg=f"{what} {key}")
     assert compiled.compiled_model.experimental_get_tracing_count() >= 1  # it did run
+
+
+def saved_graph(path):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta_graph,) = proto.meta_graphs
+    return meta_graph.graph_def
+
+
+def tokenizer_op(op):
+    return op.startswith(("String", "Regex", "Unicode", "Lookup")) or "HashTable" in op
+
+
+def assert_compiles_the_model_only(xla_path, plain_path):
+    """The XLA export's must-compile functions are the model's forward pass, without a
+    tokenizer op (which runs in the signatures' functions); the plain export has none."""
+    plain = saved_graph(plain_path).library.function
+    compiled = saved_graph(xla_path).library.function
+    assert not [f.signature.name for f in plain if f.attr[serving_xla.MUST_COMPILE].b]
+    must = [f for f in compiled if f.attr[serving_xla.MUST_COMPILE].b]
+    assert must, "no function of the XLA export carries _XlaMustCompile"
+    for function in must:
+        ops = {node.op for node in function.node_def}
+        assert {"BatchMatMulV2", "MatMul", "Softmax"} <= ops, ops  # the model's forward pass
+        assert not {op for op in ops if tokenizer_op(op)}, ops
+    assert any(tokenizer_op(node.op) for f in compiled if not f.attr[serving_xla.MUST_COMPILE].b
+               for node in f.node_def)
+
+
+def assert_no_op_pinned(path, what):
+    """TF Serving places an op without a device wherever it has a kernel: on a GPU when the
+    server has one. Only TensorFlow's checkpoint save and restore functions (and the object
+    graph constant they write) are placed, on the CPU, where checkpoint I/O runs anyway."""
+    graph = saved_graph(path)
+    saver = tuple(f.signature.name for f in graph.library.function
+                  if f.signature.name.startswith(("__inference__traced_save_",
+                                                  "__inference__traced_restore_")))
+    assert len(saver) == 2, what
+    placed = [(f.signature.name, node.name, node.device) for f in graph.library.function
+              if f.signature.name not in saver for node in f.node_def if node.device]
+    placed += [("graph", node.name, node.device) for node in graph.node
+               if node.device and not (node.op == "Const"
+                                       and node.attr["dtype"].type == types_pb2.DT_STRING)]
+    assert not placed, (what, placed[:5])
+    model_ops = [node for f in graph.library.function for node in f.node_def
+                 if node.op in ("MatMul", "BatchMatMulV2")]
+    assert model_ops and not [node.device for node in model_ops if node.device], what
+
+
+def test_an_xla_export_compiles_the_model_only_and_pins_nothing(tmp_path):
+    model, kind, labels, constants, _ = case("encoder")
+    vocab = os.path.join(minilm_dir(), "vocab.txt")
+    paths = {xla: export.export(model, kind, BertTokenizer(vocab, wordpiece="core"),
+                                str(tmp_path / str(xla)), max_seq_length=MAX_SEQ,
+                                vocab_file=vocab, version=1, xla=xla)
+             for xla in (False, True)}
+    assert_compiles_the_model_only(paths[True], paths[False])
+    for xla, path in paths.items():
+        assert_no_op_pinned(path, f"encoder, xla={xla}")
