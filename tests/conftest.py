@@ -32,8 +32,8 @@ def collective_keys_of_its_own():
 def pytest_collection_modifyitems(config, items):
     """Two halves for `-n 2 --dist worksteal`, which hands each worker one contiguous half of
     this order and later moves the tail of the longer queue to the idle worker. Each half
-    starts with its share of the modules holding long tests (marked slow or heavy) (shared so that the halves'
-    estimated times are close), then modules without: no long test starts last and leaves
+    starts with its share of the modules holding long tests, marked slow or heavy (shared so
+    that the halves' estimated times are close), then modules without: no long test starts last and leaves
     one worker running it alone, and the two workers never start on the same module, whose
     fixtures built once (testing.built_once) one of them would otherwise sit waiting for.
     Each module's tests stay together."""
