@@ -40,7 +40,7 @@ flags.DEFINE_string("objectives_preset", "tiny", "BertConfig preset of the encod
                     "objective trains (tiny: 2 layers, hidden 128, the demo's).")
 flags.DEFINE_list("objectives_seeds", ["1", "2", "3"], "Seeds (initialization, masking order, "
                   "dropout, shuffling); the data are the same for every seed.")
-flags.DEFINE_integer("objectives_pretrain_steps", 500, "Pretraining steps of MLM + NSP; they "
+flags.DEFINE_integer("objectives_pretrain_steps", 800, "Pretraining steps of MLM + NSP; they "
                      "set the FLOP budget every objective gets.")
 flags.DEFINE_integer("objectives_batch_size", 32, "Pretraining batch size.")
 flags.DEFINE_integer("objectives_seq_length", 32, "Pretraining and fine-tuning sequence length.")
@@ -52,7 +52,7 @@ flags.DEFINE_integer("objectives_vocab_size", 4096, "WordPiece vocab size; the S
                      "model gets the same.")
 flags.DEFINE_integer("objectives_albert_embedding_size", 0, "ALBERT's embedding_size (0: the "
                      "hidden size, no factorization).")
-flags.DEFINE_integer("objectives_sentences_per_library", 250, "Fine-tuning sentences per "
+flags.DEFINE_integer("objectives_sentences_per_library", 300, "Fine-tuning sentences per "
                      "library (a quarter as many held out).")
 flags.DEFINE_float("objectives_finetune_epochs", 3.0, "Fine-tuning epochs.")
 flags.DEFINE_float("objectives_finetune_learning_rate", 1e-3, "Fine-tuning peak learning rate.")
