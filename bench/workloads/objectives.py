@@ -36,6 +36,9 @@ FLAGS = flags.FLAGS
 OBJECTIVES = ("bert", "mlm", "electra", "albert")
 flags.DEFINE_list("objectives", list(OBJECTIVES), "Which objectives to compare: "
                   + ", ".join(OBJECTIVES) + ".")
+flags.register_validator(
+    "objectives", lambda names: bool(names) and all(name in OBJECTIVES for name in names),
+    f"--objectives takes one or more of {', '.join(OBJECTIVES)}")
 flags.DEFINE_string("objectives_preset", "tiny", "BertConfig preset of the encoder every "
                     "objective trains (tiny: 2 layers, hidden 128, the demo's).")
 flags.DEFINE_list("objectives_seeds", ["1", "2", "3"], "Seeds (initialization, masking order, "
@@ -280,9 +283,6 @@ def finetune(release, data, work, name, seed, t):
 def run(ceilings):
     del ceilings  # float32 throughout: the budget is FLOPs, not seconds
     logging.set_verbosity(logging.WARNING)  # the runs' checkpoint and loading lines
-    unknown = [name for name in FLAGS.objectives if name not in OBJECTIVES]
-    if unknown:
-        raise flags.ValidationError(f"--objectives: unknown {unknown}; known: {OBJECTIVES}")
     seeds = [int(s) for s in FLAGS.objectives_seeds]
     b, t = FLAGS.objectives_batch_size, FLAGS.objectives_seq_length
     k = min(FLAGS.objectives_predictions, t - 1)
