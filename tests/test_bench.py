@@ -266,7 +266,8 @@ def test_objectives_workload_on_a_tiny_setting(capsys):
         flags.FLAGS.mark_as_parsed()
     with flagsaver.flagsaver(objectives_seeds=["2"], objectives_pretrain_steps=6,
                              objectives_corpus_mb=0.15, objectives_vocab_size=500,
-                             objectives_sentences_per_library=12, objectives_finetune_epochs=1.0,
+                             objectives_sentences_per_library=12, objectives_tagging_sentences=16,
+                             objectives_finetune_epochs=1.0,
                              objectives_albert_embedding_size=64):
         objectives.run({})
     header, rows = table(tables(capsys.readouterr().out), "pretraining objectives at equal FLOPs")
@@ -276,9 +277,10 @@ def test_objectives_workload_on_a_tiny_setting(capsys):
     for row in rows:
         step = float(row[header.index("GFLOP/step")])
         assert abs(int(row[header.index("steps")]) * step - budget) <= step / 2 + 0.01, row
-        per_seed = [float(a) for a in row[header.index("library acc. per seed")].split(", ")]
-        assert len(per_seed) == 1 and 0 <= per_seed[0] <= 1
-        assert row[header.index("library acc. mean ± sd")] == objectives.spread(per_seed)
+        for task in ("library acc.", "tagging F1"):
+            per_seed = [float(a) for a in row[header.index(f"{task} per seed")].split(", ")]
+            assert len(per_seed) == 1 and 0 <= per_seed[0] <= 1
+            assert row[header.index(f"{task} mean ± sd")] == objectives.spread(per_seed)
     params = [int(p.replace(",", "")) for p in column(header, rows, "encoder params")]
     # MLM only trains BERT's model; ELECTRA's encoder is BERT's without the pooler (H² + H);
     # ALBERT's one shared layer and 64-wide embeddings hold fewer.

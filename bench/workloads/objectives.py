@@ -57,11 +57,20 @@ flags.DEFINE_integer("objectives_albert_embedding_size", 0, "ALBERT's embedding_
                      "hidden size, no factorization).")
 flags.DEFINE_integer("objectives_sentences_per_library", 300, "Fine-tuning sentences per "
                      "library (a quarter as many held out).")
+flags.DEFINE_list("objectives_tasks", ["library", "tagging"], "Fine-tuning tasks: library (the "
+                  "demo's which-library classifier, accuracy), tagging (bench/text_data.py's "
+                  "rule-tagged docstring sentences in CoNLL columns, entity F1).")
+flags.register_validator(
+    "objectives_tasks", lambda names: bool(names) and set(names) <= {"library", "tagging"},
+    "--objectives_tasks takes library and/or tagging")
+flags.DEFINE_integer("objectives_tagging_sentences", 600, "Tagging training sentences (a quarter "
+                     "as many held out).")
 flags.DEFINE_float("objectives_finetune_epochs", 3.0, "Fine-tuning epochs.")
 flags.DEFINE_float("objectives_finetune_learning_rate", 1e-3, "Fine-tuning peak learning rate.")
 flags.DEFINE_string("objectives_dir", None, "Where corpora, records and runs go (default: a "
                     "temporary directory, removed at the end).")
 
+METRICS = {"library": "acc.", "tagging": "F1"}
 DESCRIPTIONS = {"bert": "MLM + NSP (BERT)", "mlm": "MLM only", "electra": "ELECTRA (RTD)",
                 "albert": "ALBERT (shared layers + SOP)"}
 
@@ -177,6 +186,13 @@ def prepare_data(work, t, k):
           f"library task: {n_train} training, {n_dev} held-out sentences, majority class "
           f"{majority:.3f}", flush=True)
     data["majority"] = majority
+    if "tagging" in FLAGS.objectives_tasks:
+        from bench import text_data
+
+        n = FLAGS.objectives_tagging_sentences
+        data["tagging"] = text_data.write_tagging(text_data.tagging_set(n, n // 4, seed=1),
+                                                  os.path.join(work, "tagging_task"))
+        print(f"tagging task: {n} training, {n // 4} held-out sentences", flush=True)
     return data
 
 
@@ -280,6 +296,25 @@ def finetune(release, data, work, name, seed, t):
         job.close()
 
 
+def tag(release, data, work, name, seed, t):
+    """Fine-tunes `release` on the tagging task with run_tagging.py's in-process run; returns
+    held-out entity F1."""
+    from tasks.tagging import run as tagging_run
+
+    job = tagging_run.TaggerRun(tagging_run.TaggerSettings(
+        **data["tagging"], init_checkpoint=release,
+        output_dir=os.path.join(work, "tagger", name), do_train=True, do_eval=True,
+        max_seq_length=t, train_batch_size=32, eval_batch_size=64,
+        learning_rate=FLAGS.objectives_finetune_learning_rate,
+        num_train_epochs=FLAGS.objectives_finetune_epochs, iterations_per_loop=100, seed=seed,
+        log=lambda line: None))
+    try:
+        job.train()
+        return float(job.evaluate()["eval_f1"])
+    finally:
+        job.close()
+
+
 def run(ceilings):
     del ceilings  # float32 throughout: the budget is FLOPs, not seconds
     logging.set_verbosity(logging.WARNING)  # the runs' checkpoint and loading lines
@@ -309,27 +344,36 @@ def run(ceilings):
             for name in FLAGS.objectives:
                 release, metrics, seconds = pretrain(name, found[name], steps[name], data, work,
                                                      seed, t, k, b)
-                accuracy = finetune(release, data, work, f"{name}-{seed}", seed, t)
-                results[name].append((accuracy, metrics, seconds))
+                scores = {}
+                if "library" in FLAGS.objectives_tasks:
+                    scores["library"] = finetune(release, data, work, f"{name}-{seed}", seed, t)
+                if "tagging" in FLAGS.objectives_tasks:
+                    scores["tagging"] = tag(release, data, work, f"{name}-{seed}", seed, t)
+                results[name].append((scores, metrics, seconds))
                 mlm = metrics.get("masked_lm_accuracy")
                 print(f"  seed {seed} {name}: {steps[name]} steps in {seconds:.0f} s, held-out "
-                      f"masked-LM accuracy {mlm:.3f}, library accuracy {accuracy:.3f}",
+                      f"masked-LM accuracy {mlm:.3f}, "
+                      + ", ".join(f"{task} {score:.3f}" for task, score in scores.items()),
                       flush=True)
                 harness.release()
         header = ["objective", "encoder params", "steps", "GFLOP/step", "pretraining s",
-                  "held-out MLM acc.", "library acc. per seed", "library acc. mean ± sd"]
+                  "held-out MLM acc."]
+        for task in FLAGS.objectives_tasks:
+            header += [f"{task} {METRICS[task]} per seed", f"{task} {METRICS[task]} mean ± sd"]
         rows = []
         for name in FLAGS.objectives:
-            accuracies = [r[0] for r in results[name]]
             mlm = [r[1].get("masked_lm_accuracy", float("nan")) for r in results[name]]
-            rows.append([DESCRIPTIONS[name], f"{parameter_count(name, found[name]):,}",
-                         steps[name], f"{per_step[name] / 1e9:.2f}",
-                         f"{statistics.fmean(r[2] for r in results[name]):.0f}",
-                         spread(mlm), ", ".join(f"{a:.3f}" for a in accuracies),
-                         spread(accuracies)])
+            row = [DESCRIPTIONS[name], f"{parameter_count(name, found[name]):,}", steps[name],
+                   f"{per_step[name] / 1e9:.2f}",
+                   f"{statistics.fmean(r[2] for r in results[name]):.0f}", spread(mlm)]
+            for task in FLAGS.objectives_tasks:
+                scores = [r[0][task] for r in results[name]]
+                row += [", ".join(f"{a:.3f}" for a in scores), spread(scores)]
+            rows.append(row)
         harness.print_table(
             f"pretraining objectives at equal FLOPs, {FLAGS.objectives_preset} encoder, "
-            f"fine-tuned on the library task (majority class {data['majority']:.3f}), seeds "
+            f"fine-tuned on {' and '.join(FLAGS.objectives_tasks)} (library majority class "
+            f"{data['majority']:.3f}), seeds "
             f"{','.join(map(str, seeds))}", header, rows)
         print("ELECTRA's held-out MLM accuracy is its generator's (1/4 width); ALBERT's is over "
               "SentencePiece tokens, the others' over WordPiece tokens.", flush=True)
