@@ -47,6 +47,9 @@ flags.DEFINE_string("objectives_preset", "tiny", "BertConfig preset of the encod
                     "objective trains (tiny: 2 layers, hidden 128, the demo's).")
 flags.DEFINE_list("objectives_seeds", ["1", "2", "3"], "Seeds (initialization, masking order, "
                   "dropout, shuffling); the data are the same for every seed.")
+flags.register_validator(
+    "objectives_seeds", lambda seeds: bool(seeds) and all(s.isdigit() for s in seeds),
+    "--objectives_seeds takes non-negative integers, e.g. 1,2,3")
 flags.DEFINE_integer("objectives_pretrain_steps", 800, "Pretraining steps of MLM + NSP; they "
                      "set the FLOP budget every objective gets.")
 flags.DEFINE_integer("objectives_batch_size", 32, "Pretraining batch size.")
@@ -230,7 +233,7 @@ def configs(data):
     return {"bert": bert, "mlm": bert, "electra": electra, "albert": albert}
 
 
-def parameter_count(objective, config):
+def parameter_count(config):
     """The encoder's parameters (what fine-tuning starts from), from a built encoder."""
     from bert_tf.models import registry
 
@@ -367,7 +370,7 @@ def run(ceilings):
         rows = []
         for name in FLAGS.objectives:
             mlm = [r[1].get("masked_lm_accuracy", float("nan")) for r in results[name]]
-            row = [DESCRIPTIONS[name], f"{parameter_count(name, found[name]):,}", steps[name],
+            row = [DESCRIPTIONS[name], f"{parameter_count(found[name]):,}", steps[name],
                    f"{per_step[name] / 1e9:.2f}",
                    f"{statistics.fmean(r[2] for r in results[name]):.0f}", spread(mlm)]
             for task in FLAGS.objectives_tasks:
