@@ -254,9 +254,9 @@ def test_objectives_flop_count_matches_the_traced_models():
 @pytest.mark.slow
 def test_objectives_workload_on_a_tiny_setting(capsys):
     """`python -m bench objectives` end to end in this process at a tiny size: every objective
-    pretrains through run_pretraining.py's run and fine-tunes through run_classifier.py's, and
-    the table's steps, parameters and scores are consistent (one seed: the spread's
-    arithmetic is checked above)."""
+    pretrains through run_pretraining.py's run and fine-tunes through run_classifier.py's,
+    run_tagging.py's and run_squad.py's, and the table's steps, parameters and scores are
+    consistent (one seed: the spread's arithmetic is checked above)."""
     from absl import flags
     from absl.testing import flagsaver
 
@@ -267,6 +267,8 @@ def test_objectives_workload_on_a_tiny_setting(capsys):
     with flagsaver.flagsaver(objectives_seeds=["2"], objectives_pretrain_steps=6,
                              objectives_corpus_mb=0.15, objectives_vocab_size=500,
                              objectives_sentences_per_library=12, objectives_tagging_sentences=16,
+                             objectives_qa_paragraphs=4,
+                             objectives_tasks=["library", "tagging", "qa"],
                              objectives_finetune_epochs=1.0,
                              objectives_albert_embedding_size=64):
         objectives.run({})
@@ -277,7 +279,7 @@ def test_objectives_workload_on_a_tiny_setting(capsys):
     for row in rows:
         step = float(row[header.index("GFLOP/step")])
         assert abs(int(row[header.index("steps")]) * step - budget) <= step / 2 + 0.01, row
-        for task in ("library acc.", "tagging F1"):
+        for task in ("library acc.", "tagging F1", "qa F1"):
             per_seed = [float(a) for a in row[header.index(f"{task} per seed")].split(", ")]
             assert len(per_seed) == 1 and 0 <= per_seed[0] <= 1
             assert row[header.index(f"{task} mean ± sd")] == objectives.spread(per_seed)

@@ -1,4 +1,4 @@
-"""Pretraining objectives at equal FLOPs: MLM + NSP, MLM only, ELECTRA, ALBERT (sharing + SOP), each fine-tuned on the demo's library task and a tagging task.
+"""Pretraining objectives at equal FLOPs: MLM + NSP, MLM only, ELECTRA, ALBERT (sharing + SOP), each fine-tuned on the demo's library task, tagging and QA.
 
 On the demo's docstring corpus (quickstart.py's builders), one encoder shape
 (--objectives_preset, the demo's tiny BERT by default) is pretrained with
@@ -19,9 +19,10 @@ of `bert` set it, and each other objective gets the steps whose FLOPs (3x the
 forward matmuls of the encoders and heads it runs, ELECTRA's generator
 included) come closest to it. run_pretraining.py's in-process run trains
 each; run_classifier.py's fine-tunes each release on the library task and
-run_tagging.py's on bench/text_data.py's rule-tagged docstring sentences
-(--objectives_tasks), over --objectives_seeds; the table gives held-out
-accuracy and entity F1 per seed, mean and spread. Every run is float32.
+run_tagging.py's on bench/text_data.py's rule-tagged docstring sentences and
+run_squad.py's on its generated SQuAD questions (--objectives_tasks; QA is
+not in the default), over --objectives_seeds; the table gives held-out
+accuracy and F1 per seed, mean and spread. Every run is float32.
 """
 
 import os
@@ -64,12 +65,18 @@ flags.DEFINE_integer("objectives_albert_embedding_size", 0, "ALBERT's embedding_
                      "hidden size, no factorization).")
 flags.DEFINE_integer("objectives_sentences_per_library", 300, "Fine-tuning sentences per "
                      "library (a quarter as many held out).")
+TASKS = ("library", "tagging", "qa")
 flags.DEFINE_list("objectives_tasks", ["library", "tagging"], "Fine-tuning tasks: library (the "
                   "demo's which-library classifier, accuracy), tagging (bench/text_data.py's "
-                  "rule-tagged docstring sentences in CoNLL columns, entity F1).")
+                  "rule-tagged docstring sentences in CoNLL columns, entity F1), qa "
+                  "(bench/text_data.py's SQuAD v1.1 questions on docstring paragraphs, F1).")
 flags.register_validator(
-    "objectives_tasks", lambda names: bool(names) and set(names) <= {"library", "tagging"},
-    "--objectives_tasks takes library and/or tagging")
+    "objectives_tasks", lambda names: bool(names) and set(names) <= set(TASKS),
+    f"--objectives_tasks takes one or more of {', '.join(TASKS)}")
+flags.DEFINE_integer("objectives_qa_paragraphs", 120, "QA training paragraphs (up to 3 "
+                     "questions each; a quarter as many held out).")
+flags.DEFINE_integer("objectives_qa_seq_length", 64, "QA window length (question and context; "
+                     "positions past --objectives_seq_length were not pretrained).")
 flags.DEFINE_integer("objectives_tagging_sentences", 600, "Tagging training sentences (a quarter "
                      "as many held out).")
 flags.DEFINE_float("objectives_finetune_epochs", 3.0, "Fine-tuning epochs.")
@@ -77,7 +84,7 @@ flags.DEFINE_float("objectives_finetune_learning_rate", 1e-3, "Fine-tuning peak 
 flags.DEFINE_string("objectives_dir", None, "Where corpora, records and runs go (default: a "
                     "temporary directory, removed at the end).")
 
-METRICS = {"library": "acc.", "tagging": "F1"}
+METRICS = {"library": "acc.", "tagging": "F1", "qa": "F1"}
 DESCRIPTIONS = {"bert": "MLM + NSP (BERT)", "mlm": "MLM only", "electra": "ELECTRA (RTD)",
                 "albert": "ALBERT (shared layers + SOP)"}
 
@@ -200,6 +207,13 @@ def prepare_data(work, t, k):
         data["tagging"] = text_data.write_tagging(text_data.tagging_set(n, n // 4, seed=1),
                                                   os.path.join(work, "tagging_task"))
         print(f"tagging task: {n} training, {n // 4} held-out sentences", flush=True)
+    if "qa" in FLAGS.objectives_tasks:
+        from bench import text_data
+
+        n = FLAGS.objectives_qa_paragraphs
+        data["qa"] = text_data.write_squad(text_data.qa_set(n, max(n // 4, 1), seed=1),
+                                           os.path.join(work, "qa_task"))
+        print(f"QA task: {n} training, {max(n // 4, 1)} held-out paragraphs", flush=True)
     return data
 
 
@@ -322,6 +336,30 @@ def tag(release, data, work, name, seed, t):
         job.close()
 
 
+def answer(release, data, work, name, seed):
+    """Fine-tunes `release` on the QA task with run_squad.py's in-process run; returns held-out
+    F1 (SQuAD v1.1's, as a fraction)."""
+    from tasks.question_answering import run as squad_run
+
+    t = FLAGS.objectives_qa_seq_length
+    settings = squad_run.SquadSettings(
+        **data["qa"], init_checkpoint=release, output_dir=os.path.join(work, "squad", name),
+        do_train=True, do_predict=True, max_seq_length=t, doc_stride=t // 4,
+        max_query_length=t // 4, train_batch_size=32, predict_batch_size=64,
+        learning_rate=FLAGS.objectives_finetune_learning_rate,
+        num_train_epochs=FLAGS.objectives_finetune_epochs, iterations_per_loop=100, seed=seed,
+        log=lambda line: None)
+    job = squad_run.SquadRun(settings)
+    try:
+        job.train()
+        job.predict()
+    finally:
+        job.close()
+    with open(os.path.join(settings.output_dir, squad_run.EVAL_RESULTS_FILE)) as f:
+        results = dict(line.split(" = ") for line in f.read().splitlines())
+    return float(results["f1"]) / 100
+
+
 def run(ceilings):
     del ceilings  # float32 throughout: the budget is FLOPs, not seconds
     logging.set_verbosity(logging.WARNING)  # the runs' checkpoint and loading lines
@@ -356,6 +394,8 @@ def run(ceilings):
                     scores["library"] = finetune(release, data, work, f"{name}-{seed}", seed, t)
                 if "tagging" in FLAGS.objectives_tasks:
                     scores["tagging"] = tag(release, data, work, f"{name}-{seed}", seed, t)
+                if "qa" in FLAGS.objectives_tasks:
+                    scores["qa"] = answer(release, data, work, f"{name}-{seed}", seed)
                 results[name].append((scores, metrics, seconds))
                 mlm = metrics.get("masked_lm_accuracy")
                 print(f"  seed {seed} {name}: {steps[name]} steps in {seconds:.0f} s, held-out "
