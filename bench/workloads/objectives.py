@@ -36,7 +36,7 @@ from absl import flags, logging
 from bench import harness
 
 FLAGS = flags.FLAGS
-# Not part of `all`: it measures what the models learn, not speed, and takes 15-20 minutes.
+# Not part of `all`: it measures what the models learn, not speed, for about 12 minutes.
 IN_ALL = False
 OBJECTIVES = ("bert", "mlm", "electra", "albert")
 flags.DEFINE_list("objectives", list(OBJECTIVES), "Which objectives to compare: "
