@@ -213,3 +213,118 @@ def test_largest_fitting_doubles_then_bisects():
             tried = []
             assert largest_fitting(lambda n: tried.append(n) or n <= limit, lower=3) == limit
             assert 3 not in tried
+
+
+def graph_matmul_flops(model, batch):
+    """2 x multiply-adds of every MatMul, BatchMatMulV2 and Einsum in the traced forward pass
+    of `model` on `batch` (static shapes): a count independent of the harness's formulas."""
+    import numpy as np
+    import tensorflow as tf
+
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        {name: tf.TensorSpec(value.shape, tf.as_dtype(value.dtype))
+         for name, value in batch.items()}).graph
+    total = 0
+    for op in graph.get_operations():
+        shapes = [tuple(t.shape.as_list()) for t in op.inputs[:2]]
+        if op.type == "MatMul":
+            (a0, a1), (b0, b1) = shapes
+            m = a1 if op.get_attr("transpose_a") else a0
+            k = a0 if op.get_attr("transpose_a") else a1
+            n = b0 if op.get_attr("transpose_b") else b1
+            total += 2 * m * k * n
+        elif op.type in ("BatchMatMulV2", "BatchMatMulV3"):
+            a, b = shapes
+            m, k = (a[-1], a[-2]) if op.get_attr("adj_x") else (a[-2], a[-1])
+            n = b[-2] if op.get_attr("adj_y") else b[-1]
+            batch_dims = np.broadcast_shapes(a[:-2], b[:-2])
+            total += 2 * int(np.prod(batch_dims)) * m * k * n
+        elif op.type == "Einsum":
+            inputs, _ = op.get_attr("equation").decode().split("->")
+            sizes = {}
+            for letters, shape in zip(inputs.split(","), shapes):
+                sizes.update(zip(letters, shape))
+            total += 2 * int(np.prod(list(sizes.values())))
+        else:
+            assert "MatMul" not in op.type and "Conv" not in op.type, op.type
+    return total
+
+
+def test_objectives_flop_count_matches_the_traced_models():
+    """The budget of `python -m bench objectives`: its per-step FLOPs of each objective equal
+    the matmuls of that pretraining model's traced forward pass (ELECTRA's generator and
+    ALBERT's shared layer, applied once per layer, included)."""
+    import numpy as np
+
+    from bench.workloads import objectives
+    from bert_tf import BertConfig
+    from bert_tf.models.albert import AlbertPretrainer
+    from bert_tf.models.albert.config import AlbertConfig
+    from bert_tf.models.bert import BertPretrainer
+    from bert_tf.models.electra.config import ElectraConfig
+    from bert_tf.models.electra.pretrainer import ElectraPretrainer
+
+    b, t, k = 3, 11, 4
+    shape = dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=3,
+                 intermediate_size=37, max_position_embeddings=13)
+    bert = BertConfig(vocab_size=53, **shape)
+    electra = ElectraConfig(vocab_size=53, embedding_size=16, **shape)
+    albert = AlbertConfig(vocab_size=47, embedding_size=10, **shape)
+    rng = np.random.default_rng(0)
+    batch = {"input_ids": rng.integers(5, 47, (b, t)).astype(np.int32),
+             "input_mask": np.ones((b, t), np.int32), "segment_ids": np.zeros((b, t), np.int32),
+             "masked_lm_positions": np.sort(rng.choice(np.arange(1, t), (b, k)), 1)
+             .astype(np.int32),
+             # ELECTRA's discriminator runs only where the masked tokens are given.
+             "masked_lm_ids": rng.integers(5, 47, (b, k)).astype(np.int32),
+             "masked_lm_weights": np.ones((b, k), np.float32)}
+    generator = electra.generator(0.25, 1.0)  # hidden 6, 1 head: its own projection from E
+    for name, model, config in (("bert", BertPretrainer(bert), bert),
+                                ("electra", ElectraPretrainer(electra), electra),
+                                ("albert", AlbertPretrainer(albert), albert)):
+        counted = graph_matmul_flops(model, batch)
+        assert objectives.forward_flops(name, config, b, t, k, generator=generator) == counted, \
+            name
+    per_step = {"bert": 300.0, "mlm": 300.0, "electra": 330.0, "albert": 290.0}
+    assert objectives.equal_budget_steps(per_step, "bert", 10) == {
+        "bert": 10, "mlm": 10, "electra": 9, "albert": 10}
+    assert objectives.spread([0.5, 0.7]) == "0.600 ± 0.141"
+
+
+@pytest.mark.slow
+def test_objectives_workload_on_a_tiny_setting(capsys):
+    """`python -m bench objectives` end to end in this process at a tiny size: every objective
+    pretrains through run_pretraining.py's run and fine-tunes through run_classifier.py's,
+    run_tagging.py's and run_squad.py's, and the table's steps, parameters and scores are
+    consistent (one seed: the spread's arithmetic is checked above)."""
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from bench.workloads import objectives
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver(objectives_seeds=["2"], objectives_pretrain_steps=6,
+                             objectives_corpus_mb=0.15, objectives_vocab_size=500,
+                             objectives_sentences_per_library=12, objectives_tagging_sentences=16,
+                             objectives_qa_paragraphs=4,
+                             objectives_tasks=["library", "tagging", "qa"],
+                             objectives_finetune_epochs=1.0,
+                             objectives_albert_embedding_size=64):
+        objectives.run({})
+    header, rows = table(tables(capsys.readouterr().out), "pretraining objectives at equal FLOPs")
+    assert column(header, rows, "objective") == [objectives.DESCRIPTIONS[name]
+                                                 for name in objectives.OBJECTIVES]
+    budget = 6 * float(rows[0][header.index("GFLOP/step")])
+    for row in rows:
+        step = float(row[header.index("GFLOP/step")])
+        assert abs(int(row[header.index("steps")]) * step - budget) <= step / 2 + 0.01, row
+        for task in ("library acc.", "tagging F1", "qa F1"):
+            per_seed = [float(a) for a in row[header.index(f"{task} per seed")].split(", ")]
+            assert len(per_seed) == 1 and 0 <= per_seed[0] <= 1
+            assert row[header.index(f"{task} mean ± sd")] == objectives.spread(per_seed)
+    params = [int(p.replace(",", "")) for p in column(header, rows, "encoder params")]
+    # MLM only trains BERT's model; ELECTRA's encoder is BERT's without the pooler (H² + H);
+    # ALBERT's one shared layer and 64-wide embeddings hold fewer.
+    assert params[0] == params[1] and params[0] - params[2] == 128 * 128 + 128
+    assert params[3] < params[2]
