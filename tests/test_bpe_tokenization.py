@@ -429,6 +429,7 @@ print(json.dumps({"single": single["input_ids"].numpy().tolist(),
 """
 
 
+@pytest.mark.slow  # make test: RoBERTa's export in test_family_scripts' fresh client
 def test_saved_model_loads_with_stock_tensorflow(ours, tmp_path):
     texts = _with_plain_specials(HELD_OUT[:60]) + ["don't   stop\t\n", "東京 🙂"]
 

@@ -254,6 +254,7 @@ def test_stopped_and_started_again_equals_an_uninterrupted_run(data, trained, tm
     assert f"Finished {STEPS} steps ({STEPS // 2} in this run" in checksum_line(lines)
 
 
+@pytest.mark.slow  # make test: the loop's mirrored and bfloat16 tests (test_run_pretraining)
 def test_mirrored_mixed_bfloat16_trains(data, tmp_path):
     """Two mirrored replicas, bfloat16 compute (one layer each: this is about the loop): finite
     losses, the weights move, the release holds both models and the run's checkpoint the

@@ -313,6 +313,7 @@ def test_run_classifier_fine_tunes_exports_and_serves_a_roberta_release(roberta_
     np.testing.assert_allclose(served["probabilities"], tf.nn.softmax(expected), atol=1e-5)
 
 
+@pytest.mark.slow  # make test: DistilBERT's and ELECTRA's; RoBERTa's run_classifier export
 def test_export_model_and_extract_features_take_roberta(roberta_release, tmp_path):
     from in_process import run_checked, run_script
 
