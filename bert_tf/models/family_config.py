@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Mapping
 
 from bert_tf.layers import activations
 from bert_tf.models.bert.config import ConfigError, check_type, read_json
+from bert_tf.models.shape import EncoderShape
 
 # Hugging Face activation names -> ours ("gelu" is the exact erf form there).
 HF_ACTIVATIONS = {"gelu": "gelu_exact", "gelu_new": "gelu", "gelu_pytorch_tanh": "gelu",
@@ -28,6 +29,7 @@ class FamilyConfig:
     model_types: ClassVar[tuple]  # Hugging Face model_type values it reads
     positive: ClassVar[tuple] = ()  # int fields that must be > 0
     probabilities: ClassVar[tuple] = ()  # dropout fields, in [0, 1)
+    multiples: ClassVar[tuple] = ()  # (field, other): field must be a multiple of other
     activation_field: ClassVar[str] = "hidden_act"
     # Hugging Face keys whose values this model cannot honour: key -> the one value it can.
     hf_unsupported: ClassVar[dict] = {}
@@ -46,6 +48,24 @@ class FamilyConfig:
         if self.encoder_activation not in activations.NAMES:
             raise ConfigError(f"{self.activation_field}: {getattr(self, self.activation_field)!r}"
                               f" is not supported; known: {sorted(HF_ACTIVATIONS)}")
+        for name, other in self.multiples:
+            if getattr(self, name) % getattr(self, other):
+                raise ConfigError(f"{name} {getattr(self, name)} is not a multiple of "
+                                  f"{other} {getattr(self, other)}")
+
+    def bert_named_shape(self, **family) -> EncoderShape:
+        """The EncoderShape of a config with Hugging Face's BERT field names (hidden_size,
+        num_hidden_layers, ... layer_norm_eps); `family` gives the rest (pooler and what
+        differs from the defaults)."""
+        return EncoderShape(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+            num_layers=self.num_hidden_layers, num_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size, activation=self.encoder_activation,
+            hidden_dropout=self.hidden_dropout_prob,
+            attention_dropout=self.attention_probs_dropout_prob,
+            position_rows=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
+            initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps,
+            **family)
 
     @property
     def encoder_activation(self) -> str:

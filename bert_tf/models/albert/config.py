@@ -54,26 +54,15 @@ class AlbertConfig(FamilyConfig):
                 "inner_group_num", "max_position_embeddings", "type_vocab_size")
     probabilities = ("hidden_dropout_prob", "attention_probs_dropout_prob",
                      "classifier_dropout_prob")
+    multiples = (("hidden_size", "num_attention_heads"),
+                 ("num_hidden_layers", "num_hidden_groups"))
     hf_unsupported = {"position_embedding_type": "absolute"}
 
     def __post_init__(self):
         self._check()
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"hidden_size {self.hidden_size} is not a multiple of "
-                              f"num_attention_heads {self.num_attention_heads}")
-        if self.num_hidden_layers % self.num_hidden_groups:
-            raise ConfigError(f"num_hidden_layers {self.num_hidden_layers} is not a multiple of "
-                              f"num_hidden_groups {self.num_hidden_groups}")
 
     def encoder_shape(self) -> EncoderShape:
-        return EncoderShape(
-            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-            num_layers=self.num_hidden_layers, num_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size, activation=self.encoder_activation,
-            hidden_dropout=self.hidden_dropout_prob,
-            attention_dropout=self.attention_probs_dropout_prob,
-            position_rows=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
-            initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps,
+        return self.bert_named_shape(
             pooler=True, classifier_dropout=self.classifier_dropout_prob,
             embedding_size=self.embedding_size, shared_groups=self.num_hidden_groups,
             group_blocks=self.inner_group_num)

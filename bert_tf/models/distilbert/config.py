@@ -38,12 +38,11 @@ class DistilBertConfig(FamilyConfig):
     positive = ("vocab_size", "dim", "n_layers", "n_heads", "hidden_dim",
                 "max_position_embeddings")
     probabilities = ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout")
+    multiples = (("dim", "n_heads"),)
     activation_field = "activation"
 
     def __post_init__(self):
         self._check()
-        if self.dim % self.n_heads:
-            raise ConfigError(f"dim {self.dim} is not a multiple of n_heads {self.n_heads}")
         if self.sinusoidal_pos_embds:
             raise ConfigError("sinusoidal_pos_embds=true is not supported (only learned "
                               "positions)")

@@ -35,27 +35,18 @@ class RobertaConfig(FamilyConfig):
     positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                 "intermediate_size", "max_position_embeddings", "type_vocab_size")
     probabilities = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+    multiples = (("hidden_size", "num_attention_heads"),)
     hf_unsupported = {"position_embedding_type": "absolute", "is_decoder": False,
                       "add_cross_attention": False}
 
     def __post_init__(self):
         self._check()
-        if self.hidden_size % self.num_attention_heads:
-            raise ConfigError(f"hidden_size {self.hidden_size} is not a multiple of "
-                              f"num_attention_heads {self.num_attention_heads}")
         if not 0 <= self.pad_token_id < min(self.vocab_size, self.max_position_embeddings - 1):
             raise ConfigError(f"pad_token_id {self.pad_token_id} leaves no position of the "
                               f"{self.max_position_embeddings}-row table")
 
     def encoder_shape(self) -> EncoderShape:
-        return EncoderShape(
-            vocab_size=self.vocab_size, hidden_size=self.hidden_size,
-            num_layers=self.num_hidden_layers, num_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size, activation=self.encoder_activation,
-            hidden_dropout=self.hidden_dropout_prob,
-            attention_dropout=self.attention_probs_dropout_prob,
-            position_rows=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
-            initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps,
+        return self.bert_named_shape(
             pooler=True, position_offset=self.pad_token_id + 1, classifier_pooling="tanh")
 
     @classmethod
