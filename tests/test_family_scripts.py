@@ -114,6 +114,17 @@ def electra_release(tmp_path_factory):
     return directory
 
 
+def classifier_reads_back(run, out, texts):
+    """The run's release (out/finetuned) and its run directory load to the trained
+    classifier's logits on `texts`; returns (features, those logits)."""
+    features = run.files.tokenizer(20)(tf.constant(texts))
+    expected = run.trainer.model(features)["logits"].numpy()
+    for path in (os.path.join(out, "finetuned"), out):
+        model = BertClassifier.from_pretrained(path, num_labels=2)
+        np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
+    return features, expected
+
+
 def fine_tune(run_class, settings_class, release, out, do_eval=True, **flags):
     lines = []
     run = run_class(settings_class(init_checkpoint=release, output_dir=out, do_train=True,
@@ -177,11 +188,7 @@ def test_run_classifier_fine_tunes_exports_and_serves_a_distilbert_release(relea
     # The release and the run directory read back to the trained model's outputs; so does
     # the SavedModel, from raw text.
     texts = ["The film was fantastic.", "What a tedious trip that was!"]
-    features = run.files.tokenizer(20)(tf.constant(texts))
-    expected = run.trainer.model(features)["logits"].numpy()
-    for path in (os.path.join(out, "finetuned"), out):
-        model = BertClassifier.from_pretrained(path, num_labels=2)
-        np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
+    features, expected = classifier_reads_back(run, out, texts)
     exported = os.path.join(str(tmp_path / "serving"), os.listdir(tmp_path / "serving")[0])
     signatures = tf.saved_model.load(exported).signatures
     served = signatures["serving_default"](text=tf.constant(texts))
@@ -424,11 +431,7 @@ def test_an_electra_discriminator_through_every_script(electra_release, tmp_path
     assert arrays["classifier.dense.weight"].shape == (12, 12)
     assert arrays["classifier.out_proj.weight"].shape == (2, 12)
     texts = ["The film was fantastic.", "What a tedious trip that was!"]
-    features = run.files.tokenizer(20)(tf.constant(texts))
-    expected = run.trainer.model(features)["logits"].numpy()
-    for path in (os.path.join(out, "finetuned"), out):
-        model = BertClassifier.from_pretrained(path, num_labels=2)
-        np.testing.assert_allclose(model(features)["logits"], expected, atol=1e-5)
+    classifier_reads_back(run, out, texts)
 
     train = small_data.write_biography_squad(tmp_path / "train.json", 12, seed=1)
     run, arrays = fine_tune(SquadRun, SquadSettings, electra_release, str(tmp_path / "squad"),
