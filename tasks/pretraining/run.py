@@ -90,6 +90,13 @@ _FAMILY_FLAGS = ("generator_hidden_size", "generator_layers", "temperature", "di
                  "gen_weight")
 
 
+def _flag_arguments(family):
+    """The flags a family's pretraining model and its objective take (flag_arguments)."""
+    model = family.pretrainer_class()
+    return (tuple(getattr(model, "flag_arguments", ()))
+            + tuple(getattr(model.objective_class, "flag_arguments", ())))
+
+
 def input_files(pattern, flag):
     try:
         return list_input_files(pattern)
@@ -140,7 +147,9 @@ class PretrainingRun(Run):
         for name in _FAMILY_FLAGS:
             if (getattr(s, name) != getattr(default, name) and name not in self.model_arguments
                     and name not in self.objective_arguments):
-                raise FlagError(f"--{name} applies to ELECTRA pretraining, not to "
+                owners = " and ".join(f.title for f in registry.FAMILIES.values()
+                                      if f.pretrainer and name in _flag_arguments(f))
+                raise FlagError(f"--{name} applies to {owners} pretraining, not to "
                                 f"{family.title}'s")
         require(s.max_seq_length <= self.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
