@@ -31,6 +31,7 @@ class FamilyConfig:
     probabilities: ClassVar[tuple] = ()  # dropout fields, in [0, 1)
     multiples: ClassVar[tuple] = ()  # (field, other): field must be a multiple of other
     activation_field: ClassVar[str] = "hidden_act"
+    layers_field: ClassVar[str] = "num_hidden_layers"  # the encoder's layer count
     # Hugging Face keys whose values this model cannot honour: key -> the one value it can.
     hf_unsupported: ClassVar[dict] = {}
 

@@ -135,18 +135,10 @@ def layer_mapping(spec: str, teacher_layers: int, student_layers: Optional[int] 
 
 
 def with_num_layers(config, num_layers):
-    """The family's config with `num_layers` encoder blocks (whatever its field is called)."""
-    before = dataclasses.asdict(config.encoder_shape())
-    for field in dataclasses.fields(config):
-        if type(getattr(config, field.name)) is not int or getattr(
-                config, field.name) != before["num_layers"]:
-            continue
-        # The field is the layer count if changing it changes that and nothing else.
-        changed = dataclasses.replace(config, **{field.name: num_layers})
-        after = dataclasses.asdict(changed.encoder_shape())
-        if after == dict(before, num_layers=num_layers):
-            return changed
-    raise ValueError(f"cannot tell which field of {type(config).__name__} is its layer count")
+    """The family's config with `num_layers` encoder blocks: its `layers_field`
+    (FamilyConfig's; BertConfig's num_hidden_layers)."""
+    field = getattr(config, "layers_field", "num_hidden_layers")
+    return dataclasses.replace(config, **{field: num_layers})
 
 
 def copy_from_teacher(student, teacher, mapping, log=None):

@@ -40,6 +40,7 @@ class DistilBertConfig(FamilyConfig):
     probabilities = ("dropout", "attention_dropout", "qa_dropout", "seq_classif_dropout")
     multiples = (("dim", "n_heads"),)
     activation_field = "activation"
+    layers_field = "n_layers"
 
     def __post_init__(self):
         self._check()
