@@ -15,8 +15,7 @@ from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from bert_tf.training import distillation
 from in_process import run_checked, run_script
 from tasks.pretraining import run as pretraining_run
-from test_electra_pretraining import PRED, SEQ
-from test_electra_pretraining import data  # noqa: F401  (the agreement language's records)
+from test_electra_pretraining import PRED, SEQ, _write_data
 from testing import built_once, random_pretraining_batch, tiny_config
 
 STEPS = 120  # two loops of 60, a checkpoint after each (the second loop costs little: tracing is most of a run)
@@ -107,6 +106,15 @@ def test_uniform_mapping_is_tinyberts():
 
 # ------------------------------------------------------------------ run_pretraining.py
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """test_electra_pretraining.py's records of the agreement language (built once per run, for
+    both modules) and their vocab.txt."""
+    directory = built_once(tmp_path_factory, "electra_pretraining_data", _write_data)
+    return types.SimpleNamespace(records=str(directory / "train.tfrecord"),
+                                 vocab=str(directory / "vocab" / "vocab.txt"))
+
+
 TEACHER = dict(hidden_size=15, num_hidden_layers=4, num_attention_heads=3, intermediate_size=37)
 STUDENT = dict(hidden_size=9, num_hidden_layers=1, num_attention_heads=3, intermediate_size=19)
 
@@ -127,11 +135,11 @@ def _write_models(data):
 
 
 @pytest.fixture(scope="module")
-def models(data, tmp_path_factory):  # noqa: F811
+def models(data, tmp_path_factory):
     return built_once(tmp_path_factory, "pretraining-distillation-models", _write_models(data))
 
 
-def _flags(data, models, output_dir, **changes):  # noqa: F811
+def _flags(data, models, output_dir, **changes):
     values = dict(input_file=data.records, output_dir=str(output_dir),
                   bert_config_file=str(models / "student.json"), teacher=str(models / "teacher"),
                   do_train=True, train_batch_size=8, max_seq_length=SEQ,
@@ -150,7 +158,7 @@ def _results(directory):
 
 
 @pytest.fixture(scope="module")
-def distilled(data, models, tmp_path_factory):  # noqa: F811
+def distilled(data, models, tmp_path_factory):
     def build(directory):
         """The student evaluated against the teacher before training (its random start: the
         same seed), then distilled for 24 steps and evaluated again."""
@@ -206,7 +214,7 @@ def test_the_release_holds_the_student_alone_and_the_checkpoint_its_projection(d
     assert np.abs(kernels[1] - kernels[0]).max() > 1e-3
 
 
-def test_resume_with_a_teacher_is_exact(data, models, distilled, tmp_path):  # noqa: F811
+def test_resume_with_a_teacher_is_exact(data, models, distilled, tmp_path):
     """Stopped after its checkpoint of step 12 (the later one and the release removed) and
     run again, the distilled run ends with exactly the uninterrupted run's release: the
     teacher loads again unchanged, and the projection and its optimizer slots resume."""
@@ -225,7 +233,7 @@ def test_resume_with_a_teacher_is_exact(data, models, distilled, tmp_path):  # n
             os.path.join(distilled.run, "pretrained", name), "rb").read(), name
 
 
-def test_a_student_cut_from_every_other_teacher_layer(data, models, tmp_path):  # noqa: F811
+def test_a_student_cut_from_every_other_teacher_layer(data, models, tmp_path):
     """--student_layers_from_teacher=every_other without a config: the student is the teacher
     with layers 0 and 2, masked-LM and next-sentence heads included, and takes its vocab."""
     settings = pretraining_run.PretrainingSettings(
@@ -246,7 +254,7 @@ def test_a_student_cut_from_every_other_teacher_layer(data, models, tmp_path):  
 
 
 def test_a_teacher_with_other_token_ids_is_refused_before_anything_is_built(
-        data, models, tmp_path):  # noqa: F811
+        data, models, tmp_path):
     vocab = open(data.vocab, encoding="utf-8").read().splitlines()
     vocab[-1], vocab[-2] = vocab[-2], vocab[-1]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
