@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_tf.errors import UserError
 from bert_tf.models.bert import BertConfig, BertPretrainer
 from bert_tf.models.bert.pretraining_objective import PretrainingObjective
 from bert_tf.training import distillation
 from in_process import run_checked, run_script
 from tasks.pretraining import run as pretraining_run
 from test_electra_pretraining import PRED, SEQ, _write_data
-from testing import built_once, random_pretraining_batch, tiny_config
+from testing import built_once, minilm_dir, random_pretraining_batch, tiny_config
 
 STEPS = 120  # two loops of 60, a checkpoint after each (the second loop costs little: tracing is most of a run)
 
@@ -265,3 +266,37 @@ def test_a_teacher_with_other_token_ids_is_refused_before_anything_is_built(
     assert line.startswith("run_pretraining.py: error: --teacher=") and (
         "has another vocabulary" in line), done.stderr
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_flags_that_cannot_distill_are_refused(data, models, tmp_path):
+    """Checked before anything is built, each naming its flag; a teacher without a masked-LM
+    head (all-MiniLM-L6-v2, a BertModel) once the teacher is built, as one line."""
+    def refused(**changes):
+        values = dict(input_file=data.records, output_dir=str(tmp_path / "out"),
+                      bert_config_file=str(models / "student.json"),
+                      teacher=str(models / "teacher"), do_train=True, train_batch_size=8,
+                      max_seq_length=SEQ, max_predictions_per_seq=PRED)
+        values.update(changes)
+        with pytest.raises(UserError) as caught:
+            pretraining_run.PretrainingRun.checked(pretraining_run.PretrainingSettings(**values))
+        return str(caught.value)
+
+    assert "--student_layers_from_teacher needs a --teacher" in refused(
+        teacher=None, student_layers_from_teacher="every_other")
+    assert "--distill_alpha must be in [0, 1], got 1.5" in refused(distill_alpha=1.5)
+    assert "--distill_cosine_weight must be 0 or more" in refused(distill_cosine_weight=-1.0)
+    assert "--teacher: no checkpoint directory" in refused(teacher=str(tmp_path / "nope"))
+    config = json.load(open(models / "student.json"))
+    (tmp_path / "wide.json").write_text(json.dumps(dict(config, vocab_size=90)))
+    assert "has vocab_size 87, the student 90" in refused(
+        bert_config_file=str(tmp_path / "wide.json"))
+    assert "the teacher has layers 0 to 3 only" in refused(
+        bert_config_file=None, student_layers_from_teacher="0,4")
+    assert not os.path.exists(tmp_path / "out")
+    done = run_script("run_pretraining.py", *_flags(
+        data, models, tmp_path / "minilm", teacher=minilm_dir(), bert_config_file=None,
+        vocab_file=None, student_layers_from_teacher="0"))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert line.startswith("run_pretraining.py: error: --teacher=") and (
+        "holds no masked-LM head (BertPretrainer's)" in line), done.stderr
