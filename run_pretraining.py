@@ -89,6 +89,9 @@ flags.DEFINE_float("distill_cosine_weight", DEFAULT.distill_cosine_weight, "Dist
 flags.DEFINE_float("distill_hidden_weight", DEFAULT.distill_hidden_weight, "Distill: the "
                    "weight of TinyBERT's mean squared error between each student layer's "
                    "output and a teacher layer's (uniform mapping; 0: off).")
+flags.DEFINE_float("distill_attention_weight", DEFAULT.distill_attention_weight, "Distill: "
+                   "the weight of TinyBERT's attention-map loss between the same layers, head "
+                   "by head (the head counts must agree; 0: off).")
 flags.DEFINE_string("student_layers_from_teacher", None, "Distill: start the student from "
                     "the teacher's weights, student layer i from teacher layer 2i "
                     "(every_other, DistilBERT's) or from the teacher layers listed (0,2,5); "

@@ -112,6 +112,11 @@ def define_distillation_flags(defaults: run_lib.FineTuningSettings):
                        "last student layer learns the teacher's last), through a learned "
                        "projection where the hidden sizes differ (trained and checkpointed, "
                        "never exported; 0: off).")
+    flags.DEFINE_float("distill_attention_weight", d.distill_attention_weight, "Distill: the "
+                       "weight of TinyBERT's attention-map loss, the squared difference "
+                       "between the attention probabilities of the same layers as "
+                       "--distill_hidden_weight's, head by head (the head counts must agree; "
+                       "0: off).")
     flags.DEFINE_string("student_layers_from_teacher", d.student_layers_from_teacher,
                         "Distill: start the student from the teacher's weights, student layer "
                         "i from teacher layer 2i (every_other, DistilBERT's) or from the "

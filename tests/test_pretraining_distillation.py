@@ -35,19 +35,37 @@ def np_gelu(x):
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
+def np_attention(x, mask, layer, heads):
+    """float64 attention probabilities [B, N, T, S] of a TransformerEncoderBlock's attention."""
+    x = np.asarray(x, np.float64)
+    b, t, h = x.shape
+    d = h // heads
+
+    def project(dense):
+        kernel, bias = (np.asarray(v, np.float64) for v in (dense.kernel, dense.bias))
+        return (x @ kernel + bias).reshape(b, t, heads, d).transpose(0, 2, 1, 3)
+
+    q, k = project(layer.attention.query), project(layer.attention.key)
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d) + (1.0 - mask[:, None, None, :]) * -1e9
+    return np.exp(np_log_softmax(scores))
+
+
 def test_the_pretraining_loss_is_distilberts_mix_computed_by_hand():
     """(1 - alpha) * (MLM + NSP) + alpha * T^2 * KL at the real masked positions + w_cos * (1 -
     cos) of the last hidden states + w_hid * MSE of student layer i against teacher layer
     uniform_mapping[i] at real tokens, the student's states through the learned projection
-    (its hidden size is not the teacher's), against float64 numpy of the models' outputs."""
-    T, alpha, w_cos, w_hid = 2.5, 0.6, 0.3, 0.2
+    (its hidden size is not the teacher's), + w_att * the attention maps' squared difference
+    (summed over keys, averaged over heads and real queries), against float64 numpy of the
+    models' outputs (the attention maps from the blocks' weights and inputs)."""
+    T, alpha, w_cos, w_hid, w_att = 2.5, 0.6, 0.3, 0.2, 0.4
     teacher = BertPretrainer(tiny_config(num_hidden_layers=3, initializer_range=0.3))
     teacher.trainable = False
     student = BertPretrainer(tiny_config(hidden_size=9, intermediate_size=19,
                                          num_hidden_layers=1, hidden_dropout_prob=0.0,
                                          attention_probs_dropout_prob=0.0))
     objective = distillation.DistillationObjective(
-        PretrainingObjective(), teacher, T, alpha, cosine_weight=w_cos, hidden_weight=w_hid)
+        PretrainingObjective(), teacher, T, alpha, cosine_weight=w_cos, hidden_weight=w_hid,
+        attention_weight=w_att)
     objective.watch(student)
     assert objective.hidden_mapping == [2]
     assert [tuple(v.shape) for v in objective.trainable_variables] == [(9, 12), (12,)]
@@ -82,12 +100,18 @@ def test_the_pretraining_loss_is_distilberts_mix_computed_by_hand():
     s_layer = s_states["encoder_outputs"][0].numpy() @ kernel + bias
     t_layer = t_states["encoder_outputs"][2].numpy().astype(np.float64)
     hidden = (((s_layer - t_layer) ** 2).mean(-1) * mask).sum() / mask.sum()
+    s_input = student.encoder.embeddings(batch["input_ids"], batch["segment_ids"])
+    s_maps = np_attention(s_input, mask, student.encoder.blocks[0], 3)
+    t_maps = np_attention(t_states["encoder_outputs"][1], mask, teacher.encoder.blocks[2], 3)
+    attention = (((s_maps - t_maps) ** 2).sum(-1).mean(1) * mask).sum() / mask.sum()
 
     expected = (1 - alpha) * (mlm + nsp) + alpha * soft + w_cos * cosine + w_hid * hidden
+    expected += w_att * attention
     assert loss == pytest.approx(expected, rel=1e-5)
     for name, value in (("hard_loss", mlm + nsp), ("distill_loss", soft),
                         ("distill_agreement", agree), ("cosine_loss", cosine),
-                        ("hidden_loss", hidden), ("loss", expected)):
+                        ("hidden_loss", hidden), ("attention_loss", attention),
+                        ("loss", expected)):
         assert results[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
     # Gradients reach the student and the projection, and nothing of the teacher's.
     with tf.GradientTape() as tape:
@@ -103,6 +127,19 @@ def test_uniform_mapping_is_tinyberts():
     assert distillation.uniform_mapping(3, 3) == [0, 1, 2]
     with pytest.raises(Exception, match="--distill_hidden_weight: the student has 4 layers"):
         distillation.uniform_mapping(3, 4)
+
+
+def test_attention_maps_need_as_many_heads_and_blocks_of_their_own():
+    teacher = BertPretrainer(tiny_config(num_hidden_layers=2))
+    student = BertPretrainer(tiny_config(num_hidden_layers=1, num_attention_heads=4))
+    objective = distillation.DistillationObjective(PretrainingObjective(), teacher,
+                                                   attention_weight=1.0)
+    with pytest.raises(UserError, match="student has 4 attention heads, the teacher 3"):
+        objective.watch(student)
+    student = BertPretrainer(tiny_config(num_hidden_layers=1))
+    student.encoder.recompute_activations = True
+    with pytest.raises(UserError, match="does not combine with --recompute_activations"):
+        objective.watch(student)
 
 
 # ------------------------------------------------------------------ run_pretraining.py
@@ -147,7 +184,8 @@ def _flags(data, models, output_dir, **changes):
                   max_predictions_per_seq=PRED, num_train_steps=STEPS, num_warmup_steps=2,
                   learning_rate=1e-2, save_checkpoints_steps=STEPS // 2,
                   iterations_per_loop=STEPS // 2, seed=3, adam_bias_correction=True,
-                  distill_hidden_weight=0.1, eval_batch_size=16, max_eval_steps=4)
+                  distill_hidden_weight=0.1, distill_attention_weight=0.1, eval_batch_size=16,
+                  max_eval_steps=4)
     values.update(changes)
     return [f"--{k}" if v is True else f"--no{k}" if v is False else f"--{k}={v}"
             for k, v in values.items() if v is not None]

@@ -9,8 +9,8 @@ al., 2019) initializes the student from every other layer of the teacher and
 adds a cosine loss between the student's and the teacher's last hidden states;
 TinyBERT (Jiao et al., 2020) an MSE between each student layer's output and a
 teacher layer's (uniform mapping), through a learned projection where the
-widths differ. Both hidden-state terms are optional and averaged over real
-(non-padding) tokens.
+widths differ, and one between their attention maps. These terms are optional
+and averaged over real (non-padding) tokens.
 
 The teacher runs in the same training step as the student, in the replica
 context of any strategy, as a frozen Keras model (no trainable variables, so
@@ -24,7 +24,7 @@ which positions, this module knows no task.
 """
 
 # B=batch, T=sequence, C=classes of one distribution (labels, or tokens for a span's start),
-# H=the student's hidden size, G=the teacher's
+# H=the student's hidden size, G=the teacher's, N=heads, S=keys
 
 import dataclasses
 import threading
@@ -53,7 +53,11 @@ class DistillationObjective(Objective):
         teacher's) averaged over real tokens (input_mask);
       - hidden_loss (TinyBERT's) is the squared difference between student
         layer i's output and teacher layer `uniform_mapping`[i]'s, averaged
-        over real tokens, the teacher's hidden units and the student's layers.
+        over real tokens, the teacher's hidden units and the student's layers;
+      - attention_loss (TinyBERT's) is the squared difference between the
+        attention probabilities of those layers, summed over keys, averaged
+        over heads (the student's and the teacher's head counts must agree),
+        real query tokens and layers.
     Where the hidden sizes differ, both compare the student's states through
     one learned Dense projection [H] -> [G], made by `watch(student)` and
     trained with the student (`trainable_variables`). Either term needs the
@@ -64,23 +68,24 @@ class DistillationObjective(Objective):
     """
 
     def __init__(self, base: Objective, teacher, temperature=2.0, alpha=0.5,
-                 cosine_weight=0.0, hidden_weight=0.0):
+                 cosine_weight=0.0, hidden_weight=0.0, attention_weight=0.0):
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if cosine_weight < 0 or hidden_weight < 0:
-            raise ValueError(f"cosine_weight and hidden_weight must be 0 or more, got "
-                             f"{cosine_weight} and {hidden_weight}")
+        if min(cosine_weight, hidden_weight, attention_weight) < 0:
+            raise ValueError(f"cosine_weight, hidden_weight and attention_weight must be 0 or "
+                             f"more, got {cosine_weight}, {hidden_weight}, {attention_weight}")
         self.base = base
         self.teacher = teacher
         self.temperature = float(temperature)
         self.alpha = float(alpha)
         self.cosine_weight = float(cosine_weight)
         self.hidden_weight = float(hidden_weight)
+        self.attention_weight = float(attention_weight)
         self.projection = None
         self._student_states = self._teacher_states = None
-        if self.cosine_weight or self.hidden_weight:
+        if self.cosine_weight or self.hidden_weight or self.attention_weight:
             self._teacher_states = HiddenStates.on(teacher)
         self.label_keys = base.label_keys
         self.passthrough_keys = base.passthrough_keys
@@ -89,7 +94,8 @@ class DistillationObjective(Objective):
         if not self._targets:
             raise ValueError(f"{type(base).__name__} names no soft targets to distill")
         self._hidden_terms = tuple(name for name, weight in (
-            ("cosine", self.cosine_weight), ("hidden", self.hidden_weight)) if weight)
+            ("cosine", self.cosine_weight), ("hidden", self.hidden_weight),
+            ("attention", self.attention_weight)) if weight)
         self.sum_names = tuple(base.sum_names) + tuple(
             f"distill_sum_{name}" for name in self._targets) + tuple(
             f"distill_count_{name}" for name in self._targets) + tuple(
@@ -114,9 +120,19 @@ class DistillationObjective(Objective):
             self.projection = keras.layers.Dense(teacher_width, dtype="float32",
                                                  name="distill_projection")
             self.projection.build((None, None, width))
-        if self.hidden_weight:
+        if self.hidden_weight or self.attention_weight:
             self.hidden_mapping = uniform_mapping(_encoder(self.teacher).shape.num_layers,
                                                   _encoder(model).shape.num_layers)
+        if self.attention_weight:
+            heads = _encoder(model).shape.num_heads, _encoder(self.teacher).shape.num_heads
+            if heads[0] != heads[1]:
+                raise UserError(f"--distill_attention_weight: the student has {heads[0]} "
+                                f"attention heads, the teacher {heads[1]}: their maps are "
+                                "compared head by head")
+            self._attention = [
+                (AttentionMaps.on(_encoder(model), i),
+                 AttentionMaps.on(_encoder(self.teacher), j))
+                for i, j in enumerate(self.hidden_mapping)]
 
     def counts(self, batch):
         counts = dict(self.base.counts(batch))
@@ -169,6 +185,14 @@ class DistillationObjective(Objective):
                 t = tf.stop_gradient(tf.cast(teacher["encoder_outputs"][j], tf.float32))
                 total += tf.reduce_sum(tf.reduce_mean(tf.square(s - t), -1) * mask)  # [B, T]
             out["hidden_sum"] = total / len(self.hidden_mapping)
+        if self.attention_weight:
+            total = 0.0
+            for student_maps, teacher_maps in self._attention:
+                s = student_maps.latest()  # [B, N, T, S]
+                t = tf.stop_gradient(teacher_maps.latest())
+                per_query = tf.reduce_mean(tf.reduce_sum(tf.square(s - t), -1), 1)  # [B, T]
+                total += tf.reduce_sum(per_query * mask)
+            out["attention_sum"] = total / len(self._attention)
         return out
 
     def _distill_loss(self, sums, counts, divide):
@@ -183,7 +207,8 @@ class DistillationObjective(Objective):
 
     def _mix(self, hard, soft, hidden):
         loss = (1.0 - self.alpha) * hard + self.alpha * soft
-        for term, weight in (("cosine", self.cosine_weight), ("hidden", self.hidden_weight)):
+        for term, weight in (("cosine", self.cosine_weight), ("hidden", self.hidden_weight),
+                             ("attention", self.attention_weight)):
             if weight:
                 loss += weight * hidden[f"{term}_loss"]
         return loss
@@ -218,13 +243,26 @@ def soft_kl(teacher_logits, student_logits, temperature):
     return tf.reduce_sum(tf.exp(t) * (t - s), axis=-1)
 
 
-class HiddenStates:
-    """The latest outputs of one TransformerEncoder's call ("sequence_output", "encoder_outputs"),
-    recorded by the encoder itself (its `output_observer`), one record per thread: the replicas
-    of a MirroredStrategy trace their steps in threads of their own."""
+class _Latest:
+    """What a layer's observer saw last, one record per thread: the replicas of a
+    MirroredStrategy trace their steps in threads of their own."""
 
     def __init__(self):
         self._local = threading.local()
+
+    def __call__(self, value):
+        self._local.value = value
+
+    def latest(self):
+        value = getattr(self._local, "value", None)
+        if value is None:
+            raise ValueError("the layer has not been called in this thread")
+        return value
+
+
+class HiddenStates(_Latest):
+    """The latest outputs of one TransformerEncoder's call ("sequence_output", "encoder_outputs"),
+    recorded by the encoder itself (its `output_observer`)."""
 
     @classmethod
     def on(cls, model):
@@ -234,14 +272,27 @@ class HiddenStates:
             encoder.output_observer = cls()
         return encoder.output_observer
 
-    def __call__(self, outputs):
-        self._local.outputs = outputs
 
-    def latest(self):
-        outputs = getattr(self._local, "outputs", None)
-        if outputs is None:
-            raise ValueError("the encoder has not been called in this thread")
-        return outputs
+class AttentionMaps(_Latest):
+    """The latest attention probabilities (float32 `[B, N, T, S]`) of one encoder layer's
+    attention, recorded by the layer itself (its `probs_observer`)."""
+
+    @classmethod
+    def on(cls, encoder, layer, flag="distill_attention_weight"):
+        """The recorder of `encoder`'s layer `layer` (installed on first use). UserError naming
+        `--flag` for an encoder whose layers share blocks (ALBERT: a block called by several
+        layers keeps only its last map) and for recomputed blocks (their maps are not kept)."""
+        if getattr(encoder.shape, "shared_groups", None) is not None:
+            raise UserError(f"--{flag}: {type(encoder).__name__} shares blocks between its "
+                            "layers, so a block's attention maps are not one layer's")
+        if encoder.recompute_activations:
+            raise UserError(f"--{flag} does not combine with --recompute_activations: a "
+                            "recomputed block keeps no attention maps")
+        (block,) = encoder.layer_blocks[layer]
+        attention = encoder.blocks[block].attention
+        if not isinstance(attention.probs_observer, cls):
+            attention.probs_observer = cls()
+        return attention.probs_observer
 
 
 def _encoder(model):

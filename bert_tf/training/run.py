@@ -300,6 +300,8 @@ class FineTuningSettings(TrainingSettings):
     distill_alpha: float = 0.5  # weight of the soft loss; 1 - alpha weighs the hard labels'
     # Weight of TinyBERT's hidden-state MSE (student layer i against a teacher layer); 0: off.
     distill_hidden_weight: float = 0.0
+    # Weight of TinyBERT's attention-map MSE (the same layers, head by head); 0: off.
+    distill_attention_weight: float = 0.0
     # Start the student from the teacher's own layers: "every_other" or "0,2,4".
     student_layers_from_teacher: Optional[str] = None
 
@@ -320,8 +322,9 @@ class FineTuningSettings(TrainingSettings):
                 f"--distill_temperature must be positive, got {self.distill_temperature}")
         require(0 <= self.distill_alpha <= 1,
                 f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
-        require(self.distill_hidden_weight >= 0, f"--distill_hidden_weight must be 0 or more, "
-                f"got {self.distill_hidden_weight}")
+        for name in ("distill_hidden_weight", "distill_attention_weight"):
+            require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
+                    f"{getattr(self, name)}")
         if self.student_layers_from_teacher:
             require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
             require(not self.init_checkpoint, "--student_layers_from_teacher and "
@@ -456,7 +459,9 @@ class FineTuningRun(Run):
             "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
             "alpha": s.distill_alpha,
             "student_layers_from_teacher": s.student_layers_from_teacher,
-            **({"hidden_weight": s.distill_hidden_weight} if s.distill_hidden_weight else {})}}
+            **({"hidden_weight": s.distill_hidden_weight} if s.distill_hidden_weight else {}),
+            **({"attention_weight": s.distill_attention_weight}
+               if s.distill_attention_weight else {})}}
 
     def build_optimizer(self):
         s = self.settings
@@ -485,13 +490,16 @@ class FineTuningRun(Run):
         teacher.trainable = False
         self.teacher = teacher
         hidden = (f", hidden-state weight {s.distill_hidden_weight:g}"
-                  if s.distill_hidden_weight else "")
+                  if s.distill_hidden_weight else "") + (
+            f", attention-map weight {s.distill_attention_weight:g}"
+            if s.distill_attention_weight else "")
         s.log(f"Distilling from teacher {s.teacher} ({self.teacher_files.config.family}, "
               f"{teacher.config.encoder_shape().num_layers} layers) at temperature "
               f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}{hidden}")
         return distillation.DistillationObjective(objective, teacher, s.distill_temperature,
                                                   s.distill_alpha,
-                                                  hidden_weight=s.distill_hidden_weight)
+                                                  hidden_weight=s.distill_hidden_weight,
+                                                  attention_weight=s.distill_attention_weight)
 
     def initialize(self, model):
         s = self.settings

@@ -51,13 +51,14 @@ class PretrainingSettings(TrainingSettings):
     # a masked-LM head teaches the student. loss = (1 - alpha) * the student's own objective
     # (masked LM, and next sentence / sentence order where it has one) + alpha * T^2 * KL at
     # the masked positions + cosine_weight * (1 - cos) of the last hidden states at real
-    # tokens (+ hidden_weight * TinyBERT's per-layer MSE). DistilBERT weighed its three
+    # tokens (+ TinyBERT's per-layer hidden-state and attention-map MSEs). DistilBERT weighed its three
     # terms 5.0 (soft), 2.0 (hard), 1.0 (cosine) at T=2: these are those divided by 7.
     teacher: Optional[str] = None
     distill_temperature: float = 2.0
     distill_alpha: float = 0.7
     distill_cosine_weight: float = 0.15
     distill_hidden_weight: float = 0.0
+    distill_attention_weight: float = 0.0
     student_layers_from_teacher: Optional[str] = None
 
     def check(self):
@@ -100,7 +101,8 @@ class PretrainingSettings(TrainingSettings):
                 f"--distill_temperature must be positive, got {self.distill_temperature}")
         require(0 <= self.distill_alpha <= 1,
                 f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
-        for name in ("distill_cosine_weight", "distill_hidden_weight"):
+        for name in ("distill_cosine_weight", "distill_hidden_weight",
+                     "distill_attention_weight"):
             require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
                     f"{getattr(self, name)}")
         if self.student_layers_from_teacher:
@@ -365,6 +367,8 @@ class PretrainingRun(Run):
             "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
             "alpha": s.distill_alpha, "cosine_weight": s.distill_cosine_weight,
             "hidden_weight": s.distill_hidden_weight,
+            **({"attention_weight": s.distill_attention_weight}
+               if s.distill_attention_weight else {}),
             "student_layers_from_teacher": s.student_layers_from_teacher}}
 
     def build_model(self):
@@ -397,10 +401,13 @@ class PretrainingRun(Run):
         s.log(f"Distilling from teacher {s.teacher} ({registry.family_of(teacher.config).title}, "
               f"{teacher.config.encoder_shape().num_layers} layers) at temperature "
               f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}, cosine weight "
-              f"{s.distill_cosine_weight:g}, hidden weight {s.distill_hidden_weight:g}")
+              f"{s.distill_cosine_weight:g}, hidden weight {s.distill_hidden_weight:g}"
+              + (f", attention weight {s.distill_attention_weight:g}"
+                 if s.distill_attention_weight else ""))
         return distillation.DistillationObjective(
             objective, teacher, s.distill_temperature, s.distill_alpha,
-            cosine_weight=s.distill_cosine_weight, hidden_weight=s.distill_hidden_weight)
+            cosine_weight=s.distill_cosine_weight, hidden_weight=s.distill_hidden_weight,
+            attention_weight=s.distill_attention_weight)
 
     def build_objective(self):
         return self.model_class.objective_class(**self.objective_arguments)
