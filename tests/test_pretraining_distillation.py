@@ -1,4 +1,4 @@
-"""Pretraining-time distillation (DistilBERT's recipe): the three-term loss and TinyBERT's hidden-state loss against float64 numpy, and run_pretraining.py distilling a teacher release into a smaller student (learning from it, exact resume, a release without the teacher or the projection, the student cut from the teacher's layers, the vocab check)."""
+"""Pretraining-time distillation (DistilBERT's recipe): the three-term loss and TinyBERT's hidden-state and attention-map losses against float64 numpy, and run_pretraining.py distilling a teacher release into a smaller student (learning from it, exact resume, a release without the teacher or the projection, the student cut from the teacher's layers, the vocab check)."""
 
 import json
 import os
@@ -19,7 +19,9 @@ from tasks.pretraining import run as pretraining_run
 from test_electra_pretraining import PRED, SEQ, _write_data
 from testing import built_once, minilm_dir, random_pretraining_batch, tiny_config
 
-STEPS = 120  # two loops of 60, a checkpoint after each (the second loop costs little: tracing is most of a run)
+# Two loops of 60, a checkpoint after each: the second loop costs little, tracing the step is
+# most of a run.
+STEPS = 120
 
 
 # ------------------------------------------------------------------ the loss by hand
@@ -330,6 +332,8 @@ def test_flags_that_cannot_distill_are_refused(data, models, tmp_path):
         bert_config_file=str(tmp_path / "wide.json"))
     assert "the teacher has layers 0 to 3 only" in refused(
         bert_config_file=None, student_layers_from_teacher="0,4")
+    assert "names 2 teacher layer(s) but the student has 1" in refused(
+        student_layers_from_teacher="0,2")
     assert not os.path.exists(tmp_path / "out")
     done = run_script("run_pretraining.py", *_flags(
         data, models, tmp_path / "minilm", teacher=minilm_dir(), bert_config_file=None,

@@ -51,8 +51,9 @@ class PretrainingSettings(TrainingSettings):
     # a masked-LM head teaches the student. loss = (1 - alpha) * the student's own objective
     # (masked LM, and next sentence / sentence order where it has one) + alpha * T^2 * KL at
     # the masked positions + cosine_weight * (1 - cos) of the last hidden states at real
-    # tokens (+ TinyBERT's per-layer hidden-state and attention-map MSEs). DistilBERT weighed its three
-    # terms 5.0 (soft), 2.0 (hard), 1.0 (cosine) at T=2: these are those divided by 7.
+    # tokens (+ TinyBERT's per-layer hidden-state and attention-map MSEs). DistilBERT
+    # weighed its three terms 5.0 (soft), 2.0 (hard), 1.0 (cosine) at T=2: these are those
+    # divided by 7.
     teacher: Optional[str] = None
     distill_temperature: float = 2.0
     distill_alpha: float = 0.7
@@ -256,6 +257,10 @@ class PretrainingRun(Run):
         require(s.max_seq_length <= teacher.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the --teacher's "
                 f"max_position_embeddings {teacher.max_length}")
+        if self.layer_mapping is not None:  # the student's config may have been given
+            distillation.layer_mapping(s.student_layers_from_teacher,
+                                       teacher.encoder_shape().num_layers,
+                                       self.config.encoder_shape().num_layers)
 
     def _read_config(self):
         """The model's config: --bert_config_file (BERT), --model_config_file (any family), else
