@@ -271,10 +271,11 @@ def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
 
 def test_the_hidden_state_weight_reaches_a_fine_tuning_run(teacher, student, tmp_path):
     """--distill_hidden_weight: the run's objective adds TinyBERT's hidden-state loss, the
-    student's one layer (hidden 21) against the teacher's last (hidden 32) through a [21, 32] projection of the
-    objective's own. That it is trained, checkpointed and left out of releases, and the loss
-    itself by hand, are checked by tests/test_pretraining_distillation.py, whose run uses the
-    same objective (a run here would add a whole training trace to the suite)."""
+    student's one layer (hidden 21) against the teacher's last (hidden 32) through a [21, 32]
+    projection of the objective's own. That it is trained, checkpointed and left out of
+    releases, and the loss itself by hand, are checked by tests/test_pretraining_distillation.py,
+    whose run uses the same objective (a run here would add a whole training trace to the
+    suite)."""
     settings = ClassifierSettings(
         task_name="MRPC", data_dir=str(teacher / "shuffled"), output_dir=str(tmp_path / "out"),
         do_train=True, bert_config_file=str(teacher / "student.json"),
