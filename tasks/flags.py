@@ -106,6 +106,17 @@ def define_distillation_flags(defaults: run_lib.FineTuningSettings):
     flags.DEFINE_float("distill_alpha", d.distill_alpha, "Distill: the weight of the soft loss; "
                        "the hard labels' loss weighs 1 - alpha (1: learn from the teacher "
                        "only).")
+    flags.DEFINE_float("distill_hidden_weight", d.distill_hidden_weight, "Distill: the weight "
+                       "of TinyBERT's hidden-state loss, the mean squared error between each "
+                       "student layer's output and a teacher layer's (uniform mapping: the "
+                       "last student layer learns the teacher's last), through a learned "
+                       "projection where the hidden sizes differ (trained and checkpointed, "
+                       "never exported; 0: off).")
+    flags.DEFINE_float("distill_attention_weight", d.distill_attention_weight, "Distill: the "
+                       "weight of TinyBERT's attention-map loss, the squared difference "
+                       "between the attention probabilities of the same layers as "
+                       "--distill_hidden_weight's, head by head (the head counts must agree; "
+                       "0: off).")
     flags.DEFINE_string("student_layers_from_teacher", d.student_layers_from_teacher,
                         "Distill: start the student from the teacher's weights, student layer "
                         "i from teacher layer 2i (every_other, DistilBERT's) or from the "

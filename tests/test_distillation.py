@@ -269,6 +269,37 @@ def test_resume_with_a_teacher_is_exact(teacher, student, tmp_path):
     assert ClassifierRun.checked(settings).teacher_files.release is not None
 
 
+def test_the_hidden_state_weight_reaches_a_fine_tuning_run(teacher, student, tmp_path):
+    """--distill_hidden_weight: the run's objective adds TinyBERT's hidden-state loss, the
+    student's one layer (hidden 21) against the teacher's last (hidden 32) through a [21, 32]
+    projection of the objective's own. That it is trained, checkpointed and left out of
+    releases, and the loss itself by hand, are checked by tests/test_pretraining_distillation.py,
+    whose run uses the same objective (a run here would add a whole training trace to the
+    suite)."""
+    settings = ClassifierSettings(
+        task_name="MRPC", data_dir=str(teacher / "shuffled"), output_dir=str(tmp_path / "out"),
+        do_train=True, bert_config_file=str(teacher / "student.json"),
+        vocab_file=os.path.join(minilm_dir(), "vocab.txt"), teacher=str(teacher / "teacher"),
+        distill_hidden_weight=0.5, max_seq_length=20, train_batch_size=16,
+        log=lambda line: None)
+    run = ClassifierRun.checked(settings)
+    run.strategy = tf.distribute.get_strategy()
+    objective = run.training_objective()
+    objective.watch(run.build_model())
+    assert (objective.hidden_weight, objective.cosine_weight) == (0.5, 0.0)
+    assert objective.hidden_mapping == [1]
+    assert [tuple(v.shape) for v in objective.trainable_variables] == [(21, 32), (32,)]
+    assert run.distillation_info()["distillation"]["hidden_weight"] == 0.5
+    # --distill_attention_weight reaches it too: these two compare no maps (3 heads, 4).
+    settings.distill_attention_weight = 0.2
+    run = ClassifierRun.checked(settings)
+    run.strategy = tf.distribute.get_strategy()
+    objective = run.training_objective()
+    assert objective.attention_weight == 0.2
+    with pytest.raises(UserError, match="the student has 3 attention heads, the teacher 4"):
+        objective.watch(run.build_model())
+
+
 @pytest.mark.parametrize("flags, message", [
     (dict(teacher="NOPE"), "NOPE"),
     (dict(distill_alpha=1.5), "--distill_alpha must be in [0, 1], got 1.5"),

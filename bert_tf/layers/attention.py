@@ -26,6 +26,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Call: `layer(x, padding_mask=None, training=None)`; x `[B, T, H]`,
     padding_mask `[B, T]` (1 or True = real token) -> `[B, T, H]`.
+
+    `probs_observer` (None, or a callable an attribute sets: distillation's
+    attention-map loss) receives each call's attention probabilities, float32
+    `[B, N, T, S]` before dropout; it is a way of training, not saved.
     """
 
     # The constructor's arguments, kept as attributes of the same names.
@@ -37,6 +41,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.num_attention_heads = num_attention_heads
         self.attention_dropout = attention_dropout
         self.initializer_range = initializer_range
+        self.probs_observer = None
 
     def build(self, input_shape):
         hidden_size = input_shape[-1]
@@ -83,7 +88,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if padding_mask is not None:
             keep = tf.cast(padding_mask, tf.float32)[:, None, None, :]  # [B, 1, 1, S]
             scores += (1.0 - keep) * _MASKED_SCORE
-        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)  # [B, N, T, S]
+        probs = tf.nn.softmax(scores, axis=-1)  # [B, N, T, S]
+        if self.probs_observer is not None:
+            self.probs_observer(probs)
+        probs = tf.cast(probs, self.compute_dtype)
         probs = self.dropout(probs, training=training)
         context = tf.matmul(probs, v)  # [B, N, T, D]
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),

@@ -35,6 +35,11 @@ class TransformerEncoder(ConfigModel):
     only, and is a way of training, not part of the model: it is not saved
     in configs, checkpoints or `.keras` files.
 
+    `output_observer` (None, or a callable an attribute sets: distillation's
+    hidden-state losses) receives each call's output dict before it is
+    returned, so that a loss can read the hidden states a task model keeps
+    to itself; it is not part of the model either.
+
     Each family subclasses it for its config class and checkpoint names
     (BertEncoder, RobertaEncoder, DistilBertEncoder);
     `bert_tf.models.build_encoder(config)` and `TransformerEncoder.from_pretrained(path)`
@@ -48,6 +53,7 @@ class TransformerEncoder(ConfigModel):
     def __init__(self, config, recompute_activations=False, **kwargs):
         super().__init__(config, **kwargs)
         self.recompute_activations = recompute_activations
+        self.output_observer = None
         shape = self.shape = self.config.encoder_shape()
         policy = self.dtype_policy
         # The tables' width: hidden_size, unless the family factorizes its embeddings.
@@ -154,6 +160,8 @@ class TransformerEncoder(ConfigModel):
             # a replica gets when a distributed evaluation runs out of data.
             outputs["pooled_output"] = self.pooler(
                 tf.reshape(x[:, :1], [-1, self.shape.hidden_size]))
+        if self.output_observer is not None:
+            self.output_observer(outputs)
         return outputs
 
     def named_weights(self):

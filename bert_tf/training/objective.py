@@ -40,6 +40,13 @@ class Objective:
     passthrough_keys: Tuple[str, ...] = ()
     # The output distributions a student learns from a teacher (bert_tf.training.distillation).
     soft_target_names: Tuple[str, ...] = ()
+    # Training-only variables of the objective's own (a distillation's projection): the
+    # training loop trains and checkpoints them with the model; no release or export has them.
+    trainable_variables: Tuple = ()
+
+    def watch(self, model):
+        """Sees the model to train once it is built, in the strategy's scope (a distillation
+        taps its encoder and makes its projection here); nothing by default."""
 
     def counts(self, batch):
         """The denominators, from the inputs alone (so they can be summed up front)."""

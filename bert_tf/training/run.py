@@ -298,6 +298,10 @@ class FineTuningSettings(TrainingSettings):
     teacher: Optional[str] = None
     distill_temperature: float = 2.0
     distill_alpha: float = 0.5  # weight of the soft loss; 1 - alpha weighs the hard labels'
+    # Weight of TinyBERT's hidden-state MSE (student layer i against a teacher layer); 0: off.
+    distill_hidden_weight: float = 0.0
+    # Weight of TinyBERT's attention-map MSE (the same layers, head by head); 0: off.
+    distill_attention_weight: float = 0.0
     # Start the student from the teacher's own layers: "every_other" or "0,2,4".
     student_layers_from_teacher: Optional[str] = None
 
@@ -318,6 +322,9 @@ class FineTuningSettings(TrainingSettings):
                 f"--distill_temperature must be positive, got {self.distill_temperature}")
         require(0 <= self.distill_alpha <= 1,
                 f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
+        for name in ("distill_hidden_weight", "distill_attention_weight"):
+            require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
+                    f"{getattr(self, name)}")
         if self.student_layers_from_teacher:
             require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
             require(not self.init_checkpoint, "--student_layers_from_teacher and "
@@ -397,11 +404,9 @@ class FineTuningRun(Run):
         require(s.max_seq_length <= teacher.config.max_length,
                 f"--max_seq_length={s.max_seq_length} exceeds the --teacher's "
                 f"max_position_embeddings {teacher.config.max_length}")
-        if teacher.vocab_file is None or (_vocab_contents(teacher.vocab_file)
-                                          != _vocab_contents(self.files.vocab_file)):
-            raise UserError(f"--teacher={s.teacher} has another vocabulary "
-                            f"({teacher.vocab_file}) than the student ({self.files.vocab_file}): "
-                            "a student learns from a teacher that reads the same token ids")
+        from bert_tf.training import distillation
+
+        distillation.check_same_vocab(s.teacher, teacher.vocab_file, self.files.vocab_file)
         labels = getattr(self, "labels", None)
         if labels is not None and teacher.labels is not None and list(teacher.labels) != list(
                 labels):
@@ -453,7 +458,10 @@ class FineTuningRun(Run):
         return {"distillation": {
             "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
             "alpha": s.distill_alpha,
-            "student_layers_from_teacher": s.student_layers_from_teacher}}
+            "student_layers_from_teacher": s.student_layers_from_teacher,
+            **({"hidden_weight": s.distill_hidden_weight} if s.distill_hidden_weight else {}),
+            **({"attention_weight": s.distill_attention_weight}
+               if s.distill_attention_weight else {})}}
 
     def build_optimizer(self):
         s = self.settings
@@ -481,11 +489,17 @@ class FineTuningRun(Run):
         checkpoints.load_weights(teacher, release)
         teacher.trainable = False
         self.teacher = teacher
+        hidden = (f", hidden-state weight {s.distill_hidden_weight:g}"
+                  if s.distill_hidden_weight else "") + (
+            f", attention-map weight {s.distill_attention_weight:g}"
+            if s.distill_attention_weight else "")
         s.log(f"Distilling from teacher {s.teacher} ({self.teacher_files.config.family}, "
               f"{teacher.config.encoder_shape().num_layers} layers) at temperature "
-              f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}")
+              f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}{hidden}")
         return distillation.DistillationObjective(objective, teacher, s.distill_temperature,
-                                                  s.distill_alpha)
+                                                  s.distill_alpha,
+                                                  hidden_weight=s.distill_hidden_weight,
+                                                  attention_weight=s.distill_attention_weight)
 
     def initialize(self, model):
         s = self.settings
@@ -649,12 +663,6 @@ class FineTuningRun(Run):
         finally:
             self.close()
         return self
-
-
-def _vocab_contents(vocab_file):
-    """{name: bytes} of the files a tokenizer reads (vocab.txt, or vocab.json and merges.txt)."""
-    return {name: open(path, "rb").read()
-            for name, path in checkpoints.vocab_files(vocab_file).items()}
 
 
 def precision_note(precision, xla=False):

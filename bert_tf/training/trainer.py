@@ -101,8 +101,11 @@ class Trainer:
         self.is_chief = distribution.is_chief()
         with strategy.scope():
             self.model = build_model()
+            watch = getattr(objective, "watch", None)
+            if watch is not None:
+                watch(self.model)
             self.optimizer = build_optimizer()
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(self.trained_variables)
             counter = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
             self.global_step = tf.Variable(0, dtype=tf.int64, name="global_step", **counter)
             self.skipped_steps = tf.Variable(0, dtype=tf.int64, name="skipped_steps", **counter)
@@ -129,6 +132,13 @@ class Trainer:
         self._eval_step = tf.function(self._eval_step_fn, reduce_retracing=True)
         self._predict_step = tf.function(self._predict_step_fn, reduce_retracing=True)
 
+    @property
+    def trained_variables(self):
+        """The model's trainable variables, then the objective's own (training-only ones: a
+        distillation's projection), which checkpoints hold beside the model."""
+        return (list(self.model.trainable_variables)
+                + list(getattr(self.objective, "trainable_variables", ())))
+
     # ------------------------------------------------------------- one step
 
     def _micro_step(self, batch, counts, scale):
@@ -138,7 +148,7 @@ class Trainer:
             sums = self.objective.sums(batch, outputs)
             loss = self.objective.loss(sums, counts)
             scaled = loss * scale
-        variables = self.model.trainable_variables
+        variables = self.trained_variables
         grads = tape.gradient(scaled, variables)
         # A weight the loss does not reach has no gradient. It gets a zero here, so that
         # summing, all-reducing and clipping treat every variable alike, and the optimizer
@@ -159,7 +169,7 @@ class Trainer:
             # Dynamic shapes: sequence lengths vary from batch to batch.
             micro = {key: tf.reshape(value, tf.concat([[k, -1], tf.shape(value)[1:]], 0))
                      for key, value in batch.items()}
-            grads = [tf.zeros_like(v) for v in self.model.trainable_variables]
+            grads = [tf.zeros_like(v) for v in self.trained_variables]
             sums = None
             for i in tf.range(k):
                 # One micro-batch at a time: a while loop would otherwise run independent
@@ -182,7 +192,7 @@ class Trainer:
         return grads, finite, norm, sums
 
     def _apply(self, grads):
-        pairs = [(g, v) for i, (g, v) in enumerate(zip(grads, self.model.trainable_variables))
+        pairs = [(g, v) for i, (g, v) in enumerate(zip(grads, self.trained_variables))
                  if i not in self._unreached]
         self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
 
@@ -230,10 +240,14 @@ class Trainer:
         # checkpoint of the model does not reach: save them too, so that a
         # resumed run draws the same dropout masks as an uninterrupted one.
         rng = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
+        # The objective's training-only variables, under a name of their own (absent, as
+        # before, where it has none).
+        extra = list(getattr(self.objective, "trainable_variables", ()))
         return tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, global_step=self.global_step,
             skipped_steps=self.skipped_steps, good_steps=self.good_steps,
-            loss_scale=self.loss_scale, dropout_rng=rng)
+            loss_scale=self.loss_scale, dropout_rng=rng,
+            **({"objective_variables": extra} if extra else {}))
 
     def _save(self, manager):
         step = int(self.global_step.numpy())

@@ -12,7 +12,7 @@ from bert_tf.errors import MissingFileError, UserError
 from bert_tf.models import registry
 from bert_tf.models.bert import BertConfig
 from bert_tf.models.bert.release import vocab_kind
-from bert_tf.training import run_directory
+from bert_tf.training import distillation, run_directory
 from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
 from bert_tf.training.run import precision_note, write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
@@ -47,6 +47,20 @@ class PretrainingSettings(TrainingSettings):
     temperature: float = 1.0
     disc_weight: float = 50.0
     gen_weight: float = 1.0
+    # Distillation (DistilBERT's recipe, bert_tf.training.distillation): a pretrained model with
+    # a masked-LM head teaches the student. loss = (1 - alpha) * the student's own objective
+    # (masked LM, and next sentence / sentence order where it has one) + alpha * T^2 * KL at
+    # the masked positions + cosine_weight * (1 - cos) of the last hidden states at real
+    # tokens (+ TinyBERT's per-layer hidden-state and attention-map MSEs). DistilBERT
+    # weighed its three terms 5.0 (soft), 2.0 (hard), 1.0 (cosine) at T=2: these are those
+    # divided by 7.
+    teacher: Optional[str] = None
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.7
+    distill_cosine_weight: float = 0.15
+    distill_hidden_weight: float = 0.0
+    distill_attention_weight: float = 0.0
+    student_layers_from_teacher: Optional[str] = None
 
     def check(self):
         super().check()
@@ -84,6 +98,18 @@ class PretrainingSettings(TrainingSettings):
         require(not (self.do_whole_word_mask and not self.dynamic_masking),
                 "--do_whole_word_mask applies to --dynamic_masking (offline records choose "
                 "their masks in create_pretraining_data.py)")
+        require(self.distill_temperature > 0,
+                f"--distill_temperature must be positive, got {self.distill_temperature}")
+        require(0 <= self.distill_alpha <= 1,
+                f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
+        for name in ("distill_cosine_weight", "distill_hidden_weight",
+                     "distill_attention_weight"):
+            require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
+                    f"{getattr(self, name)}")
+        if self.student_layers_from_teacher:
+            require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
+            require(not self.init_checkpoint, "--student_layers_from_teacher and "
+                    "--init_checkpoint both initialize the student: pass one of them")
 
 
 _FAMILY_FLAGS = ("generator_hidden_size", "generator_layers", "temperature", "disc_weight",
@@ -95,6 +121,11 @@ def _flag_arguments(family):
     model = family.pretrainer_class()
     return (tuple(getattr(model, "flag_arguments", ()))
             + tuple(getattr(model.objective_class, "flag_arguments", ())))
+
+
+def _distills(model_class):
+    """Whether a pretraining model's objective has a masked-LM distribution to distill."""
+    return "mlm_logits" in model_class.objective_class.soft_target_names
 
 
 def input_files(pattern, flag):
@@ -124,12 +155,16 @@ class PretrainingRun(Run):
     def prepare(self):
         s = self.settings
         self.release = checkpoints.resolve(s.init_checkpoint) if s.init_checkpoint else None
+        self._read_teacher()
         self.config = self._read_config()
         family = registry.family_of(self.config)
         try:
             self.model_class = family.pretrainer_class()
         except UserError as e:
             raise FlagError(str(e)) from None
+        if s.teacher and not _distills(self.model_class):
+            raise FlagError(f"--teacher: {family.title} pretraining has no masked-LM "
+                            "distribution of the model's own to learn from a teacher")
         # Flags of one family's pretraining model (ELECTRA's generator and loss weights).
         self.model_arguments = {name: getattr(s, name)
                                 for name in getattr(self.model_class, "flag_arguments", ())}
@@ -155,6 +190,8 @@ class PretrainingRun(Run):
                 f"--max_seq_length={s.max_seq_length} exceeds the model's "
                 f"max_position_embeddings {self.config.max_length}")
         self.vocab_file = self._vocab_file(family)
+        if s.teacher:
+            self._check_teacher()
         self.files = {"train": input_files(s.input_file, "input_file")}
         self.files["eval"] = (input_files(s.eval_input_file, "eval_input_file")
                               if s.eval_input_file else self.files["train"])
@@ -184,11 +221,55 @@ class PretrainingRun(Run):
             self.masking = pretraining_inputs.MaskingOptions.from_tokenizer(
                 tokenizer, whole_word=s.do_whole_word_mask)
 
+    def _read_teacher(self):
+        """--teacher's release, config and pretraining model class (None without one)."""
+        s = self.settings
+        self.teacher_release = self.teacher_config = self.layer_mapping = None
+        if not s.teacher:
+            return
+        try:
+            self.teacher_release = checkpoints.resolve(s.teacher)
+        except MissingFileError as e:
+            raise FlagError(f"--teacher: {e}") from None
+        self.teacher_config = registry.config_from_release(self.teacher_release)
+        family = registry.family_of(self.teacher_config)
+        self.teacher_class = family.pretrainer_class() if family.pretrainer else None
+        if self.teacher_class is None or not _distills(self.teacher_class):
+            raise FlagError(f"--teacher={s.teacher} is a {family.title} model, which has no "
+                            "masked-LM head to teach with: a teacher is a BERT, RoBERTa or "
+                            "ALBERT pretraining model (a run_pretraining.py output_dir or its "
+                            "pretrained/ release, or a Hugging Face *ForPreTraining / "
+                            "*ForMaskedLM directory)")
+        if s.student_layers_from_teacher:
+            self.layer_mapping = distillation.layer_mapping(
+                s.student_layers_from_teacher, self.teacher_config.encoder_shape().num_layers)
+
+    def _check_teacher(self):
+        """The teacher must read the student's token ids (the same vocabulary files and size)
+        and take its sequence length; checked before anything is built."""
+        s, teacher = self.settings, self.teacher_config
+        distillation.check_same_vocab(s.teacher, self.teacher_release.vocab_file,
+                                      self.vocab_file)
+        require(teacher.encoder_shape().vocab_size == self.config.encoder_shape().vocab_size,
+                f"--teacher={s.teacher} has vocab_size {teacher.encoder_shape().vocab_size}, "
+                f"the student {self.config.encoder_shape().vocab_size}: their masked-LM "
+                "distributions must be over the same tokens")
+        require(s.max_seq_length <= teacher.max_length,
+                f"--max_seq_length={s.max_seq_length} exceeds the --teacher's "
+                f"max_position_embeddings {teacher.max_length}")
+        if self.layer_mapping is not None:  # the student's config may have been given
+            distillation.layer_mapping(s.student_layers_from_teacher,
+                                       teacher.encoder_shape().num_layers,
+                                       self.config.encoder_shape().num_layers)
+
     def _read_config(self):
         """The model's config: --bert_config_file (BERT), --model_config_file (any family), else
-        --init_checkpoint's; a config and a checkpoint of different families are an error."""
+        --init_checkpoint's (or, with --student_layers_from_teacher, the teacher's with that
+        many layers); a config and a checkpoint of different families are an error."""
         s = self.settings
         from_release = registry.config_from_release(self.release) if self.release else None
+        if self.layer_mapping is not None and not (s.bert_config_file or s.model_config_file):
+            return distillation.with_num_layers(self.teacher_config, len(self.layer_mapping))
         if s.bert_config_file:
             config, flag = BertConfig.from_json_file(s.bert_config_file), "--bert_config_file"
         elif s.model_config_file:
@@ -212,6 +293,8 @@ class PretrainingRun(Run):
         keep google-research/bert's behaviour: the vocab is --vocab_file's alone)."""
         s = self.settings
         vocab_file = s.vocab_file
+        if not vocab_file and self.teacher_release is not None:
+            vocab_file = self.teacher_release.vocab_file  # the student reads the teacher's ids
         hugging_face = family.formats[0] != "google"  # the format its runs release
         if hugging_face and not vocab_file and self.release is not None:
             vocab_file = self.release.vocab_file
@@ -272,16 +355,64 @@ class PretrainingRun(Run):
             self.config.file_name: self.config.to_json(),
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length,
-                max_predictions_per_seq=s.max_predictions_per_seq, seed=s.seed),
+                max_predictions_per_seq=s.max_predictions_per_seq, seed=s.seed,
+                **self._distillation_info()),
         }
         if self.vocab_file:
             found.update({name: open(path, "rb").read()
                           for name, path in checkpoints.vocab_files(self.vocab_file).items()})
         return found
 
+    def _distillation_info(self):
+        """run.json's record of a --teacher (nothing without one, as before)."""
+        s = self.settings
+        if not s.teacher:
+            return {}
+        return {"distillation": {
+            "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
+            "alpha": s.distill_alpha, "cosine_weight": s.distill_cosine_weight,
+            "hidden_weight": s.distill_hidden_weight,
+            **({"attention_weight": s.distill_attention_weight}
+               if s.distill_attention_weight else {}),
+            "student_layers_from_teacher": s.student_layers_from_teacher}}
+
     def build_model(self):
         return self.model_class(self.config, dtype=self.settings.mixed_precision,
                                 **self.model_arguments)
+
+    def training_objective(self):
+        """The family's objective; with --teacher, DistilBERT's mix against the teacher, which
+        is built here, in the strategy's scope, frozen, and loaded from its directory (for
+        evaluation too: the held-out distill_loss and distill_agreement are against it)."""
+        objective = self.build_objective()
+        s = self.settings
+        if not s.teacher:
+            return objective
+        release = self.teacher_release
+        with self.strategy.scope():
+            teacher = self.teacher_class(self.teacher_config, dtype=s.mixed_precision)
+        if not teacher.checkpoint_holds_head(release):
+            raise UserError(f"--teacher={s.teacher} holds no masked-LM head "
+                            f"({type(teacher).__name__}'s): a teacher is a pretrained model "
+                            "with its head (a run_pretraining.py output_dir or its pretrained/ "
+                            "release)")
+        load = getattr(teacher, "load_release", None)
+        if load is not None:
+            load(release, strict=False)
+        else:
+            checkpoints.load_weights(teacher, release, strict=False)
+        teacher.trainable = False
+        self.teacher = teacher
+        s.log(f"Distilling from teacher {s.teacher} ({registry.family_of(teacher.config).title}, "
+              f"{teacher.config.encoder_shape().num_layers} layers) at temperature "
+              f"{s.distill_temperature:g}, alpha {s.distill_alpha:g}, cosine weight "
+              f"{s.distill_cosine_weight:g}, hidden weight {s.distill_hidden_weight:g}"
+              + (f", attention weight {s.distill_attention_weight:g}"
+                 if s.distill_attention_weight else ""))
+        return distillation.DistillationObjective(
+            objective, teacher, s.distill_temperature, s.distill_alpha,
+            cosine_weight=s.distill_cosine_weight, hidden_weight=s.distill_hidden_weight,
+            attention_weight=s.distill_attention_weight)
 
     def build_objective(self):
         return self.model_class.objective_class(**self.objective_arguments)
@@ -293,6 +424,13 @@ class PretrainingRun(Run):
     def initialize(self, model):
         s = self.settings
         release = self.release
+        if self.layer_mapping is not None:
+            mapping = distillation.layer_mapping(
+                s.student_layers_from_teacher, self.teacher_config.encoder_shape().num_layers,
+                model.config.encoder_shape().num_layers)
+            distillation.copy_from_teacher(model, self.teacher, mapping, log=s.log)
+            s.log(f"Initialized the student from the teacher's layers {mapping}")
+            return
         if release is None:
             return
         if model.checkpoint_holds_head(release):

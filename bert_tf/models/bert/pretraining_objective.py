@@ -24,6 +24,9 @@ class MaskedLMObjective(Objective):
     # masked_lm_weights [B, K] float32: 1 at a real prediction, 0 at padding.
     label_keys = ("masked_lm_ids", "masked_lm_weights")
     sum_names = ("mlm_loss_sum", "mlm_correct", "mlm_weight")
+    # Distillation (DistilBERT's soft MLM): the vocabulary distribution at each real masked
+    # position; a pair head (next sentence, sentence order) is learned from its labels only.
+    soft_target_names = ("mlm_logits",)
 
     def counts(self, batch):
         """The denominators, from the inputs alone (so they can be summed up front)."""
@@ -40,6 +43,12 @@ class MaskedLMObjective(Objective):
         return {"mlm_loss_sum": tf.reduce_sum(mlm_loss * weights),
                 "mlm_correct": tf.reduce_sum(mlm_correct * weights),
                 "mlm_weight": tf.reduce_sum(weights)}
+
+    def soft_targets(self, batch, outputs):
+        return {"mlm_logits": outputs["mlm_logits"]}  # [B, K, V]
+
+    def soft_target_weights(self, batch):
+        return {"mlm_logits": tf.cast(batch["masked_lm_weights"], tf.float32)}  # [B, K]
 
 
 class PretrainingObjective(MaskedLMObjective):

@@ -22,6 +22,8 @@ class ElectraObjective(MaskedLMObjective):
     the trivial "all original" guess.
     """
 
+    # Nothing to distill: its "mlm_logits" are the generator's, a helper that is not the model.
+    soft_target_names = ()
     losses = {"generator_loss": ("weighted_mlm_loss_sum", "mlm_weight"),
               "discriminator_loss": ("weighted_disc_loss_sum", "tokens")}
     metrics = {**MaskedLMObjective.metrics,
