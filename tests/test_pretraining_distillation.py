@@ -215,6 +215,11 @@ def distilled(data, models, tmp_path_factory):
         start=_results(directory / "start"), after=_results(directory / "run"))
 
 
+# The distilled run (two script runs) and what reads it are CI's (slow tier): `make test` keeps
+# the three terms by hand, the refusals and the every-other cut here, and test_distillation's
+# fine-tuning run, whose Trainer and DistillationObjective are these, checks a release without
+# the teacher and an exact resume with one.
+@pytest.mark.slow
 def test_a_student_learns_the_teachers_masked_lm_distributions(distilled):
     """On held-out masks, the student's distributions come much closer to the teacher's (KL
     at T=2) and its most likely token agrees with the teacher's far more often than at its
@@ -232,6 +237,7 @@ def test_a_student_learns_the_teachers_masked_lm_distributions(distilled):
     assert info["distillation"]["alpha"] == 0.7
 
 
+@pytest.mark.slow
 def test_the_release_holds_the_student_alone_and_the_checkpoint_its_projection(distilled):
     """pretrained/ has the student's weights (none 15 wide, the teacher's width; as many
     values as the student has), not the projection's; the training checkpoints hold the
@@ -255,6 +261,7 @@ def test_the_release_holds_the_student_alone_and_the_checkpoint_its_projection(d
     assert np.abs(kernels[1] - kernels[0]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_resume_with_a_teacher_is_exact(data, models, distilled, tmp_path):
     """Stopped after its checkpoint of step 12 (the later one and the release removed) and
     run again, the distilled run ends with exactly the uninterrupted run's release: the
