@@ -229,6 +229,9 @@ def reduced(trained, tmp_path_factory):
 BFLOAT16_PROBABILITY = 0.01
 
 
+# make test: run_squad.py's --export_dir in bfloat16 with XLA (test_run_squad.py), through the
+# same fine-tuning export code as run_tagging.py's; the tagger's XLA module, test_serving_xla.py.
+@pytest.mark.slow
 def test_bfloat16_export_tags_as_do_predict(trained, reduced):
     """run_tagging.py --export_dir --serving_precision=bfloat16: the export says so, has the
     float32 export's signatures, pins no op to a device, and tags the predict set (windows
