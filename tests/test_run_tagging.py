@@ -223,9 +223,9 @@ def reduced(trained, tmp_path_factory):
     return tmp / "run", tmp / "serving" / version, (tmp / "stdout.txt").read_text()
 
 
-# The bfloat16 export's probabilities against float32's: bounded by 0.01 as the classifier's
-# (test_serving_precision.py). Measured (2026-12-07, AVX512-BF16): all 780 tags of the predict
-# set the same as do_predict's, the least likely tag at probability 0.38.
+# The bfloat16 export's tag probabilities against the float32 export's: bounded by 0.01 as the
+# classifier's (test_serving_precision.py). Measured (2026-12-07, AVX512-BF16): 0.0037 apart;
+# all 780 tags of the predict set the same as do_predict's.
 BFLOAT16_PROBABILITY = 0.01
 
 
@@ -234,8 +234,8 @@ BFLOAT16_PROBABILITY = 0.01
 @pytest.mark.slow
 def test_bfloat16_export_tags_as_do_predict(trained, reduced):
     """run_tagging.py --export_dir --serving_precision=bfloat16: the export says so, has the
-    float32 export's signatures, pins no op to a device, and tags the predict set (windows
-    included) as do_predict did."""
+    float32 export's signatures, pins no op to a device, answers within bfloat16's rounding of
+    the float32 export, and tags the predict set (windows included) as do_predict did."""
     from bert_tf.serving import precision
     from test_export import signature_table
     from test_serving_xla import assert_no_op_pinned
@@ -257,21 +257,26 @@ def test_bfloat16_export_tags_as_do_predict(trained, reduced):
     expected = [schemes.to_iob2(s.tags, "IOB1") for s in predicted]
     assert max(map(len, sentences)) > MAX_SEQ  # some sentences need windows
     width = max(map(len, sentences))
-    served = tf.saved_model.load(str(path)).signatures["serve_words"](
-        words=tf.constant([words + [""] * (width - len(words)) for words in sentences]),
-        num_words=tf.constant([len(words) for words in sentences], tf.int32))
+    request = {"words": tf.constant([words + [""] * (width - len(words)) for words in sentences]),
+               "num_words": tf.constant([len(words) for words in sentences], tf.int32)}
+    served, reference = ({k: v.numpy() for k, v in tf.saved_model.load(str(export)).signatures[
+        "serve_words"](**request).items()} for export in (path, float32))
     tags = [[t.decode() for t in row[:len(words)]]
-            for row, words in zip(served["tags"].numpy(), sentences)]
-    probability = served["tag_probability"].numpy()
+            for row, words in zip(served["tags"], sentences)]
+    probability = served["tag_probability"]
     assert probability.dtype == np.float32
-    differ = [(b, i, tags[b][i], expected[b][i], probability[b, i])
+    apart = np.abs(probability - reference["tag_probability"]).max()
+    differ = [(b, i, tags[b][i], expected[b][i], reference["tag_probability"][b, i])
               for b in range(len(sentences)) for i in range(len(sentences[b]))
               if tags[b][i] != expected[b][i]]
-    # A word's tag may differ only where float32's two likeliest labels are near-ties: then
-    # the served probability of the first is below 0.5 + 2 * BFLOAT16_PROBABILITY (or that of
-    # the word before, whose flip the IOB2 repair carries over: an I-X after O becomes B-X).
-    near_tie = 0.5 + 2 * BFLOAT16_PROBABILITY
-    assert all(min(probability[b, max(i - 1, 0):i + 1]) < near_tie for b, i, *_ in differ), differ
+    print(f"bfloat16 export: {len(differ)} of {sum(map(len, sentences))} tags unlike "
+          f"do_predict's; tag probabilities at most {apart:.5f} from the float32 export's")
+    assert 0 < apart <= BFLOAT16_PROBABILITY
+    # A word's tag may differ only where float32's two likeliest labels are near-ties (its
+    # probability of the first below 0.5 + BFLOAT16_PROBABILITY), or where the word before
+    # is one, whose flip the IOB2 repair carries over (an I-X after O becomes B-X).
+    near_tie = reference["tag_probability"] < 0.5 + BFLOAT16_PROBABILITY
+    assert all(near_tie[b, max(i - 1, 0):i + 1].any() for b, i, *_ in differ), differ
     assert len(differ) <= 0.02 * sum(map(len, sentences)), differ
 
 
