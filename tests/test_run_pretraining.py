@@ -126,11 +126,104 @@ def test_train_eval_export(data, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert max(np.abs(b.numpy() - c.numpy()).max() for b, c in
                zip(at_6.trainable_weights, at_3.trainable_weights)) > 1e-4
-    # Continuing training from it works, from the export and from the run directory.
+    # Continuing training from it works, from the export and from the run directory (the
+    # latter exporting the masked-token predictor in bfloat16, XLA-compiled).
     again = run(args(data, str(tmp_path / "again"), steps=3, init_checkpoint=exported))
     assert "Initialized from google checkpoint" in again.stdout
-    ours = run(args(data, str(tmp_path / "ours"), steps=3, init_checkpoint=out))
+    ours = run(args(data, str(tmp_path / "ours"), steps=3, init_checkpoint=out,
+                    vocab_file=data.vocab, export_dir=str(tmp_path / "serving"),
+                    serving_precision="bfloat16", serving_xla=True))
     assert "Initialized from bert_tf checkpoint" in ours.stdout
+    check_reduced_masked_lm_export(data, str(tmp_path / "ours"), ours.stdout,
+                                   str(tmp_path / "serving" / "3"))
+
+
+# The bfloat16 export's log-probabilities against float32's, for this one-layer model trained
+# a few steps: near uniform over the 30522 tokens (top-1 probabilities about 4.6e-5), its top
+# two logits 0.007 to 0.07 apart at the masks below. Measured (2026-12-07, AVX512-BF16): the
+# log-probability of each served prediction at most 0.0016 from float32's; every top-1 the
+# same. The bound leaves room for CPUs that emulate bfloat16 (another rounding).
+BFLOAT16_LOG_PROBABILITY = 0.01
+
+
+# The masked-token predictor's signatures in any precision (docs/export-and-serving.md's
+# table; B and T, M: -1).
+OUTPUTS = {"mask_positions": ("DT_INT32", (-1, -1)), "predicted_ids": ("DT_INT32", (-1, -1)),
+           "predicted_tokens": ("DT_STRING", (-1, -1)), "probabilities": ("DT_FLOAT", (-1, -1))}
+MASKED_LM_SIGNATURES = {
+    "serving_default": {"inputs": {"text": ("DT_STRING", (-1,))},
+                        "outputs": dict(OUTPUTS, truncated=("DT_BOOL", (-1,)))},
+    "serve_ids": {"inputs": {name: ("DT_INT32", (-1, -1))
+                             for name in ("input_ids", "input_mask", "segment_ids")},
+                  "outputs": OUTPUTS},
+    # TensorFlow's own: it initializes the vocabulary's lookup tables.
+    "__saved_model_init_op": {"inputs": {},
+                              "outputs": {"__saved_model_init_op": ("DT_INVALID", None)}}}
+
+
+def check_reduced_masked_lm_export(data, run_dir, stdout, path):
+    """run_pretraining.py --export_dir --serving_precision=bfloat16 --serving_xla: the export
+    says so, has the float32 signatures, pins no op to a device, has a must-compile function,
+    and serving_default predicts each [MASK] as the run's release does in float32. (Which ops
+    the XLA function holds: test_serving_xla.py.)"""
+    from bert_tf.serving import precision, xla
+    from test_export import signature_table
+    from test_serving_xla import assert_no_op_pinned, saved_graph
+
+    assert f"Exported the masked-token predictor (bfloat16, XLA) to {path}" in stdout
+    assert open(os.path.join(path, precision.RECORD)).read() == (
+        "bfloat16 (Keras policy bfloat16)\n")
+    assert open(os.path.join(path, xla.RECORD)).read() == (
+        f"model function XLA-compiled (jit_compile); sequence length padded to a multiple of "
+        f"32, at most {SEQ}\n")
+    assert signature_table(path) == MASKED_LM_SIGNATURES
+    assert_no_op_pinned(path, "pretrainer bfloat16 xla")
+    assert [f for f in saved_graph(path).library.function if f.attr[xla.MUST_COMPILE].b]
+
+    texts = ["the cat sat on the [MASK] .", "[MASK] and [MASK] went up the hill",
+             "no mask here", "one more [MASK] [MASK] [MASK] of them", "[MASK]"]
+    served = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+    served = {k: v.numpy() for k, v in served.items()}
+    # The same ids from the tokenizer: the pieces of the text between masks, the mask id
+    # between them, [CLS] and [SEP] around.
+    tokenizer = BertTokenizer(data.vocab)
+    rows = []
+    for text in texts:
+        pieces = tokenizer.tokenize(tf.constant(text.split("[MASK]"))).to_list()
+        ids = [tokenizer.cls_id]
+        for i, part in enumerate(pieces):
+            ids += ([tokenizer.mask_id] if i else []) + part
+        rows.append(ids + [tokenizer.sep_id])
+    width, masks = max(map(len, rows)), max(text.count("[MASK]") for text in texts)
+    at = [[i for i, token in enumerate(ids) if token == tokenizer.mask_id] for ids in rows]
+    model = BertPretrainer.from_pretrained(os.path.join(run_dir, "pretrained"))
+    logits = model({"input_ids": np.array([ids + [0] * (width - len(ids)) for ids in rows],
+                                          np.int32),
+                    "input_mask": np.array([[1] * len(ids) + [0] * (width - len(ids))
+                                            for ids in rows], np.int32),
+                    "segment_ids": np.zeros((len(rows), width), np.int32),
+                    "masked_lm_positions": np.array([p + [0] * (masks - len(p)) for p in at],
+                                                    np.int32)})["mlm_logits"].numpy()
+    log_probs = logits - np.logaddexp.reduce(logits.astype(np.float64), axis=-1, keepdims=True)
+    np.testing.assert_array_equal(served["mask_positions"],
+                                  [p + [-1] * (masks - len(p)) for p in at])
+    compared, diffs = 0, []
+    for b, positions in enumerate(at):
+        for m in range(len(positions)):
+            best = int(served["predicted_ids"][b, m])
+            diffs.append(abs(np.log(served["probabilities"][b, m]) - log_probs[b, m, best]))
+            # float32 ranks the served token at most a rounding below its best; where its top
+            # two are further apart than two roundings, the served token is its best.
+            assert log_probs[b, m].max() - log_probs[b, m, best] <= 2 * BFLOAT16_LOG_PROBABILITY
+            second, first = np.sort(logits[b, m])[-2:]
+            if first - second > 2 * BFLOAT16_LOG_PROBABILITY:
+                compared += 1
+                assert best == logits[b, m].argmax(), (texts[b], m)
+    print(f"bfloat16 + XLA masked LM: {compared} of {len(diffs)} predictions compared, "
+          f"log-probabilities at most {max(diffs):.4f} apart")
+    assert max(diffs) <= BFLOAT16_LOG_PROBABILITY and max(diffs) > 0
+    assert compared >= 0.5 * len(diffs)
+    assert (served["predicted_ids"] == -1).sum() == len(texts) * masks - len(diffs)
 
 
 def test_mirrored_over_two_devices_equals_one_device(data, tmp_path):

@@ -240,7 +240,13 @@ def test_xla_export_answers_as_the_plain_one(exports, what, short):
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
+# Every script that exports (their exports: test_run_squad.py, test_run_tagging.py,
+# test_run_pretraining.py and the exports fixture above).
+EXPORTING_SCRIPTS = ["export_model.py", "run_classifier.py", "run_squad.py", "run_tagging.py",
+                     "run_pretraining.py"]
+
+
+@pytest.mark.parametrize("script", EXPORTING_SCRIPTS)
 def test_bad_precision_is_a_one_line_flag_error(script, tmp_path):
     with pytest.raises(flags.IllegalFlagValueError) as raised:
         run_script(script, f"--checkpoint={tmp_path}", f"--output_dir={tmp_path}",
@@ -282,7 +288,7 @@ def test_exports_pin_no_model_op_to_a_cpu(exports):
         assert_no_op_pinned(path, what)
 
 
-@pytest.mark.parametrize("script", ["export_model.py", "run_classifier.py"])
+@pytest.mark.parametrize("script", EXPORTING_SCRIPTS)
 def test_bad_xla_flag_is_a_one_line_flag_error(script, tmp_path):
     with pytest.raises(flags.IllegalFlagValueError) as raised:
         run_script(script, f"--checkpoint={tmp_path}", f"--output_dir={tmp_path}",
