@@ -382,6 +382,14 @@ def _measure_task(task, work, teacher_files, shape, cut, batch_size, batch_sizes
     calls.clear()
     harness.release()
 
+    harness.print_table(f"distillation, {shape} teacher, {task.title}",
+                        *table(task, runs, speed, batch_sizes))
+
+
+def table(task, runs, speed, batch_sizes):
+    """(header, rows) of a task's runs ({name: (scores, export, seconds, layers)}, the teacher
+    first) and serving speeds ({"teacher" / "student": {"p50": seconds, b: per second}}); "% of
+    teacher" is of the task's last score."""
     teacher_score = runs["teacher"][0][-1]
     unit = "questions" if task.name == "qa" else "sequences"
     header = ["model", "layers", *(column for column, _, _ in task.scores),
@@ -397,4 +405,4 @@ def _measure_task(task, work, teacher_files, shape, cut, batch_size, batch_sizes
                      f"{speed[kind]['p50'] * 1e3:.1f} ms",
                      *(f"{speed[kind][b]:.1f}" for b in batch_sizes),
                      f"{speed[kind][batch_sizes[-1]] / speed['teacher'][batch_sizes[-1]]:.2f}x"])
-    harness.print_table(f"distillation, {shape} teacher, {task.title}", header, rows)
+    return header, rows
