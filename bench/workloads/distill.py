@@ -1,9 +1,25 @@
-"""Distillation: a fine-tuned all-MiniLM-L6-v2 teacher, a cut of it trained with and without the teacher; held-out accuracy and serving speed.
+"""Distillation: a fine-tuned all-MiniLM-L6-v2 teacher, a cut of it trained with and without the teacher; held-out scores and serving speed, per task.
 
-The data are docstring sentences of installed packages labelled with their
-package (bench/text_data.py), held-out dev sentences. Every model is a
-`run_classifier.py` run (`ClassifierRun`, in this process, one after the
-other):
+Three tasks (--distill_tasks, default all three), each on generated data
+(bench/text_data.py) with its own teacher and students, every model a run of
+the task's script in this process, one after the other:
+
+- classification (`run_classifier.py`, `ClassifierRun`): docstring
+  sentences of installed packages labelled with their package, held-out
+  accuracy;
+- qa (`run_squad.py`, `SquadRun`): SQuAD v1.1 questions on docstring
+  paragraphs of 3 to 4 sentences (a sentence of the context with one word
+  replaced by "what", that word the answer), held-out EM and F1 (the
+  official script's, as fractions), windows of --distill_qa_seq_length;
+- tagging (`run_tagging.py`, `TaggerRun`): docstring words tagged by a rule
+  (CODE: dotted names, calls, snake_case and camelCase; NUM; CAP: runs of
+  capitalised words not starting the sentence), held-out entity F1
+  (seqeval's). The models are uncased, so the capitals that decide CAP
+  (and camelCase) are not in their input: part of the tags cannot be read
+  from it, which keeps the teacher below 100% (a task it aced would make
+  "% of teacher" say nothing).
+
+For each task:
 
 - `teacher`: all-MiniLM-L6-v2 (6 layers, hidden 384) fine-tuned on the
   hard labels (with `--distill_init=random`, the --preset shape with random
@@ -20,21 +36,26 @@ other):
   labels alone (`no teacher`: `--distill_alpha=0`, the teacher's soft loss
   weighs nothing), or `distilled`, with the teacher at temperature
   --distill_bench_temperature and the soft loss weighing alpha.
-- and, with --distill_transfer_examples (default 1,024), once more with
-  the teacher alone (`--distill_alpha=1`) on the labelled sentences plus
-  that many unlabelled ones (a transfer set, as DistilBERT's and TinyBERT's
-  students learn on more text than the task's labels), for the same
-  epochs.
+- and, with a transfer set (--distill_transfer_examples sentences,
+  default 1,024; --distill_tagging_transfer_examples sentences;
+  --distill_qa_transfer_paragraphs paragraphs), once more with the teacher
+  alone (`--distill_alpha=1`) on the labelled examples plus that many
+  unlabelled ones (as DistilBERT's and TinyBERT's students learn on more
+  text than the task's labels), for the same epochs. Their labels (a
+  placeholder class; the rule's tags; the generated answers) get no weight.
 
-Each run trains for --distill_epochs on --distill_train_examples and is
-evaluated on --distill_dev_examples held-out sentences; then each model is
-exported (`--export_dir`, float32, core tokenizer ops) and served through
-its SavedModel's `serving_default` on the dev sentences as they are, as in
-the serving workload: batch-1 p50 latency over --serving_requests requests,
-and the throughput of batches of --serving_batches (default 8 and 32;
---batch_size, the training batch (default 16), replaces them), teacher and
-student taking turns. "run s" is a run's wall time: training, evaluation
-and, for the two served models, the export.
+Each run trains for --distill_epochs on the task's training examples
+(--distill_train_examples, --distill_tagging_train_examples,
+--distill_qa_train_paragraphs) and is evaluated on its held-out ones; then
+each model is exported (`--export_dir`, float32, core tokenizer ops) and
+served through its SavedModel's `serving_default` on the held-out inputs as
+they are (sentences; tagging: the words joined by spaces; QA: question and
+context), as in the serving workload: batch-1 p50 latency over
+--serving_requests requests, and the throughput of batches of
+--serving_batches (default 8 and 32; --batch_size, the training batch
+(default 16), replaces them), teacher and student taking turns. "run s" is
+a run's wall time: training, evaluation and, for the two served models, the
+export.
 """
 
 import dataclasses
