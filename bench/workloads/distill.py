@@ -108,10 +108,10 @@ flags.DEFINE_integer("distill_tagging_train_examples", 512, "Tagging: training s
 flags.DEFINE_integer("distill_tagging_dev_examples", 512, "Tagging: held-out sentences.")
 flags.DEFINE_integer("distill_tagging_transfer_examples", 1024, "Tagging: sentences more of "
                      "the transfer set (0: no transfer run).")
-flags.DEFINE_integer("distill_qa_train_paragraphs", 100, "QA: training paragraphs (up to 3 "
+flags.DEFINE_integer("distill_qa_train_paragraphs", 200, "QA: training paragraphs (up to 3 "
                      "questions each).")
-flags.DEFINE_integer("distill_qa_dev_paragraphs", 60, "QA: held-out paragraphs.")
-flags.DEFINE_integer("distill_qa_transfer_paragraphs", 200, "QA: paragraphs more of the "
+flags.DEFINE_integer("distill_qa_dev_paragraphs", 50, "QA: held-out paragraphs.")
+flags.DEFINE_integer("distill_qa_transfer_paragraphs", 100, "QA: paragraphs more of the "
                      "transfer set (0: no transfer run).")
 flags.DEFINE_integer("distill_qa_seq_length", 128, "QA: window length (question and context; "
                      "a longer context is windowed with a stride of half of it).")
