@@ -447,9 +447,11 @@ def squad_json(paragraphs: Sequence[Sequence[str]], seed: int, questions_per_par
 
 
 def qa_set(num_train_paragraphs: int, num_dev_paragraphs: int, seed: int = 0,
-           packages: Sequence[str] = PACKAGES) -> Dict[str, dict]:
-    """{"train": SQuAD JSON, "dev": SQuAD JSON} on disjoint paragraphs."""
-    paragraphs = qa_paragraphs(num_train_paragraphs + num_dev_paragraphs, seed, packages)
+           packages: Sequence[str] = PACKAGES, max_sentences: int = 12) -> Dict[str, dict]:
+    """{"train": SQuAD JSON, "dev": SQuAD JSON} on disjoint paragraphs (3 to `max_sentences`
+    sentences each: fewer make shorter contexts, most in one window)."""
+    paragraphs = qa_paragraphs(num_train_paragraphs + num_dev_paragraphs, seed, packages,
+                               max_sentences=max_sentences)
     return {"train": squad_json(paragraphs[:num_train_paragraphs], seed, prefix="t"),
             "dev": squad_json(paragraphs[num_train_paragraphs:], seed, prefix="d")}
 

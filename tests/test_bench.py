@@ -5,6 +5,7 @@ workload still runs against today's APIs (ours and keras-hub's) and prints
 numbers where its table has them.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -87,7 +88,7 @@ def test_workloads_on_a_tiny_model():
                          "--distill_init=random", "--distill_train_examples=12",
                          "--distill_dev_examples=6", "--distill_epochs=1",
                          "--distill_alphas=1.0", "--distill_students=teacher_cut",
-                         "--distill_transfer_examples=0")
+                         "--distill_transfer_examples=0", "--distill_tasks=classification")
     assert rc == 0, out[-3000:] + err[-3000:]
     assert "TensorFlow 2." in out.splitlines()[0] and "--preset=tiny" in out.splitlines()[0]
     check_ceilings(out)
@@ -143,6 +144,85 @@ def test_workloads_on_a_tiny_model():
     assert all(float(cell) > 0 for cell in column(header, rows, "batch 3 sequences/s"))
     assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}x", c)
                for c in column(header, rows, "speed-up at batch 3"))
+
+
+def test_distill_tasks_pass_their_scripts_checks_and_fill_their_tables(tmp_path):
+    """`python -m bench distill`'s three tasks at a tiny size, trained by no one (the tiny
+    run above trains, exports and serves classification, and QA and tagging go through the
+    same `_measure_task`): each task's data and settings pass every check of its script's run
+    (`Run.checked`), with the number of training examples asked for, and its transfer set
+    holds those and the unlabelled ones more; the serving call feeds the inputs of the
+    task's export kind; the table takes "% of teacher" from the last score."""
+    import tensorflow as tf
+    from absl import flags
+    from absl.testing import flagsaver
+
+    from bench import text_data
+    from bench.workloads import distill, realistic
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+    config_file = str(tmp_path / "bert_config.json")
+    realistic.model_config("random", "tiny").to_json_file(config_file)
+    model = {"vocab_file": realistic.vocab_file(), "bert_config_file": config_file}
+    with flagsaver.flagsaver(distill_train_examples=12, distill_dev_examples=6,
+                             distill_transfer_examples=7, distill_tagging_train_examples=11,
+                             distill_tagging_dev_examples=5, distill_tagging_transfer_examples=9,
+                             distill_qa_train_paragraphs=3, distill_qa_dev_paragraphs=2,
+                             distill_qa_transfer_paragraphs=2):
+        tasks = {name: build(str(tmp_path)) for name, build in distill.TASK_BUILDERS.items()}
+    assert list(tasks) == list(distill.TASKS)
+
+    def checked(task, name, transfer=False):
+        settings = task.settings_class(
+            **{**task.settings, **(task.transfer if transfer else {})}, **model,
+            output_dir=str(tmp_path / name), do_train=True, train_batch_size=4)
+        return task.run_class.checked(settings)
+
+    def questions(path, paragraphs):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        assert len(data["data"]) == paragraphs, path
+        return len(text_data.squad_questions(data))
+
+    for name, task in tasks.items():
+        run = checked(task, name)
+        wanted = {"classification": 12, "tagging": 11}.get(name)
+        if name == "qa":  # the questions of 3 paragraphs, and of 2 more in the transfer set
+            wanted = questions(task.settings["train_file"], 3)
+            assert questions(task.transfer["train_file"], 5) > wanted
+        assert run.num_train_examples == wanted, name
+        more = checked(task, f"{name}_transfer", transfer=True).num_train_examples - wanted
+        if name == "classification":
+            assert more == 7
+        elif name == "qa":
+            assert more == questions(task.transfer["train_file"], 5) - wanted
+        assert 0 < more <= 9 and f"{more:,} more unlabelled" in task.transfer_note, name
+        seen = {}
+
+        def signature(**inputs):
+            seen.update(inputs)
+            return {key: tf.constant([0]) for key in ("probabilities", "answer", "tags")}
+
+        task.call(signature, task.served[:2])
+        assert sorted(seen) == sorted(run.export_kind().text_inputs), name
+        assert all(value.shape == [2] and value.dtype == tf.string for value in seen.values())
+        if name == "qa":
+            assert [seen["question"].numpy()[1].decode(),
+                    seen["context"].numpy()[1].decode()] == list(task.served[1])
+
+    runs = {"teacher": ([0.5, 0.8], None, 10.0, 6), "student": ([0.4, 0.6], None, 5.0, 3)}
+    speed = {"teacher": {"p50": 0.02, 8: 100.0, 32: 80.0},
+             "student": {"p50": 0.01, 8: 190.0, 32: 200.0}}
+    header, rows = distill.table(tasks["qa"], runs, speed, [8, 32])
+    assert header == ["model", "layers", "held-out EM", "held-out F1", "% of teacher (F1)",
+                      "run s", "batch 1 p50", "batch 8 questions/s", "batch 32 questions/s",
+                      "speed-up at batch 32"]
+    assert rows[1] == ["student", 3, "0.4000", "0.6000", "75.0%", "5", "10.0 ms", "190.0",
+                       "200.0", "2.50x"]
+    header, rows = distill.table(tasks["tagging"], {"teacher": ([0.8], None, 1.0, 6)}, speed,
+                                 [8])
+    assert header[2:4] == ["held-out entity F1", "% of teacher"] and rows[0][3:4] == ["100.0%"]
 
 
 @pytest.mark.parametrize("contender", ["bert_tf", "keras-hub"])

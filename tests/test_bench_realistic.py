@@ -126,6 +126,11 @@ def test_squad_files_are_read_by_run_squads_reader(tmp_path):
         assert "what" in example.question and example.question.endswith("?")
     assert {e.context for e in examples}.isdisjoint(
         {e.context for e in squad.read_squad(files["predict_file"])})
+    # Shorter contexts (the distill workload's): 3 to 4 of the docstring's sentences each.
+    counts = [len(text_data.split_sentences(paragraph["context"]))
+              for split in text_data.qa_set(5, 2, seed=1, max_sentences=4).values()
+              for article in split["data"] for paragraph in article["paragraphs"]]
+    assert len(counts) >= 5 and set(counts) <= {3, 4}, counts
 
 
 def test_planned_widths_shrink_to_the_text():
