@@ -278,3 +278,27 @@ def test_keras_fit_evaluate_predict_on_raw_strings(tmp_path):
     assert after["start_accuracy"] >= 0.8 and after["end_accuracy"] >= 0.8
     predicted = model.predict(data, verbose=0)
     assert predicted["start_logits"].shape == (48, 20)
+
+
+@pytest.mark.parametrize("windows, slices", [(1, [1]), (3, [4]), (16, [16]), (17, [16, 16])])
+def test_a_request_runs_the_model_on_the_windows_it_has(random_span_model, windows, slices):
+    """The served graph runs the model on slices of a power of two at or above the request's
+    windows, up to windows_per_call: one short context costs one window (it cost
+    windows_per_call, mostly padding, before: 220 ms instead of 12 for all-MiniLM-L6-v2)."""
+    span_model, _ = random_span_model
+    seen = []
+
+    def model(part, training=False):
+        seen.append(int(tf.shape(part["input_ids"])[0]))
+        return span_model(part, training=training)
+
+    rng = np.random.default_rng(windows)
+    inputs = {"input_ids": rng.integers(1, 99, (windows, 9)).astype(np.int32),
+              "input_mask": np.ones((windows, 9), np.int32),
+              "segment_ids": np.zeros((windows, 9), np.int32)}
+    start, end = graph.span_logits(model, {k: tf.constant(v) for k, v in inputs.items()},
+                                   windows_per_call=16)
+    assert seen == slices
+    whole = span_model(inputs)
+    np.testing.assert_allclose(start, whole["start_logits"], atol=1e-5)
+    np.testing.assert_allclose(end, whole["end_logits"], atol=1e-5)

@@ -13,6 +13,8 @@ are added in float64 as there. Only core TensorFlow ops are used.
 # B=questions, N=windows of the batch, T=tokens of the longest window, P=context pieces of
 # the batch, C=characters of the batch, K=top tokens per window, S=whitespace characters
 
+import math
+
 import tensorflow as tf
 
 from tasks.question_answering.features import WHITESPACE
@@ -153,25 +155,32 @@ def make_windows(tokenizer, questions, contexts, max_seq_length, doc_stride, max
 
 
 def span_logits(model, windows, windows_per_call=64):
-    """The model's float32 [N, T] start and end logits, `windows_per_call` windows at a time.
+    """The model's float32 [N, T] start and end logits, at most `windows_per_call` windows at
+    a time.
 
     A long context makes many windows: running them in slices bounds the
-    memory a request can take.
+    memory a request can take. A slice holds the next power of two at or above
+    the windows there are, up to `windows_per_call`, so that a request of one
+    short context runs the model on one window (not `windows_per_call` of
+    them, mostly padding) and an XLA-compiled model sees a few batch sizes.
     """
     inputs = {name: windows[name] for name in ("input_ids", "input_mask", "segment_ids")}
     count, width = tf.shape(inputs["input_ids"])[0], tf.shape(inputs["input_ids"])[1]
-    calls = tf.maximum((count + windows_per_call - 1) // windows_per_call, 1)
-    padding = calls * windows_per_call - count
+    needed = tf.cast(tf.maximum(count, 1), tf.float64)
+    # log2 of an exact power of two may come out a hair above the integer: 1e-9 below it.
+    power = tf.math.ceil(tf.math.log(needed) / math.log(2.0) - 1e-9)
+    per_call = tf.minimum(tf.cast(2.0 ** power, tf.int32), windows_per_call)
+    calls = tf.maximum((count + per_call - 1) // per_call, 1)
+    padding = calls * per_call - count
 
     def sliced(value):
-        return tf.reshape(tf.pad(value, [[0, padding], [0, 0]]),
-                          [calls, windows_per_call, width])
+        return tf.reshape(tf.pad(value, [[0, padding], [0, 0]]), [calls, per_call, width])
 
     def call(part):
         outputs = model(part, training=False)
         return outputs["start_logits"], outputs["end_logits"]
 
-    spec = tf.TensorSpec([windows_per_call, None], tf.float32)
+    spec = tf.TensorSpec([None, None], tf.float32)
     start, end = tf.map_fn(call, {name: sliced(value) for name, value in inputs.items()},
                            fn_output_signature=(spec, spec), parallel_iterations=1)
     return (tf.reshape(start, [-1, width])[:count], tf.reshape(end, [-1, width])[:count])
