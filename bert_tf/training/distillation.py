@@ -27,6 +27,7 @@ which positions, this module knows no task.
 # H=the student's hidden size, G=the teacher's, N=heads, S=keys
 
 import dataclasses
+import os
 import threading
 from typing import List, Optional
 
@@ -234,6 +235,22 @@ class DistillationObjective(Objective):
 
     def evaluate(self, batch, outputs):
         return self.base.evaluate(batch, outputs)
+
+
+def run_record(settings):
+    """run.json's record of a --teacher (nothing without one): the teacher, temperature,
+    alpha, the student's layers from the teacher, and each further term's weight where it is
+    on. `settings` holds the flags' values (FineTuningSettings, PretrainingSettings)."""
+    if not settings.teacher:
+        return {}
+    record = {"teacher": os.path.abspath(settings.teacher),
+              "temperature": settings.distill_temperature, "alpha": settings.distill_alpha,
+              "student_layers_from_teacher": settings.student_layers_from_teacher}
+    for term in ("cosine", "hidden", "attention"):
+        weight = getattr(settings, f"distill_{term}_weight", 0.0)
+        if weight:
+            record[f"{term}_weight"] = weight
+    return {"distillation": record}
 
 
 def soft_kl(teacher_logits, student_logits, temperature):

@@ -452,16 +452,9 @@ class FineTuningRun(Run):
 
     def distillation_info(self):
         """run.json's record of a --teacher (nothing without one, as before)."""
-        s = self.settings
-        if not s.teacher:
-            return {}
-        return {"distillation": {
-            "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
-            "alpha": s.distill_alpha,
-            "student_layers_from_teacher": s.student_layers_from_teacher,
-            **({"hidden_weight": s.distill_hidden_weight} if s.distill_hidden_weight else {}),
-            **({"attention_weight": s.distill_attention_weight}
-               if s.distill_attention_weight else {})}}
+        from bert_tf.training import distillation
+
+        return distillation.run_record(self.settings)
 
     def build_optimizer(self):
         s = self.settings

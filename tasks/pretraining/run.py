@@ -356,25 +356,12 @@ class PretrainingRun(Run):
             run_directory.RUN_INFO: run_directory.run_info(
                 task=self.run_type, max_seq_length=s.max_seq_length,
                 max_predictions_per_seq=s.max_predictions_per_seq, seed=s.seed,
-                **self._distillation_info()),
+                **distillation.run_record(s)),
         }
         if self.vocab_file:
             found.update({name: open(path, "rb").read()
                           for name, path in checkpoints.vocab_files(self.vocab_file).items()})
         return found
-
-    def _distillation_info(self):
-        """run.json's record of a --teacher (nothing without one, as before)."""
-        s = self.settings
-        if not s.teacher:
-            return {}
-        return {"distillation": {
-            "teacher": os.path.abspath(s.teacher), "temperature": s.distill_temperature,
-            "alpha": s.distill_alpha, "cosine_weight": s.distill_cosine_weight,
-            "hidden_weight": s.distill_hidden_weight,
-            **({"attention_weight": s.distill_attention_weight}
-               if s.distill_attention_weight else {}),
-            "student_layers_from_teacher": s.student_layers_from_teacher}}
 
     def build_model(self):
         return self.model_class(self.config, dtype=self.settings.mixed_precision,
