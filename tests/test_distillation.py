@@ -327,3 +327,32 @@ def test_a_teacher_with_other_token_ids_is_refused_before_anything_is_built(teac
     assert done.returncode == 1
     assert "has another vocabulary" in done.stderr.strip().splitlines()[-1]
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_two_mirrored_replicas_distil_as_one_device(teacher, student, tmp_path):
+    """The teacher and the hidden-state loss (its projection, the per-thread record of each
+    replica's hidden states) under --distribution_strategy=mirrored over this process's two
+    CPU devices (conftest.py): the student ends with the one-device run's weights, and the
+    projection trained in both."""
+    weights = {}
+    for name, extra in (("one", {}), ("mirrored", {"distribution_strategy": "mirrored"})):
+        out = str(tmp_path / name)
+        run_checked("run_classifier.py", *_common(
+            str(teacher / "shuffled"), out, bert_config_file=str(teacher / "student.json"),
+            vocab_file=os.path.join(minilm_dir(), "vocab.txt"), num_train_epochs=0.5,
+            teacher=teacher / "teacher", distill_alpha=0.5, distill_hidden_weight=0.1,
+            do_eval=False, do_predict=False, iterations_per_loop=5, save_checkpoints_steps=5,
+            **extra))
+        weights[name] = BertClassifier.from_pretrained(
+            os.path.join(out, "finetuned"), num_labels=2).named_weights()
+        # The projection [21, 32] trained: it moved between the checkpoints of steps 5 and 10.
+        kernel = "objective_variables/0/.ATTRIBUTES/VARIABLE_VALUE"
+        weights[name]["projection"] = tf.train.load_checkpoint(
+            os.path.join(out, "ckpt-10")).get_tensor(kernel)
+        moved = weights[name]["projection"] - tf.train.load_checkpoint(
+            os.path.join(out, "ckpt-5")).get_tensor(kernel)
+        assert np.abs(moved).max() > 1e-4, name
+    assert weights["one"].keys() == weights["mirrored"].keys()
+    for path, value in weights["one"].items():
+        np.testing.assert_allclose(np.asarray(weights["mirrored"][path]), np.asarray(value),
+                                   atol=2e-5, err_msg=path)
