@@ -126,7 +126,16 @@ def print_table(title, header, rows):
 # --------------------------------------------------------- fresh processes
 
 
-def run_child(module_function, kwargs, rss_limit_mib=None):
+class MachineShortOfMemory(RuntimeError):
+    """A child was stopped because the machine, not the child, ran short of memory; `rss_mib`
+    is what the child held then."""
+
+    def __init__(self, message, rss_mib):
+        super().__init__(message)
+        self.rss_mib = rss_mib
+
+
+def run_child(module_function, kwargs, rss_limit_mib=None, keep_available_mib=None):
     """Runs `module:function(**kwargs)` in a fresh `python -m bench.child` and returns its dict.
 
     The function returns a JSON-serializable dict; `peak_rss_mib` (the
@@ -134,7 +143,10 @@ def run_child(module_function, kwargs, rss_limit_mib=None):
     One fresh process per contender makes peak memories comparable: nothing
     else has run there. With `rss_limit_mib`, the child is killed as soon as
     its resident memory is seen above that many MiB (checked every 50 ms),
-    or if the kernel kills it for memory, and None is returned: it does not fit.
+    or if the kernel kills it for memory, and None is returned: it does not fit. With
+    `keep_available_mib`, a child is also killed while within its limit if the machine's
+    available memory falls below that (other jobs on a shared machine), before the kernel's
+    OOM killer would take it for an over; that raises MachineShortOfMemory.
     """
     import signal
     import tempfile
@@ -146,17 +158,29 @@ def run_child(module_function, kwargs, rss_limit_mib=None):
     # Files rather than pipes: a child that fills a pipe while it is watched would block.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
-        over = False
+        over = short = False
+        rss = 0
         while child.poll() is None:
-            if rss_limit_mib is not None and _rss_mib(child.pid) > rss_limit_mib:
+            rss = _rss_mib(child.pid)
+            if rss_limit_mib is not None and rss > rss_limit_mib:
                 child.kill()
                 child.wait()
                 over = True
+                break
+            if keep_available_mib is not None and _available_mib() < keep_available_mib:
+                child.kill()
+                child.wait()
+                short = True
                 break
             time.sleep(0.05)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+    if short:
+        raise MachineShortOfMemory(
+            f"bench.child {module_function} {kwargs}: stopped, the machine had under "
+            f"{keep_available_mib:.0f} MiB available (the child held {rss / 1024:.1f} GiB)",
+            rss)
     if rss_limit_mib is not None and (over or child.returncode == -signal.SIGKILL):
         return None
     # The child prints its result as the last line of stdout (TF may log before).
@@ -210,6 +234,29 @@ class Search:
         if line is None or line[1] <= 0:
             return None
         return max(0, math.floor((limit_mib - line[0]) / line[1]))
+
+
+def wait_for_available(mib, patience_s, poll_s=10):
+    """Waits until the machine has `mib` MiB available or `patience_s` seconds have passed;
+    returns whether it has."""
+    deadline = time.monotonic() + patience_s
+    while _available_mib() < mib:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def _available_mib():
+    """The machine's MemAvailable in MiB (infinite where /proc/meminfo is not there)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
 
 
 def largest_within(peak, limit_mib, probes=(2, 4), most=None, max_tries=16):

@@ -296,6 +296,10 @@ def test_memory_search_kills_fresh_processes_over_the_budget():
     assert len(found.tries) <= 5, found.tries
     fixed, per = found.line()
     assert abs(per - 9) < 1 and abs(fixed - base) < 5, (fixed, per, base)
+    # A machine short of memory (other jobs) stops a child within its limit: not an over.
+    with pytest.raises(harness.MachineShortOfMemory, match="MiB available"):
+        harness.run_child("tests.test_bench:hold_memory", {"mib": 40, "seconds": 5},
+                          rss_limit_mib=limit, keep_available_mib=10 ** 9)
 
 
 def graph_matmul_flops(model, batch):

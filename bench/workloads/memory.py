@@ -21,10 +21,10 @@ memory per sequence) predicts the largest micro-batch, which is then run,
 and so is the next one up, which must go over; a wrong prediction is
 corrected by refitting through the new run (harness.largest_within). The
 table reports only what ran: the largest micro-batch within the budget,
-its peak, and the first one over. Every run takes the same steps: one that
-traces, then --memory_search_timed_steps more; the time cost of
-recomputation is the step time per sequence with and without it at the
-largest probe (its fastest timed step).
+its peak, and the first one over. Every run takes one step that traces,
+then --memory_search_timed_steps more (0: the first alone, half the cost of
+the large runs); the largest probe takes at least one more, whose time per
+sequence with and without recomputation is the time cost.
 """
 
 from absl import flags
@@ -35,7 +35,8 @@ from bench import harness
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("memory_batch", 32, "Global batch (windows per optimizer step).")
 flags.DEFINE_list("memory_accumulation", ["4"], "Gradient accumulation steps to measure, each "
-                  "in a fresh process (the micro-batch is the batch divided by it).")
+                  "in a fresh process (the micro-batch is the batch divided by it); empty: "
+                  "no such table (the search alone).")
 flags.DEFINE_string("memory_precision", "float32", "Dtype policy of the step.")
 flags.DEFINE_bool("memory_recompute", False, "The accumulation table's steps recompute "
                   "activations (run_squad.py --recompute_activations).")
@@ -51,9 +52,9 @@ flags.DEFINE_integer("memory_search_max_batch", None, "Run no micro-batch above 
                      "search (its step time grows with it); the table then says the largest is "
                      "at least this much.")
 flags.DEFINE_integer("memory_search_timed_steps", 1, "Steps each run of the search takes after "
-                     "the first (which traces), all within the budget; the largest probe's "
-                     "fastest gives the time. 0: the first step alone, and no time (halves the "
-                     "cost of the large runs; a later step may peak a little higher).")
+                     "the first (which traces), all within the budget. 0: the first step alone "
+                     "(half the cost of the large runs; a later step may peak a little higher). "
+                     "The largest probe takes at least one, the time of the table.")
 flags.DEFINE_float("memory_extrapolate_gib", None, "Also print the fitted line's largest "
                    "micro-batch at this many GiB (extrapolated, not run).")
 
@@ -116,6 +117,13 @@ def run(ceilings):
             raise flags.ValidationError(f"--memory_batch {b} is not a multiple of "
                                         f"--memory_accumulation {accumulation}")
     lengths = [int(n) for n in FLAGS.memory_search_seq_lengths]
+    probes = [int(n) for n in FLAGS.memory_search_probes]
+    if lengths and (len(set(probes)) < 2 or min(probes) < 1):
+        raise flags.ValidationError(f"--memory_search_probes needs two or more different "
+                                    f"micro-batches of at least 1, got {probes}")
+    if (FLAGS.memory_search_max_batch or 1) < 1 or FLAGS.memory_search_timed_steps < 0:
+        raise flags.ValidationError("--memory_search_max_batch must be at least 1 and "
+                                    "--memory_search_timed_steps at least 0")
     rows = []
     for accumulation in (int(a) for a in FLAGS.memory_accumulation):
         found = harness.run_child("bench.workloads.memory:train_step", dict(
@@ -126,15 +134,22 @@ def run(ceilings):
                      f"{found['peak_rss_mib'] / 1024:.2f} GiB"])
         print("  " + " | ".join(rows[-1]), flush=True)
     recompute = ", activation recomputation" if FLAGS.memory_recompute else ""
-    harness.print_table(
-        f"SQuAD fine-tuning step, {preset}, {FLAGS.memory_precision}{recompute}, AdamW, our "
-        "Trainer: peak resident memory of a fresh process",
-        ["global batch", "accumulation", "micro-batch", "parameters", "step", "peak RSS"], rows)
+    if rows:  # --memory_accumulation= (empty): the search alone
+        harness.print_table(
+            f"SQuAD fine-tuning step, {preset}, {FLAGS.memory_precision}{recompute}, AdamW, our "
+            "Trainer: peak resident memory of a fresh process",
+            ["global batch", "accumulation", "micro-batch", "parameters", "step", "peak RSS"],
+            rows)
     if lengths:
-        search(preset, lengths, FLAGS.memory_precision, FLAGS.memory_budget_gib,
-               probes=[int(n) for n in FLAGS.memory_search_probes],
+        search(preset, lengths, FLAGS.memory_precision, FLAGS.memory_budget_gib, probes=probes,
                most=FLAGS.memory_search_max_batch, extrapolate_gib=FLAGS.memory_extrapolate_gib,
                timed_steps=FLAGS.memory_search_timed_steps)
+
+
+# A search run is stopped (and run again later) when the machine's available memory falls
+# below this, rather than let the kernel's OOM killer take it, or another engineer's job.
+KEEP_AVAILABLE_MIB = 1024
+PATIENCE_S = 3600  # how long a stopped run waits for that room
 
 
 def search(preset, lengths, precision, budget_gib, probes=(2, 4), most=None,
@@ -150,10 +165,22 @@ def search(preset, lengths, precision, budget_gib, probes=(2, 4), most=None,
             runs = {}
 
             def peak(batch):
-                ran = harness.run_child("bench.workloads.memory:train_step", dict(
-                    preset=preset, batch=batch, seq_length=t, accumulation=1,
-                    precision=precision, recompute=recompute,
-                    timed_steps=timed_steps), rss_limit_mib=limit)
+                while True:
+                    try:
+                        ran = harness.run_child("bench.workloads.memory:train_step", dict(
+                            preset=preset, batch=batch, seq_length=t, accumulation=1,
+                            precision=precision, recompute=recompute,
+                            timed_steps=max(timed_steps, int(batch == timed_batch))),
+                            rss_limit_mib=limit, keep_available_mib=KEEP_AVAILABLE_MIB)
+                        break
+                    except harness.MachineShortOfMemory as e:
+                        # Other jobs on a shared machine: not an over. Run it again once the
+                        # machine has room for more than the child held when it was stopped.
+                        need = e.rss_mib + 2 * KEEP_AVAILABLE_MIB
+                        print(f"  {e}; again once {need / 1024:.1f} GiB are available",
+                              flush=True)
+                        if not harness.wait_for_available(need, PATIENCE_S):
+                            raise
                 runs[batch] = ran
                 shown = "over" if ran is None else f"{ran['peak_rss_mib'] / 1024:.2f} GiB"
                 if ran is not None and ran["seconds"] is not None:
