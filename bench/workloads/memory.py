@@ -55,8 +55,8 @@ flags.DEFINE_integer("memory_search_timed_steps", 1, "Steps each run of the sear
                      "the first (which traces), all within the budget. 0: the first step alone "
                      "(half the cost of the large runs; a later step may peak a little higher). "
                      "The largest probe takes at least one, the time of the table.")
-flags.DEFINE_float("memory_extrapolate_gib", None, "Also print the fitted line's largest "
-                   "micro-batch at this many GiB (extrapolated, not run).")
+flags.DEFINE_list("memory_extrapolate_gib", [], "Also print the fitted line's largest "
+                  "micro-batch at each of these many GiB (extrapolated, not run).")
 
 
 def train_step(preset, batch, seq_length, accumulation, precision, recompute=False,
@@ -142,7 +142,8 @@ def run(ceilings):
             rows)
     if lengths:
         search(preset, lengths, FLAGS.memory_precision, FLAGS.memory_budget_gib, probes=probes,
-               most=FLAGS.memory_search_max_batch, extrapolate_gib=FLAGS.memory_extrapolate_gib,
+               most=FLAGS.memory_search_max_batch,
+               extrapolate_gib=[float(g) for g in FLAGS.memory_extrapolate_gib],
                timed_steps=FLAGS.memory_search_timed_steps)
 
 
@@ -153,7 +154,7 @@ PATIENCE_S = 3600  # how long a stopped run waits for that room
 
 
 def search(preset, lengths, precision, budget_gib, probes=(2, 4), most=None,
-           extrapolate_gib=None, timed_steps=1):
+           extrapolate_gib=(), timed_steps=1):
     """The largest micro-batch within the budget at each sequence length, without and with
     recomputation (harness.largest_within), and what recomputation costs in time."""
     limit = budget_gib * 1024
@@ -201,8 +202,8 @@ def search(preset, lengths, precision, budget_gib, probes=(2, 4), most=None,
                    f"{searched.peak_mib / 1024:.2f} GiB" if searched.largest else "-",
                    str(searched.first_over) if searched.first_over else "-",
                    f"{line[0] / 1024:.2f} GiB + {line[1]:.0f} MiB/seq" if line else "-"]
-            if extrapolate_gib:
-                predicted = searched.predict(extrapolate_gib * 1024)
+            for gib in extrapolate_gib:
+                predicted = searched.predict(gib * 1024)
                 row.append("-" if predicted is None else str(predicted))
             off = found[False][1]
             row += [str(len(searched.tries)),
@@ -211,8 +212,8 @@ def search(preset, lengths, precision, budget_gib, probes=(2, 4), most=None,
             rows.append(row)
     header = ["sequence", "recompute", "largest micro-batch run within budget", "its peak RSS",
               "first micro-batch over", "fitted peak"]
-    if extrapolate_gib:
-        header.append(f"fitted line's largest at {extrapolate_gib:g} GiB (extrapolated, not run)")
+    header += [f"fitted line's largest at {gib:g} GiB (extrapolated, not run)"
+               for gib in extrapolate_gib]
     header += ["runs", f"step time per sequence at micro-batch {timed_batch}", "vs. off"]
     harness.print_table(
         f"Largest SQuAD fine-tuning micro-batch within {budget_gib:g} GiB of peak resident "
