@@ -24,7 +24,10 @@ table reports only what ran: the largest micro-batch within the budget,
 its peak, and the first one over. Every run takes one step that traces,
 then --memory_search_timed_steps more (0: the first alone, half the cost of
 the large runs); the largest probe takes at least one more, whose time per
-sequence with and without recomputation is the time cost.
+sequence with and without recomputation is the time cost. On a shared
+machine, a run that is within the budget when the machine itself falls
+under 1 GiB available (other jobs) is stopped and run again once there is
+room: it is not counted as over, nor left to the kernel's OOM killer.
 """
 
 from absl import flags
