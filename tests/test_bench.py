@@ -85,7 +85,7 @@ def test_workloads_on_a_tiny_model():
                          "--jit_compile=off", "--finetuning_heads=classifier,span,tagging",
                          "--memory_batch=6", "--memory_accumulation=3", "--noencoder_memory",
                          "--memory_search_seq_lengths=16", "--memory_search_probes=1,2",
-                         "--memory_search_max_batch=3", "--memory_budget_gib=8",
+                         "--memory_search_max_batch=2", "--memory_budget_gib=8",
                          "--memory_extrapolate_gib=9",
                          "--distill_init=random", "--distill_train_examples=12",
                          "--distill_dev_examples=6", "--distill_epochs=1",
@@ -136,11 +136,12 @@ def test_workloads_on_a_tiny_model():
     header, rows = table(found, "SQuAD fine-tuning step, tiny")
     assert rows == [[*rows[0][:1], "3", "2 x 16", *rows[0][3:]]]  # micro-batch = 6 / 3
     assert float(column(header, rows, "peak RSS")[0].split()[0]) > 0.2  # GiB; TF alone > 200 MiB
-    # The search, capped at 3: probes 1 and 2 (2 timed), then the line's prediction, capped.
+    # The search in fresh processes, capped at its probes (1, and 2 timed): its prediction,
+    # the runs above and the kill over the budget are checked without TensorFlow below.
     header, rows = table(found, "Largest SQuAD fine-tuning micro-batch within 8 GiB")
-    assert [row[:3] for row in rows] == [["16", "off", ">= 3"], ["16", "on", ">= 3"]]
+    assert [row[:3] for row in rows] == [["16", "off", ">= 2"], ["16", "on", ">= 2"]]
     assert column(header, rows, "first micro-batch over") == ["-", "-"]
-    assert column(header, rows, "runs") == ["3", "3"]
+    assert column(header, rows, "runs") == ["2", "2"]
     for row in rows:
         assert 0.2 < float(row[header.index("its peak RSS")].split()[0]) < 8
         assert re.fullmatch(r"[0-9.]+ GiB \+ -?[0-9]+ MiB/seq", row[header.index("fitted peak")])
