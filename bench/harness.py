@@ -4,7 +4,9 @@ Workloads import this module; it defines no flags and imports TensorFlow only
 inside the functions that need it, so `python -m bench list` stays fast.
 """
 
+import dataclasses
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -124,7 +126,16 @@ def print_table(title, header, rows):
 # --------------------------------------------------------- fresh processes
 
 
-def run_child(module_function, kwargs, rss_limit_mib=None):
+class MachineShortOfMemory(RuntimeError):
+    """A child was stopped because the machine, not the child, ran short of memory; `rss_mib`
+    is what the child held then."""
+
+    def __init__(self, message, rss_mib):
+        super().__init__(message)
+        self.rss_mib = rss_mib
+
+
+def run_child(module_function, kwargs, rss_limit_mib=None, keep_available_mib=None):
     """Runs `module:function(**kwargs)` in a fresh `python -m bench.child` and returns its dict.
 
     The function returns a JSON-serializable dict; `peak_rss_mib` (the
@@ -132,7 +143,10 @@ def run_child(module_function, kwargs, rss_limit_mib=None):
     One fresh process per contender makes peak memories comparable: nothing
     else has run there. With `rss_limit_mib`, the child is killed as soon as
     its resident memory is seen above that many MiB (checked every 50 ms),
-    or if the kernel kills it for memory, and None is returned: it does not fit.
+    or if the kernel kills it for memory, and None is returned: it does not fit. With
+    `keep_available_mib`, a child is also killed while within its limit if the machine's
+    available memory falls below that (other jobs on a shared machine), before the kernel's
+    OOM killer would take it for an over; that raises MachineShortOfMemory.
     """
     import signal
     import tempfile
@@ -144,17 +158,29 @@ def run_child(module_function, kwargs, rss_limit_mib=None):
     # Files rather than pipes: a child that fills a pipe while it is watched would block.
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
-        over = False
+        over = short = False
+        rss = 0
         while child.poll() is None:
-            if rss_limit_mib is not None and _rss_mib(child.pid) > rss_limit_mib:
+            rss = _rss_mib(child.pid)
+            if rss_limit_mib is not None and rss > rss_limit_mib:
                 child.kill()
                 child.wait()
                 over = True
+                break
+            if keep_available_mib is not None and _available_mib() < keep_available_mib:
+                child.kill()
+                child.wait()
+                short = True
                 break
             time.sleep(0.05)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+    if short:
+        raise MachineShortOfMemory(
+            f"bench.child {module_function} {kwargs}: stopped, the machine had under "
+            f"{keep_available_mib:.0f} MiB available (the child held {rss / 1024:.1f} GiB)",
+            rss)
     if rss_limit_mib is not None and (over or child.returncode == -signal.SIGKILL):
         return None
     # The child prints its result as the last line of stdout (TF may log before).
@@ -178,22 +204,120 @@ def _rss_mib(pid):
     return 0
 
 
-def largest_fitting(fits, lower=0, upper=None):
-    """The largest n >= 1 with fits(n) true (0 if fits(1) is false): doubling from `lower`
-    (known to fit; 0 for nothing known), then bisecting. `upper`, if given, is known not to
-    fit. Assumes that what fits at n fits below n. Calls fits() about 2·log2(answer) times."""
-    n = 2 * lower if lower else 1
-    if upper is None:
-        while fits(n):
-            lower, n = n, 2 * n
-        upper = n
-    while upper - lower > 1:
-        middle = (lower + upper) // 2
-        if fits(middle):
-            lower = middle
-        else:
-            upper = middle
-    return lower
+@dataclasses.dataclass
+class Search:
+    """What `largest_within` ran: every figure in it was measured, none predicted.
+
+    `largest` is the largest n whose run stayed within the limit (0: none did), `peak_mib`
+    that run's peak, `first_over` the smallest n that went over (None: not run, because
+    `largest` reached the cap), `tries` every (n, peak MiB or None for over) in the order run.
+    """
+
+    largest: int
+    peak_mib: float
+    first_over: int
+    tries: list
+
+    def line(self):
+        """(fixed MiB, MiB per item) of the line through the two largest n that ran within the
+        limit, or None with fewer than two."""
+        fits = sorted((n, peak) for n, peak in self.tries if peak is not None)
+        if len(fits) < 2:
+            return None
+        (a, peak_a), (b, peak_b) = fits[-2:]
+        per = (peak_b - peak_a) / (b - a)
+        return peak_b - per * b, per
+
+    def predict(self, limit_mib):
+        """The line's largest n within `limit_mib`: an extrapolation, not a measurement."""
+        line = self.line()
+        if line is None or line[1] <= 0:
+            return None
+        return max(0, math.floor((limit_mib - line[0]) / line[1]))
+
+
+def wait_for_available(mib, patience_s, poll_s=10):
+    """Waits until the machine has `mib` MiB available or `patience_s` seconds have passed;
+    returns whether it has."""
+    deadline = time.monotonic() + patience_s
+    while _available_mib() < mib:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def _available_mib():
+    """The machine's MemAvailable in MiB (infinite where /proc/meminfo is not there)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
+def largest_within(peak, limit_mib, probes=(2, 4), most=None, max_tries=16):
+    """The largest n >= 1 whose run `peak(n)` stays within `limit_mib`, found by measuring.
+
+    `peak(n)` runs the job at size n and returns its peak memory in MiB, or None when it
+    went over (killed). The small `probes` run first; the line through the two largest
+    sizes that ran predicts the largest size within the limit, which is then run; the search
+    goes on, refitting the line through each new run, until it has run a size within the
+    limit and the next size up over it (or `most`, a cap on n, has run within it). A
+    prediction that went over is followed by one a tenth of the way back towards the largest
+    size that ran, so that the next run likely fits and measures a point close to the limit;
+    each further run over doubles that step, up to bisection.
+    A prediction is at most four times the largest size that ran. Assumes that what fits at
+    n fits below n and that memory grows about linearly with n: typically the probes, the
+    prediction and the size above it, four runs in all.
+    """
+    tried = {}
+    order = []
+
+    def run(n):
+        found = peak(n)
+        if found is not None and found > limit_mib:
+            found = None
+        tried[n] = found
+        order.append((n, found))
+        return found
+
+    for n in sorted(set(probes)):
+        if most is not None and n > most:
+            break
+        if run(n) is None:
+            break  # the larger probes would go over too
+    while len(order) < max_tries:
+        fits = sorted(n for n, found in tried.items() if found is not None)
+        lower = fits[-1] if fits else 0
+        upper = min((n for n, found in tried.items() if found is None), default=None)
+        if upper == lower + 1 or (most is not None and lower >= most):
+            break
+        search = Search(lower, 0.0, upper, order)
+        guess = search.predict(limit_mib)
+        if guess is None:  # no slope yet: double, or halve towards the smallest over
+            guess = 2 * lower if upper is None else (lower + upper) // 2
+        # At most 4x the largest fit: at small sizes a fixed peak (the optimizer's, say) can
+        # hide the growth per item, and a flat line would predict far too much.
+        guess = min(guess, 4 * lower) if lower else guess
+        n = max(lower + 1, guess)
+        if upper is not None and n >= upper:
+            # The line overshot: step back from the smallest over towards the largest fit,
+            # a tenth of the way, doubling with every run that went over above that fit.
+            overs = sum(1 for m, found in tried.items() if found is None and m > lower)
+            back = min(0.5, 0.1 * 2 ** (overs - 1))
+            n = max(lower + 1, min(upper - 1, lower + int((upper - lower) * (1 - back))))
+        if most is not None:
+            n = min(n, most)
+        run(n)
+    fits = [n for n, found in tried.items() if found is not None]
+    largest = max(fits, default=0)
+    first_over = min((n for n, found in tried.items() if found is None and n > largest),
+                     default=None)
+    return Search(largest, tried.get(largest), first_over, order)
 
 
 # ----------------------------------------------------------------- models

@@ -85,6 +85,9 @@ def test_workloads_on_a_tiny_model():
                          "--serving_requests=2", "--precisions=float32",
                          "--jit_compile=off", "--finetuning_heads=classifier,span,tagging",
                          "--memory_batch=6", "--memory_accumulation=3", "--noencoder_memory",
+                         "--memory_search_seq_lengths=16", "--memory_search_probes=1,2",
+                         "--memory_search_max_batch=2", "--memory_budget_gib=8",
+                         "--memory_extrapolate_gib=9",
                          "--distill_init=random", "--distill_train_examples=12",
                          "--distill_dev_examples=6", "--distill_epochs=1",
                          "--distill_alphas=1.0", "--distill_students=teacher_cut",
@@ -134,6 +137,21 @@ def test_workloads_on_a_tiny_model():
     header, rows = table(found, "SQuAD fine-tuning step, tiny")
     assert rows == [[*rows[0][:1], "3", "2 x 16", *rows[0][3:]]]  # micro-batch = 6 / 3
     assert float(column(header, rows, "peak RSS")[0].split()[0]) > 0.2  # GiB; TF alone > 200 MiB
+    # The search in fresh processes, capped at its probes (1, and 2 timed): its prediction,
+    # the runs above and the kill over the budget are checked without TensorFlow below.
+    header, rows = table(found, "Largest SQuAD fine-tuning micro-batch within 8 GiB")
+    assert [row[:3] for row in rows] == [["16", "off", ">= 2"], ["16", "on", ">= 2"]]
+    assert column(header, rows, "first micro-batch over") == ["-", "-"]
+    assert column(header, rows, "runs") == ["2", "2"]
+    for row in rows:
+        assert 0.2 < float(row[header.index("its peak RSS")].split()[0]) < 8
+        assert re.fullmatch(r"[0-9.]+ GiB \+ -?[0-9]+ MiB/seq", row[header.index("fitted peak")])
+        # At 16 tokens the tiny model's memory per sequence is within the noise: any sign.
+        assert re.fullmatch(r"[0-9]+|-", row[header.index(
+            "fitted line's largest at 9 GiB (extrapolated, not run)")])
+        seconds(row[header.index("step time per sequence at micro-batch 2")])
+    assert column(header, rows, "vs. off")[0] == "1.00x"
+    assert re.fullmatch(r"[0-9]+\.[0-9]{2}x", column(header, rows, "vs. off")[1])
 
     header, rows = table(found, "distillation, tiny, random weights teacher")
     assert column(header, rows, "model") == [
@@ -282,17 +300,87 @@ def test_serving_lists_the_figures_it_had_no_time_for():
         for name in labels]
 
 
-def test_largest_fitting_doubles_then_bisects():
-    from bench.harness import largest_fitting
+def test_largest_within_measures_predicts_and_verifies():
+    """The memory search on a made-up peak (fixed + per item, and a jump the line cannot
+    foresee): it runs the probes, the predicted size and the one above it, corrects a wrong
+    prediction, never runs a size twice, and reports only what ran."""
+    from bench.harness import largest_within
 
-    for limit in (0, 1, 2, 5, 8, 41):
+    def search(peak, limit, **kwargs):
         tried = []
-        assert largest_fitting(lambda n: tried.append(n) or n <= limit) == limit
-        assert len(tried) == len(set(tried)) <= 2 * max(limit, 1).bit_length() + 1, tried
-        if limit >= 3:  # a known fit is not tried again
-            tried = []
-            assert largest_fitting(lambda n: tried.append(n) or n <= limit, lower=3) == limit
-            assert 3 not in tried
+        found = largest_within(lambda n: tried.append(n) or peak(n), limit, **kwargs)
+        assert len(tried) == len(set(tried)), tried
+        assert [n for n, _ in found.tries] == tried
+        return found, tried
+
+    def linear(n):
+        return 1000 + 37 * n
+
+    found, tried = search(linear, 1000 + 37 * 41 + 5)  # the largest within is 41
+    assert (found.largest, found.first_over, found.peak_mib) == (41, 42, linear(41))
+    assert tried == [2, 4, 16, 41, 42]  # a prediction is at most 4x the largest that ran
+    found, tried = search(linear, 1000 + 37 * 12 + 5)
+    assert (found.largest, found.first_over, tried) == (12, 13, [2, 4, 12, 13])
+    assert found.line() == (1000, 37) and found.predict(1000 + 37 * 100) == 100
+    # A step up in memory past 30 (a second buffer the line cannot see): the prediction of 41
+    # goes over, runs stepping back from it fit and refit the line, then it closes in.
+    found, tried = search(lambda n: linear(n) + (300 if n > 30 else 0), 1000 + 37 * 41 + 5)
+    assert (found.largest, found.first_over) == (33, 34)
+    assert tried[:5] == [2, 4, 16, 41, 38] and len(tried) <= 8, tried
+    # A cap: the prediction is not run beyond it, and no size above it is reported.
+    found, tried = search(linear, 1000 + 37 * 41 + 5, most=10)
+    assert (found.largest, found.first_over, tried) == (10, None, [2, 4, 10])
+    # A flat start (a fixed peak above the growing one at small sizes): doubling while flat,
+    # then at most 4x the largest that ran, not the barely rising line's prediction.
+    found, tried = search(lambda n: max(1500, linear(n)), 1000 + 37 * 41 + 5)
+    assert (found.largest, found.first_over) == (41, 42)
+    assert tried[:5] == [2, 4, 8, 16, 64] and len(tried) <= 10, tried
+    # Probes over the limit: the search goes below them; nothing fits: 0.
+    found, tried = search(linear, 1000 + 37 * 1 + 5, probes=(2, 4))
+    assert (found.largest, found.first_over, tried) == (1, 2, [2, 1])
+    found, _ = search(linear, 900)
+    assert (found.largest, found.first_over, found.peak_mib) == (0, 1, None)
+    # A run that finished but peaked over the limit counts as over; a prediction far off
+    # still ends, the steps back growing to bisection.
+    found, tried = search(lambda n: linear(n) if n < 9 else 10 ** 6, 1000 + 37 * 41 + 5)
+    assert (found.largest, found.first_over) == (8, 9) and len(tried) <= 10, tried
+
+
+def hold_memory(mib, seconds):
+    """In a fresh process (harness.run_child): holds `mib` MiB, touched, for `seconds`."""
+    import time
+
+    held = b"\x01" * (mib << 20)
+    time.sleep(seconds)
+    return {"held": len(held) >> 20}
+
+
+def test_memory_search_kills_fresh_processes_over_the_budget():
+    """The search's machinery for real, without TensorFlow: each run a fresh process
+    holding 40 + 9 n MiB, killed by run_child as soon as it is seen over the budget."""
+    from bench import harness
+
+    limit = None
+    runs = {}
+
+    def peak(n):
+        found = harness.run_child("tests.test_bench:hold_memory",
+                                  {"mib": 40 + 9 * n, "seconds": 0.3}, rss_limit_mib=limit)
+        runs[n] = found
+        return None if found is None else found["peak_rss_mib"]
+
+    base = peak(0)  # the interpreter with this module imported, holding 40 MiB
+    limit = base + 9 * 12 + 4  # room for 12 more items
+    found = harness.largest_within(peak, limit, probes=(1, 3))
+    assert (found.largest, found.first_over) == (12, 13), found.tries
+    assert runs[13] is None and found.peak_mib <= limit
+    assert len(found.tries) <= 5, found.tries
+    fixed, per = found.line()
+    assert abs(per - 9) < 1 and abs(fixed - base) < 5, (fixed, per, base)
+    # A machine short of memory (other jobs) stops a child within its limit: not an over.
+    with pytest.raises(harness.MachineShortOfMemory, match="MiB available"):
+        harness.run_child("tests.test_bench:hold_memory", {"mib": 40, "seconds": 5},
+                          rss_limit_mib=limit, keep_available_mib=10 ** 9)
 
 
 def graph_matmul_flops(model, batch):
