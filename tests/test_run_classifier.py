@@ -15,7 +15,7 @@ import tensorflow as tf
 from bert_tf.tokenization import BertTokenizer
 from in_process import run_checked, run_script
 from tasks.classification.model import BertClassifier
-from testing import minilm_dir, tiny_config, write_topic_pairs
+from testing import built_once, minilm_dir, tiny_config, write_topic_pairs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,9 +63,16 @@ def tiny_flags(topic_task, output_dir, **extra):
     return [f"--{k}" if v is True else f"--{k}={v}" for k, v in flags.items() if v is not False]
 
 
-def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
-    out = str(tmp_path / "run")
-    run_here(tiny_flags(topic_task, out))
+@pytest.fixture(scope="module")
+def pair_run(topic_task, tmp_path_factory):
+    """The topic-pair task fine-tuned with tiny_flags' defaults, once per test run: what
+    test_learns_a_pair_task reads, and the uninterrupted run the killed one must equal."""
+    return built_once(tmp_path_factory, "classifier-pair-run",
+                      lambda directory: run_here(tiny_flags(topic_task, str(directory / "run"))))
+
+
+def test_learns_a_pair_task_and_writes_the_original_files(topic_task, pair_run):
+    out = str(pair_run / "run")
     found = results(os.path.join(out, "eval_results.txt"))
     assert set(found) == {"eval_accuracy", "eval_f1", "eval_loss", "global_step", "loss"}
     assert float(found["eval_accuracy"]) > 0.8  # chance is 0.5; neither text alone tells
@@ -88,16 +95,15 @@ def test_learns_a_pair_task_and_writes_the_original_files(topic_task, tmp_path):
     assert reader.get_variable_to_shape_map()["output_weights"] == [2, 32]
 
 
-def test_killed_and_run_again_ends_as_an_uninterrupted_run(topic_task, tmp_path):
-    """The fine-tuning loop SIGKILLed after its first checkpoint: the same command again
-    resumes there and ends with exactly the same results (same seed, deterministic ops).
-    The victim is a process of its own; the other two runs are in this one."""
-    flags = dict(num_train_epochs=1, iterations_per_loop=10, save_checkpoints_steps=10)
-    straight = str(tmp_path / "straight")
-    run_here(tiny_flags(topic_task, straight, **flags))
+def test_killed_and_run_again_ends_as_an_uninterrupted_run(topic_task, pair_run, tmp_path):
+    """The fine-tuning loop SIGKILLed after its first checkpoint (step 75 of 225): the same
+    command again resumes there and ends with exactly the results of the uninterrupted run
+    (pair_run: same flags, same seed, deterministic ops). The victim is a process of its
+    own; the resumed run is in this one."""
+    straight = str(pair_run / "run")
     again = str(tmp_path / "again")
     victim = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_classifier.py"),
-                               *tiny_flags(topic_task, again, **flags)],
+                               *tiny_flags(topic_task, again)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     deadline = time.time() + 300
@@ -106,12 +112,13 @@ def test_killed_and_run_again_ends_as_an_uninterrupted_run(topic_task, tmp_path)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not os.path.exists(os.path.join(again, "eval_results.txt"))  # it died mid-way
-    resumed = run_here(tiny_flags(topic_task, again, **flags))
-    assert re.search(r"Resumed from \S+ at step (10|20|30)\b", resumed.stdout), resumed.stdout
+    resumed = run_here(tiny_flags(topic_task, again))
+    assert re.search(r"Resumed from \S+ at step (75|150)\b", resumed.stdout), resumed.stdout
     assert results(os.path.join(again, "eval_results.txt")) == results(
         os.path.join(straight, "eval_results.txt"))
-    assert results(os.path.join(straight, "eval_results.txt"))["global_step"] == "37"
-    for name in ("test_results.tsv", "finetuned/bert_model.ckpt.index"):
+    assert results(os.path.join(straight, "eval_results.txt"))["global_step"] == "225"
+    for name in ("test_results.tsv", "finetuned/bert_model.ckpt.index",
+                 "finetuned/bert_model.ckpt.data-00000-of-00001"):
         assert open(os.path.join(again, name), "rb").read() == open(
             os.path.join(straight, name), "rb").read(), name
 
