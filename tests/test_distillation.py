@@ -329,6 +329,9 @@ def test_a_teacher_with_other_token_ids_is_refused_before_anything_is_built(teac
     assert not os.path.exists(tmp_path / "out")
 
 
+# CI's slow tier (one strategy at full length): make test runs the same Trainer mirrored in
+# test_run_pretraining and the teacher and its losses here on one device.
+@pytest.mark.slow
 def test_two_mirrored_replicas_distil_as_one_device(teacher, student, tmp_path):
     """The teacher and the hidden-state loss (its projection, the per-thread record of each
     replica's hidden states) under --distribution_strategy=mirrored over this process's two

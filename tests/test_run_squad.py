@@ -211,6 +211,10 @@ NEAR_TIE = 0.1  # float32's score of the served answer at most this below its be
 MIN_SAME_ANSWERS = 0.7
 
 
+# CI's slow tier (an export option at full length: bfloat16 and XLA through the script):
+# make test checks both options' flags through run_pretraining.py's test_train_eval_export
+# and the QA module under XLA in test_serving_xla.
+@pytest.mark.slow
 def test_bfloat16_xla_export_answers_as_do_predict(trained, reduced):
     """run_squad.py --export_dir --serving_precision=bfloat16 --serving_xla: the export says
     so, has the float32 export's signatures, pins no op to a device, compiles the model alone,
