@@ -125,6 +125,51 @@ def test_core_ops_wordpiece_gives_the_same_ids(uncased, cased_vocab, casing):
     assert (expected[0].flat_values.numpy() == core.unk_id).sum() > 0  # [UNK] paths exercised
 
 
+def called_functions(function, *args):
+    """Names of the functions a tf.function's graph calls for these arguments."""
+    graph = function.get_concrete_function(*args).graph
+    return {op.get_attr("f").name for op in graph.get_operations()
+            if op.type in ("PartitionedCall", "StatefulPartitionedCall")}
+
+
+def test_traced_once_per_vocabulary_and_options(uncased, cased_vocab):
+    """Inside a tf.function a tokenizer calls graphs traced once per process for its
+    vocabulary and options (each trace of a script's input pipeline or an export used to
+    build its thousands of ops again): a second tokenizer of the same content calls the same
+    graph, every other content a graph of its own, each giving its own eager answers."""
+    texts = tf.constant(["Größe Café, DÉJÀ vu!", "The Quick Brown Fox", ""])
+    pairs = tf.constant(["naïve RÉSUMÉ", "", "Wikipedia and BooksCorpus"])
+    swapped = list(uncased.vocab)  # another vocabulary: two words trade ids
+    a, b = swapped.index("quick"), swapped.index("fox")
+    swapped[a], swapped[b] = swapped[b], swapped[a]
+    tokenizers = {
+        "uncased": uncased,
+        "uncased again": BertTokenizer(os.path.join(minilm_dir(), "vocab.txt")),
+        "uncased, core ops": BertTokenizer(uncased.vocab, wordpiece="core"),
+        "cased": BertTokenizer(cased_vocab[0], do_lower_case=False),
+        "uncased, two ids swapped": BertTokenizer(swapped),
+    }
+    called, answers = {}, {}
+    for name, length in [(name, 16) for name in tokenizers] + [("uncased", 7)]:
+        tokenizer = tokenizers[name]
+        encode = tf.function(lambda a, b: tokenizer.encode(a, b, length))
+        called[name, length] = called_functions(encode, texts, pairs)
+        got, expected = encode(texts, pairs), tokenizer.encode(texts, pairs, length)
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=(name, key))
+        answers[name, length] = str(expected["input_ids"].numpy().tolist())
+    assert called["uncased", 16] == called["uncased again", 16]
+    del called["uncased again", 16]
+    assert all(len(c) == 1 for c in called.values())
+    assert len(set.union(*called.values())) == len(called)  # one graph per content and length
+    # The contents compared really give different answers (the core ops the same ids).
+    assert answers["uncased, core ops", 16] == answers["uncased", 16]
+    assert len(set(answers.values())) == len(answers) - 2
+    offsets = tf.function(uncased.tokenize_with_offsets)(texts)  # the offsets' graph
+    for got, expected in zip(offsets, uncased.tokenize_with_offsets(texts)):
+        assert got.to_list() == expected.to_list()
+
+
 def test_known_traps_of_the_stock_tokenizer(uncased):
     """Where tensorflow-text's own BertTokenizer differs from the reference; we must not."""
     traps = ["Straße", "ﬁnancial", "ＡＢＣ", "ΟΔΟΣ ς", "a\ue000b", "x\u1680y", "é" * 60,

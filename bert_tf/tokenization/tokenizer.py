@@ -10,14 +10,14 @@ import tensorflow_text as tf_text
 from absl import logging
 
 from bert_tf.errors import MissingFileError
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch
+from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
 from bert_tf.tokenization.core_wordpiece import CoreWordpiece
 from bert_tf.tokenization.normalization import Normalizer
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (MAX_CHARS_PER_WORD, SPECIAL_TOKENS, check_vocab,
                                         keras_hub_tokenizer_config, keras_hub_vocab,
                                         load_vocab, read_tokenizer_config, resolve_casing,
-                                        vocab_is_cased)
+                                        vocab_digest, vocab_is_cased)
 
 _SUFFIX = "##"
 
@@ -61,21 +61,15 @@ class BertTokenizer(TemplateTokenizer):
             self._token_to_id[t] for t in SPECIAL_TOKENS)
         self._warn_on_casing_mismatch()
 
-        self._normalizer = Normalizer(self.do_lower_case, self.strip_accents)
-        if wordpiece == "text":
-            self._wordpiece = tf_text.FastWordpieceTokenizer(
-                vocab=tokens, suffix_indicator=_SUFFIX, unknown_token="[UNK]",
-                max_bytes_per_word=4 * MAX_CHARS_PER_WORD + 4, no_pretokenization=True,
-                token_out_type=tf.int32)
-        elif wordpiece == "core":
-            self._wordpiece = CoreWordpiece(tokens)
-        else:
+        if wordpiece not in ("text", "core"):
             raise ValueError(f"wordpiece must be 'text' or 'core', got {wordpiece!r}")
         self.wordpiece = wordpiece
-        self._tokens = tf.constant(tokens)
-        # Characters each piece covers in its word, for offsets ([UNK] covers the word).
-        self._piece_chars = tf.constant(
-            [len(t[len(_SUFFIX):]) if t.startswith(_SUFFIX) else len(t) for t in tokens], tf.int64)
+        # Tokenizers of the same vocabulary and options share their tables and traced graphs.
+        self.graph_key = ("bert", wordpiece, self.do_lower_case, self.strip_accents,
+                          vocab_digest(tokens))
+        self._normalizer, self._wordpiece, self._tokens, self._piece_chars = shared_parts(
+            self.graph_key, lambda: _build_parts(tokens, self.do_lower_case, self.strip_accents,
+                                                 wordpiece))
         self.template = Template.bert(self.cls_id, self.sep_id, self.pad_id)
 
     # ----------------------------------------------------------------- setup
@@ -136,9 +130,12 @@ class BertTokenizer(TemplateTokenizer):
     def tokenize(self, texts):
         """Wordpiece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
         texts, scalar = as_batch(texts)
-        words, _ = self._normalizer.words(texts)
-        ids = self._pieces(words).merge_dims(1, 2)
+        ids = self.in_graph(self._tokenize, texts)
         return ids[0] if scalar else ids
+
+    def _tokenize(self, texts):
+        words, _ = self._normalizer.words(texts)
+        return self._pieces(words).merge_dims(1, 2)
 
     def tokenize_words(self, words):
         """Wordpiece ids of pre-split words (for tagging), one row of pieces per word.
@@ -161,6 +158,10 @@ class BertTokenizer(TemplateTokenizer):
         normalization split (for example a Hangul syllable) share its span.
         """
         texts, scalar = as_batch(texts)
+        result = self.in_graph(self._tokenize_with_offsets, texts)
+        return tuple(r[0] for r in result) if scalar else result
+
+    def _tokenize_with_offsets(self, texts):
         words, sources = self._normalizer.words(texts)
         pieces = self._pieces(words)  # [B, (W), (P)]
         flat_pieces = pieces.values  # [W, (P)]
@@ -180,8 +181,7 @@ class BertTokenizer(TemplateTokenizer):
         def like_ids(values):
             return pieces.with_flat_values(values).merge_dims(1, 2)
 
-        result = (like_ids(ids), like_ids(starts), like_ids(ends))
-        return tuple(r[0] for r in result) if scalar else result
+        return like_ids(ids), like_ids(starts), like_ids(ends)
 
     def detokenize(self, ids):
         """Ids back to text: pieces joined with spaces, "##" continuations glued on.
@@ -206,6 +206,21 @@ class BertTokenizer(TemplateTokenizer):
                       strip_accents=self.strip_accents, max_seq_length=self.max_seq_length,
                       wordpiece=self.wordpiece)
         return config
+
+
+def _build_parts(tokens, lower_case, strip_accents, wordpiece):
+    """What a BertTokenizer's ops read: normalizer, wordpiece tables, tokens, piece lengths."""
+    if wordpiece == "text":
+        pieces = tf_text.FastWordpieceTokenizer(
+            vocab=tokens, suffix_indicator=_SUFFIX, unknown_token="[UNK]",
+            max_bytes_per_word=4 * MAX_CHARS_PER_WORD + 4, no_pretokenization=True,
+            token_out_type=tf.int32)
+    else:
+        pieces = CoreWordpiece(tokens)
+    # Characters each piece covers in its word, for offsets ([UNK] covers the word).
+    piece_chars = tf.constant(
+        [len(t[len(_SUFFIX):]) if t.startswith(_SUFFIX) else len(t) for t in tokens], tf.int64)
+    return Normalizer(lower_case, strip_accents), pieces, tf.constant(tokens), piece_chars
 
 
 def pieces_of_words(words, tokenize, unk_id):

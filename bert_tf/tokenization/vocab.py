@@ -1,5 +1,6 @@
 """vocab.txt: reading and checking a BERT vocabulary, and the casing a checkpoint directory states."""
 
+import hashlib
 import json
 import os
 import re
@@ -65,6 +66,14 @@ def check_vocab(tokens, origin="vocabulary"):
     missing = [t for t in SPECIAL_TOKENS if t not in seen]
     if missing:
         raise VocabError(f"{origin} lacks the special token(s) {missing}")
+
+
+def vocab_digest(tokens) -> str:
+    """A digest of a vocabulary's tokens in order: equal for equal vocabularies."""
+    digest = hashlib.sha256()
+    for token in tokens:
+        digest.update(token.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
 
 
 def vocab_is_cased(tokens) -> bool:
