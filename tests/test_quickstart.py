@@ -2,8 +2,10 @@
 and a stage that does not ends the demo with a one-line reason."""
 
 import contextlib
+import os
 import random
 import re
+import subprocess
 import sys
 
 import keras
@@ -16,6 +18,8 @@ from keras.src.utils import rng_utils
 import quickstart  # defines its absl flags; no test imports another script's
 from bert_tf.models.bert import BertPretrainer
 from in_process import run_script
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @contextlib.contextmanager
@@ -118,6 +122,16 @@ def test_a_stage_that_did_not_learn_ends_the_demo_with_one_line(check, args, rea
     message = str(exited.value.code)
     assert message.startswith("quickstart.py: the demo failed: " + reason)
     assert "\n" not in message  # sys.exit(str) prints it and exits with status 1
+
+
+def test_the_script_as_a_process_parses_its_flags(tmp_path):
+    """`python quickstart.py` (app.run, what the in-process floor run above skips): a bad flag
+    ends it with status 1 before TensorFlow is imported or anything is written (0.1 s)."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "quickstart.py"), "--work=bogus",
+                           f"--output_dir={tmp_path / 'qs'}"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "--work=bogus" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "qs").exists()
 
 
 def test_learning_checks_pass_what_the_floor_sizes_reach():
