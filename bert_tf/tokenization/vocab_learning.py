@@ -127,8 +127,9 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=1000, sl
             pair = (over, fits) if lowest <= over and fits <= highest else (last, thresh)
             (t0, v0), (t1, v1) = [(t, len(vocabs[t])) for t in pair]
             power = math.log(v1 / v0) / math.log(t1 / t0) if v1 != v0 else 0.0
-            if power < 0:
-                step = math.ceil(t0 * (vocab_size / v0) ** (1 / power) - 1e-9)
+            if power < 0:  # (the exponent bounded: a nearly flat line points far away)
+                exponent = min(max(math.log(vocab_size / v0) / power, -50.0), 50.0)
+                step = math.ceil(t0 * math.exp(exponent) - 1e-9)
             else:  # the size did not fall between them: no line to follow, halve the range
                 step = int(math.sqrt((over + 1) * (fits - 1)))
         last = thresh
