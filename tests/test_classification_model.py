@@ -47,14 +47,17 @@ def test_keras_fit_evaluate_predict_on_raw_strings(tmp_path):
     good, bad = ["great", "lovely", "superb"], ["awful", "dreadful", "poor"]
     texts = [f"the film was {w}" for w in good + bad] * 6
     labels = ([1] * 3 + [0] * 3) * 6
+    # The tokenizer runs in the pipeline once, on evaluate's first pass; fit, the second
+    # evaluate and predict read its cached features in that shuffled order (each new
+    # iterator over the tokenizer's map cost seconds, the steps milliseconds).
     data = (tf.data.Dataset.from_tensor_slices((texts, labels)).shuffle(36, seed=1).batch(12)
-            .map(lambda text, label: (tokenizer(text), label)))
+            .map(lambda text, label: (tokenizer(text), label)).cache())
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     before = model.evaluate(data, return_dict=True, verbose=0)
     # One iterator over the repeated set: a new one per epoch costs more than the steps.
     history = model.fit(data.repeat(), epochs=2, steps_per_epoch=15, verbose=0)
     after = model.evaluate(data, return_dict=True, verbose=0)
-    # Measured: loss 0.69 -> 0.05, accuracy 0.5 -> 1.0 (AMX machine).
+    # Measured: loss 0.69 -> 0.02 (0.05 reshuffled each pass), accuracy 0.5 -> 1.0 (AMX machine).
     assert after["loss"] < 0.5 * before["loss"] and after["accuracy"] >= 0.9
     assert history.history["loss"][-1] < history.history["loss"][0]
     predicted = model.predict(data, verbose=0)["logits"]

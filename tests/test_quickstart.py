@@ -1,28 +1,73 @@
 """The Quick start's main job as the slowest CPU of our machine kind runs it: every stage learns,
 and a stage that does not ends the demo with a one-line reason."""
 
+import contextlib
 import os
+import random
 import re
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
+from keras.src.backend.common import global_state
+from keras.src.random import seed_generator
+from keras.src.utils import rng_utils
 
 import quickstart  # defines its absl flags; no test imports another script's
 from bert_tf.models.bert import BertPretrainer
+from in_process import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@contextlib.contextmanager
+def process_state_kept():
+    """Puts back what a run in this process leaves behind for the worker's later tests:
+    every random seed (the runs call keras.utils.set_random_seed), sys.path (quickstart's
+    main() puts its folder first) and Keras' global dtype policy (no run sets it: checked).
+    in_process.run_script puts back absl's verbosity and op determinism itself."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import ops
+
+    path, policy = list(sys.path), keras.config.dtype_policy()
+    states = random.getstate(), np.random.get_state()
+    eager, graph_seed = context.context(), ops.get_default_graph().seed
+    # set_seed replaces the Random (made only once a seed is set), never mutates it
+    seed, rng = eager._seed, getattr(eager, "_rng", None)
+    keras_seeds = {name: global_state.get_global_attribute(name)
+                   for name in (rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR)}
+    try:
+        yield
+    finally:
+        changed_policy = keras.config.dtype_policy().name != policy.name
+        sys.path[:] = path
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        eager._seed = seed
+        if rng is None:
+            eager.__dict__.pop("_rng", None)
+        else:
+            eager._rng = rng
+        ops.get_default_graph().seed = graph_seed
+        for name, value in keras_seeds.items():
+            global_state.set_global_attribute(name, value)
+        keras.config.set_dtype_policy(policy)
+        assert not changed_policy, "the demo changed Keras' global dtype policy"
+
+
 @pytest.mark.heavy
 def test_the_floor_sizes_learn_at_every_stage(tmp_path):
-    """What `make demo` does on a 2-core Zen 3 (float32, the floor sizes), on any machine."""
+    """What `make demo` does on a 2-core Zen 3 (float32, the floor sizes), on any machine.
+
+    Run in this process (quickstart.py's flags and main(), as the scripts' tests run theirs);
+    its serving check still asks a fresh TensorFlow-only process. The real process's exit
+    status and one-line failure are checked below through quickstart.main."""
     out = tmp_path / "qs"
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "quickstart.py"), f"--output_dir={out}",
-         "--work=floor", "--mixed_precision=float32"],
-        capture_output=True, text=True, timeout=900,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    with process_state_kept():
+        done = run_script("quickstart.py", f"--output_dir={out}", "--work=floor",
+                          "--mixed_precision=float32")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for stage in ("1/6 corpus", "2/6 vocab", "3/6 records", "4/6 pretrain", "5/6 fine-tune",
                   "6/6 serve"):
@@ -77,6 +122,16 @@ def test_a_stage_that_did_not_learn_ends_the_demo_with_one_line(check, args, rea
     message = str(exited.value.code)
     assert message.startswith("quickstart.py: the demo failed: " + reason)
     assert "\n" not in message  # sys.exit(str) prints it and exits with status 1
+
+
+def test_the_script_as_a_process_parses_its_flags(tmp_path):
+    """`python quickstart.py` (app.run, what the in-process floor run above skips): a bad flag
+    ends it with status 1 before TensorFlow is imported or anything is written (0.1 s)."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "quickstart.py"), "--work=bogus",
+                           f"--output_dir={tmp_path / 'qs'}"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and "--work=bogus" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "qs").exists()
 
 
 def test_learning_checks_pass_what_the_floor_sizes_reach():
