@@ -77,7 +77,7 @@ class TemplateTokenizer(keras.layers.Layer):
 
     def in_graph(self, method, *tensors, static=()):
         """`method(*tensors, *static)`; in graph mode through a tf.function shared by every
-        tokenizer with this one's graph_key, traced once per process and `static` values.
+        tokenizer with this one's graph_key (`shared_function`).
 
         `tensors` are `[B]` string tensors (None stays None); `static` are
         hashable Python values that shape the graph. Eager calls run the ops
@@ -85,24 +85,41 @@ class TemplateTokenizer(keras.layers.Layer):
         """
         if self.graph_key is None or tf.executing_eagerly():
             return method(*tensors, *static)
-        present = tuple(t is not None for t in tensors)
+        function = self.shared_function(method, tuple(t is not None for t in tensors), static)
+        return function(*(t for t in tensors if t is not None))
+
+    def shared_function(self, method, present, static=()):
+        """A tf.function of `method`'s given `[B]` string arguments (`present` says which are
+        given, the rest are None), shared by every tokenizer with this one's graph_key and
+        traced once per process for these `static` values (a function of this tokenizer's
+        own without a graph_key). Called eagerly, it also runs without a new instantiation
+        of its graph: the graph is optimized once per process, not per caller."""
         key = (type(self), self.graph_key, method.__name__, present, static)
         with _LOCK:
-            function = _GRAPH_FUNCTIONS.get(key)
+            function = _GRAPH_FUNCTIONS.get(key) if self.graph_key is not None else None
             if function is not None:
                 _GRAPH_FUNCTIONS.move_to_end(key)
-        if function is None:
-            def traced(*given):
-                values = iter(given)
-                return method(*(next(values) if p else None for p in present), *static)
+                return function
 
-            signature = [tf.TensorSpec([None], tf.string)] * sum(present)
-            function = tf.function(traced, input_signature=signature, autograph=False)
-            with _LOCK:
-                function = _GRAPH_FUNCTIONS.setdefault(key, function)
-                while len(_GRAPH_FUNCTIONS) > _GRAPH_FUNCTIONS_KEPT:
-                    _GRAPH_FUNCTIONS.popitem(last=False)
-        return function(*(t for t in tensors if t is not None))
+        def traced(*given):
+            values = iter(given)
+            return method(*(next(values) if p else None for p in present), *static)
+
+        signature = [tf.TensorSpec([None], tf.string)] * sum(present)
+        function = tf.function(traced, input_signature=signature, autograph=False)
+        if self.graph_key is None:
+            return function
+        with _LOCK:
+            function = _GRAPH_FUNCTIONS.setdefault(key, function)
+            while len(_GRAPH_FUNCTIONS) > _GRAPH_FUNCTIONS_KEPT:
+                _GRAPH_FUNCTIONS.popitem(last=False)
+        return function
+
+    def encode_ragged_function(self, pair, max_seq_length=None):
+        """`encode_ragged` as a tf.function of `[B]` texts (and `[B]` second texts when
+        `pair`), for encoding many batches: shared as `shared_function` says."""
+        return self.shared_function(self._encode_ragged, (True, bool(pair)),
+                                    (int(max_seq_length or self.max_seq_length),))
 
     @property
     def vocab_size(self):

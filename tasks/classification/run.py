@@ -144,13 +144,10 @@ class ClassifierRun(FineTuningRun):
 
     @functools.cached_property
     def _encode_texts(self):
-        """The tokenizer as one tf.function, traced once for every split: (texts, second
-        texts) -> ragged ids and segments."""
-        pair = self.processor.is_pair
-        strings = tf.TensorSpec([None], tf.string)
-        return tf.function(lambda a, b: self.tokenizer.encode_ragged(
-            a, b if pair else None, self.settings.max_seq_length),
-            input_signature=[strings, strings])
+        """The tokenizer as one tf.function for every split (shared with the process's other
+        runs of the same vocabulary): texts (and second texts) -> ragged ids and segments."""
+        return self.tokenizer.encode_ragged_function(self.processor.is_pair,
+                                                     self.settings.max_seq_length)
 
     def encode(self, split, which=""):
         """Every example of a split, tokenized once: ragged ids and segments, and label ids."""
@@ -159,8 +156,10 @@ class ClassifierRun(FineTuningRun):
         ids, segments = [], []
         for start in range(0, len(examples), 4096):
             part = examples[start:start + 4096]
-            features = self._encode_texts(tf.constant([e.text_a for e in part]),
-                                          tf.constant([e.text_b or "" for e in part]))
+            texts = [tf.constant([e.text_a for e in part])]
+            if self.processor.is_pair:
+                texts.append(tf.constant([e.text_b or "" for e in part]))
+            features = self._encode_texts(*texts)
             ids.append(features["input_ids"])
             segments.append(features["segment_ids"])
         if self.regression:
