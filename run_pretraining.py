@@ -71,32 +71,17 @@ flags.DEFINE_float("disc_weight", DEFAULT.disc_weight, "ELECTRA: weight of the "
 flags.DEFINE_float("gen_weight", DEFAULT.gen_weight, "ELECTRA: weight of the generator's "
                    "masked-LM loss.")
 # Distillation (DistilBERT's recipe; the fine-tuning scripts' flag names).
-flags.DEFINE_string("teacher", None, "Distill: a pretrained model with its masked-LM head (a "
-                    "run_pretraining.py output_dir or its pretrained/ release, or a BERT, "
-                    "RoBERTa or ALBERT pretraining release; the student's vocab) whose masked-LM "
-                    "distributions and hidden states the student learns; it runs frozen in "
-                    "every step.")
-flags.DEFINE_float("distill_temperature", DEFAULT.distill_temperature, "Distill: the softmax "
-                   "temperature T of the masked-LM distributions (the soft loss is T^2 times "
-                   "their KL divergence).")
-flags.DEFINE_float("distill_alpha", DEFAULT.distill_alpha, "Distill: the weight of the soft "
-                   "masked-LM loss; the student's own losses (masked LM, next sentence) weigh "
-                   "1 - alpha.")
+common_flags.define_distillation_flags(
+    DEFAULT, teacher="a pretrained model with its masked-LM head (a run_pretraining.py "
+    "output_dir or its pretrained/ release, or a BERT, RoBERTa or ALBERT pretraining release; "
+    "the student's vocab) whose masked-LM distributions and hidden states the student learns",
+    distributions="the masked-LM distributions",
+    own_losses="the student's own losses (masked LM, next sentence)",
+    student_config="--bert_config_file or --model_config_file")
 flags.DEFINE_float("distill_cosine_weight", DEFAULT.distill_cosine_weight, "Distill: the "
                    "weight of 1 - cosine between the student's and the teacher's last hidden "
                    "states at real tokens (through a learned projection where the hidden sizes "
                    "differ; 0: off).")
-flags.DEFINE_float("distill_hidden_weight", DEFAULT.distill_hidden_weight, "Distill: the "
-                   "weight of TinyBERT's mean squared error between each student layer's "
-                   "output and a teacher layer's (uniform mapping; 0: off).")
-flags.DEFINE_float("distill_attention_weight", DEFAULT.distill_attention_weight, "Distill: "
-                   "the weight of TinyBERT's attention-map loss between the same layers, head "
-                   "by head (the head counts must agree; 0: off).")
-flags.DEFINE_string("student_layers_from_teacher", None, "Distill: start the student from "
-                    "the teacher's weights, student layer i from teacher layer 2i "
-                    "(every_other, DistilBERT's) or from the teacher layers listed (0,2,5); "
-                    "without --bert_config_file or --model_config_file the student is the "
-                    "teacher with that many layers.")
 flags.DEFINE_string("model_config_file", None, "Instead of --bert_config_file: a config.json "
                     "of any family (Hugging Face's, its model_type naming the family, e.g. a "
                     "RoBERTa's) to pretrain from scratch.")

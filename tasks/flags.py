@@ -93,18 +93,28 @@ def define_finetuning_flags(defaults: run_lib.FineTuningSettings, export_help, p
     define_training_flags(d, export_help)
 
 
-def define_distillation_flags(defaults: run_lib.FineTuningSettings):
-    """Distillation from a fine-tuned teacher (every fine-tuning script takes the same flags)."""
+def define_distillation_flags(defaults, teacher=None, distributions=None, own_losses=None,
+                              student_config="--bert_config_file"):
+    """Distillation from a teacher: the fine-tuning scripts' flags (a fine-tuned teacher, the
+    defaults' words) and run_pretraining.py's (a pretrained one, its own words and defaults).
+
+    `teacher` says what the teacher is, `distributions` which distributions the temperature
+    softens, `own_losses` what weighs 1 - alpha, `student_config` which flags give the
+    student a shape of its own.
+    """
     d = defaults
-    flags.DEFINE_string("teacher", d.teacher, "Distill: a model fine-tuned for this task (a "
-                        "run's output_dir or its finetuned/ release, any family and size, the "
-                        "student's vocab) whose outputs the student learns; it runs frozen in "
-                        "every training step.")
+    teacher = teacher or ("a model fine-tuned for this task (a run's output_dir or its "
+                          "finetuned/ release, any family and size, the student's vocab) whose "
+                          "outputs the student learns")
+    distributions = distributions or "the teacher's and the student's distributions"
+    own_losses = own_losses or "the hard labels' loss"
+    flags.DEFINE_string("teacher", d.teacher, f"Distill: {teacher}; it runs frozen in every "
+                        "training step.")
     flags.DEFINE_float("distill_temperature", d.distill_temperature, "Distill: the softmax "
-                       "temperature T of the teacher's and the student's distributions (the "
-                       "soft loss is T^2 times their KL divergence).")
-    flags.DEFINE_float("distill_alpha", d.distill_alpha, "Distill: the weight of the soft loss; "
-                       "the hard labels' loss weighs 1 - alpha (1: learn from the teacher "
+                       f"temperature T of {distributions} (the soft loss is T^2 times their KL "
+                       "divergence).")
+    flags.DEFINE_float("distill_alpha", d.distill_alpha, "Distill: the weight of the soft "
+                       f"loss, and 1 - alpha that of {own_losses} (1: learn from the teacher "
                        "only).")
     flags.DEFINE_float("distill_hidden_weight", d.distill_hidden_weight, "Distill: the weight "
                        "of TinyBERT's hidden-state loss, the mean squared error between each "
@@ -120,5 +130,5 @@ def define_distillation_flags(defaults: run_lib.FineTuningSettings):
     flags.DEFINE_string("student_layers_from_teacher", d.student_layers_from_teacher,
                         "Distill: start the student from the teacher's weights, student layer "
                         "i from teacher layer 2i (every_other, DistilBERT's) or from the "
-                        "teacher layers listed (0,2,5); without --bert_config_file the student "
+                        f"teacher layers listed (0,2,5); without {student_config} the student "
                         "is the teacher with that many layers.")
