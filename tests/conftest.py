@@ -12,7 +12,16 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 
+import gc  # noqa: E402
+
 import pytest  # noqa: E402
+
+# Fewer, cheaper garbage collections in the test workers: what the imports allocated (the
+# modules of TensorFlow, Keras and their tables, about a million objects) is moved out of
+# the collector's sight, and the youngest generation is collected after 50,000 allocations
+# instead of 700 (measured: 6% of a worker's time went to collections).
+gc.freeze()
+gc.set_threshold(50_000, 20, 20)
 
 
 @pytest.fixture(autouse=True)
