@@ -291,9 +291,11 @@ def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_s
         names = names.shuffle(len(files), seed=seed).repeat()
 
     def read(path):
-        records = tf.data.TFRecordDataset(path)
-        return records.enumerate().map(
-            lambda i, r: (r, tf.strings.join([path, ":record ", tf.strings.as_string(i)])))
+        # (record, its index, its file): zipped, not mapped, so that no function runs per
+        # record (a per-record map cost about 0.1 ms each, as much as the training step's
+        # share on a small model); the names are joined per batch in `parse`.
+        return tf.data.Dataset.zip((tf.data.TFRecordDataset(path), tf.data.Dataset.range(
+            tf.int64.max), tf.data.Dataset.from_tensors(path).repeat()))
 
     data = names.interleave(read, cycle_length=min(cycle_length, len(files)),
                             num_parallel_calls=tf.data.AUTOTUNE,
@@ -306,7 +308,8 @@ def pretraining_dataset(files, batch_size, max_seq_length, max_predictions_per_s
         data = data.skip(skip_batches * batch_size)  # records are cheaper to skip than batches
     data = data.batch(batch_size, drop_remainder=is_training)
 
-    def parse(records, record_names):
+    def parse(records, indices, paths):
+        record_names = tf.strings.join([paths, ":record ", tf.strings.as_string(indices)])
         parsed = tf.io.parse_example(records, spec, example_names=record_names)
         return {k: (v if v.dtype == tf.float32 else tf.cast(v, tf.int32)) for k, v in parsed.items()}
 
