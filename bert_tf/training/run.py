@@ -62,6 +62,23 @@ def require(condition, message):
         raise FlagError(message)
 
 
+def check_distillation_flags(settings):
+    """The --teacher flags' values, as every run that distills reads them (fine-tuning's
+    settings and pretraining's, which add --distill_cosine_weight)."""
+    require(settings.distill_temperature > 0,
+            f"--distill_temperature must be positive, got {settings.distill_temperature}")
+    require(0 <= settings.distill_alpha <= 1,
+            f"--distill_alpha must be in [0, 1], got {settings.distill_alpha}")
+    for name in ("distill_cosine_weight", "distill_hidden_weight", "distill_attention_weight"):
+        if hasattr(settings, name):
+            require(getattr(settings, name) >= 0, f"--{name} must be 0 or more, got "
+                    f"{getattr(settings, name)}")
+    if settings.student_layers_from_teacher:
+        require(bool(settings.teacher), "--student_layers_from_teacher needs a --teacher")
+        require(not settings.init_checkpoint, "--student_layers_from_teacher and "
+                "--init_checkpoint both initialize the student: pass one of them")
+
+
 STRATEGIES = distribution.STRATEGIES
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = tuple(optimization.OPTIMIZERS)
@@ -318,17 +335,7 @@ class FineTuningSettings(TrainingSettings):
                     f"--num_train_epochs must be positive, got {self.num_train_epochs}")
         require(0 <= self.warmup_proportion < 1,
                 f"--warmup_proportion must be in [0, 1), got {self.warmup_proportion}")
-        require(self.distill_temperature > 0,
-                f"--distill_temperature must be positive, got {self.distill_temperature}")
-        require(0 <= self.distill_alpha <= 1,
-                f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
-        for name in ("distill_hidden_weight", "distill_attention_weight"):
-            require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
-                    f"{getattr(self, name)}")
-        if self.student_layers_from_teacher:
-            require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
-            require(not self.init_checkpoint, "--student_layers_from_teacher and "
-                    "--init_checkpoint both initialize the student: pass one of them")
+        check_distillation_flags(self)
 
 
 class FineTuningRun(Run):

@@ -13,7 +13,8 @@ from bert_tf.models import registry
 from bert_tf.models.bert import BertConfig
 from bert_tf.models.bert.release import vocab_kind
 from bert_tf.training import distillation, run_directory
-from bert_tf.training.run import FlagError, Run, TrainingSettings, format_results, require
+from bert_tf.training.run import (FlagError, Run, TrainingSettings, check_distillation_flags,
+                                  format_results, require)
 from bert_tf.training.run import precision_note, write_eval_results
 from tasks.pretraining import inputs as pretraining_inputs
 from tasks.pretraining.examples import NEXT_SENTENCE_FEATURE
@@ -98,18 +99,7 @@ class PretrainingSettings(TrainingSettings):
         require(not (self.do_whole_word_mask and not self.dynamic_masking),
                 "--do_whole_word_mask applies to --dynamic_masking (offline records choose "
                 "their masks in create_pretraining_data.py)")
-        require(self.distill_temperature > 0,
-                f"--distill_temperature must be positive, got {self.distill_temperature}")
-        require(0 <= self.distill_alpha <= 1,
-                f"--distill_alpha must be in [0, 1], got {self.distill_alpha}")
-        for name in ("distill_cosine_weight", "distill_hidden_weight",
-                     "distill_attention_weight"):
-            require(getattr(self, name) >= 0, f"--{name} must be 0 or more, got "
-                    f"{getattr(self, name)}")
-        if self.student_layers_from_teacher:
-            require(bool(self.teacher), "--student_layers_from_teacher needs a --teacher")
-            require(not self.init_checkpoint, "--student_layers_from_teacher and "
-                    "--init_checkpoint both initialize the student: pass one of them")
+        check_distillation_flags(self)
 
 
 _FAMILY_FLAGS = ("generator_hidden_size", "generator_layers", "temperature", "disc_weight",
