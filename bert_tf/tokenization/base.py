@@ -19,34 +19,36 @@ def as_batch(texts):
     return texts, False
 
 
-# Traced tokenizer graphs, shared by the tokenizers of one content in this process (see
-# TemplateTokenizer.in_graph): (graph key, method, static arguments) -> tf.function.
-_GRAPH_FUNCTIONS = collections.OrderedDict()
-_GRAPH_FUNCTIONS_KEPT = 64
-# The TensorFlow objects those graphs read, one set per graph key (see shared_parts).
-_SHARED_PARTS = collections.OrderedDict()
-_SHARED_PARTS_KEPT = 16
+class Shared:
+    """What tokenizers of one content share in a process: the TensorFlow objects their ops
+    read (`parts`: tables, constant tensors) and the graphs traced on them (`functions`:
+    (method, arguments given, static values) -> tf.function). The graphs capture these
+    very parts, so they live and go together."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.functions = {}
+
+
+# Shared by content key, the most recently used kept (tokenizers hold their own).
+_SHARED = collections.OrderedDict()
+_SHARED_KEPT = 16
 _LOCK = threading.Lock()
 
 
 def shared_parts(key, build):
-    """`build()`'s result, built once per `key` in this process and shared from then on.
-
-    A tokenizer takes the TensorFlow objects its ops read (tables, constant
-    tensors) from here, so that tokenizers of equal keys read the same objects
-    and can share traced graphs (TemplateTokenizer.in_graph). The parts must
-    never change once built.
-    """
+    """A `Shared` of `build()`'s result, built once per `key` in this process and handed
+    to every tokenizer of that key from then on (the parts must never change once built)."""
     with _LOCK:
-        if key in _SHARED_PARTS:
-            _SHARED_PARTS.move_to_end(key)
-            return _SHARED_PARTS[key]
-    parts = build()
+        if key in _SHARED:
+            _SHARED.move_to_end(key)
+            return _SHARED[key]
+    shared = Shared(build())
     with _LOCK:
-        parts = _SHARED_PARTS.setdefault(key, parts)
-        while len(_SHARED_PARTS) > _SHARED_PARTS_KEPT:
-            _SHARED_PARTS.popitem(last=False)
-    return parts
+        shared = _SHARED.setdefault(key, shared)
+        while len(_SHARED) > _SHARED_KEPT:
+            _SHARED.popitem(last=False)
+    return shared
 
 
 class TemplateTokenizer(keras.layers.Layer):
@@ -56,18 +58,21 @@ class TemplateTokenizer(keras.layers.Layer):
     string tensor of `vocab`), `template`, `max_seq_length`, and defines
     `tokenize(texts)` -> int32 ragged `[B, (P)]`.
 
-    A subclass whose ops read only objects from `shared_parts(key, ...)` sets
-    `graph_key` to that key: then its graph-mode calls (inside a tf.function,
-    a tf.data map or a SavedModel signature) go through graphs traced once per
-    process for all tokenizers of that key (`in_graph`), instead of building
-    the tokenizer's few thousand ops again in every trace.
+    A subclass whose ops read only the parts of `shared = shared_parts(key,
+    ...)` sets `graph_key` to that key and `_shared` to it: then its
+    graph-mode calls (inside a tf.function, a tf.data map or a SavedModel
+    signature) go through graphs traced once per process for all tokenizers
+    of that key (`in_graph`), instead of building the tokenizer's few
+    thousand ops again in every trace.
     """
 
     graph_key = None
+    _shared = None
 
     # Plain Python data, not Keras state: a Keras layer would wrap each list or dict it is
     # given in a tracked copy, visiting every entry (about 0.15 s for a 30k-token vocab).
-    _UNTRACKED = frozenset({"vocab", "_token_to_id", "merges"})
+    # (`_shared`'s TensorFlow objects are tracked through the attributes that hold them.)
+    _UNTRACKED = frozenset({"vocab", "_token_to_id", "merges", "_shared"})
 
     def __setattr__(self, name, value):
         if name in self._UNTRACKED:
@@ -83,7 +88,7 @@ class TemplateTokenizer(keras.layers.Layer):
         hashable Python values that shape the graph. Eager calls run the ops
         directly, as before.
         """
-        if self.graph_key is None or tf.executing_eagerly():
+        if self._shared is None or tf.executing_eagerly():
             return method(*tensors, *static)
         function = self.shared_function(method, tuple(t is not None for t in tensors), static)
         return function(*(t for t in tensors if t is not None))
@@ -94,11 +99,11 @@ class TemplateTokenizer(keras.layers.Layer):
         traced once per process for these `static` values (a function of this tokenizer's
         own without a graph_key). Called eagerly, it also runs without a new instantiation
         of its graph: the graph is optimized once per process, not per caller."""
-        key = (type(self), self.graph_key, method.__name__, present, static)
-        with _LOCK:
-            function = _GRAPH_FUNCTIONS.get(key) if self.graph_key is not None else None
+        key = (method.__name__, present, static)
+        if self._shared is not None:
+            with _LOCK:
+                function = self._shared.functions.get(key)
             if function is not None:
-                _GRAPH_FUNCTIONS.move_to_end(key)
                 return function
 
         def traced(*given):
@@ -107,13 +112,10 @@ class TemplateTokenizer(keras.layers.Layer):
 
         signature = [tf.TensorSpec([None], tf.string)] * sum(present)
         function = tf.function(traced, input_signature=signature, autograph=False)
-        if self.graph_key is None:
+        if self._shared is None:
             return function
         with _LOCK:
-            function = _GRAPH_FUNCTIONS.setdefault(key, function)
-            while len(_GRAPH_FUNCTIONS) > _GRAPH_FUNCTIONS_KEPT:
-                _GRAPH_FUNCTIONS.popitem(last=False)
-        return function
+            return self._shared.functions.setdefault(key, function)
 
     def encode_ragged_function(self, pair, max_seq_length=None):
         """`encode_ragged` as a tf.function of `[B]` texts (and `[B]` second texts when

@@ -67,9 +67,9 @@ class BertTokenizer(TemplateTokenizer):
         # Tokenizers of the same vocabulary and options share their tables and traced graphs.
         self.graph_key = ("bert", wordpiece, self.do_lower_case, self.strip_accents,
                           vocab_digest(tokens))
-        self._normalizer, self._wordpiece, self._tokens, self._piece_chars = shared_parts(
-            self.graph_key, lambda: _build_parts(tokens, self.do_lower_case, self.strip_accents,
-                                                 wordpiece))
+        self._shared = shared_parts(self.graph_key, lambda: _build_parts(
+            tokens, self.do_lower_case, self.strip_accents, wordpiece))
+        self._normalizer, self._wordpiece, self._tokens, self._piece_chars = self._shared.parts
         self.template = Template.bert(self.cls_id, self.sep_id, self.pad_id)
 
     # ----------------------------------------------------------------- setup
