@@ -4,13 +4,16 @@ Workloads import this module; it defines no flags and imports TensorFlow only
 inside the functions that need it, so `python -m bench list` stays fast.
 """
 
+import atexit
 import dataclasses
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 # The repository root: `python -m bench.child` must find `bench`, `bert_tf`
@@ -20,6 +23,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A training step (forward, backward for activations and for weights) costs
 # about three forward passes in matmul FLOPs.
 TRAIN_FLOP_FACTOR = 3
+
+
+def scratch_dir(prefix):
+    """A new temporary directory for one workload's files (exports, checkpoints, records),
+    removed when this process exits: a benchmark leaves nothing behind in the temporary
+    directory however often it runs (serving exports are gigabytes)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 # ---------------------------------------------------------------- ceilings

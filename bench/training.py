@@ -4,7 +4,7 @@ Each builder returns `run()`, which trains `steps` steps on one fixed batch
 and returns only when they are done.
 """
 
-import tempfile
+from bench import harness
 
 
 def device():
@@ -26,7 +26,7 @@ def ours(objective, build_model, batch, steps, jit_compile=False, learning_rate=
         tf.distribute.OneDeviceStrategy(device()), objective, build_model=build_model,
         build_optimizer=lambda: optimization.create_optimizer(
             "adamw", learning_rate, num_train_steps=10 ** 9, num_warmup_steps=0),
-        options=TrainingOptions(tempfile.mkdtemp(prefix="bench_trainer_"),
+        options=TrainingOptions(harness.scratch_dir("bench_trainer_"),
                                 num_train_steps=10 ** 9, steps_per_loop=steps,
                                 jit_compile=jit_compile, log=lambda line: None))
     data = tf.data.Dataset.from_tensors(batch).repeat()
@@ -81,8 +81,6 @@ def compare_steps(ceilings, flop, batch_size, steps, repeats, jit_variants, buil
     """
     import keras
     from absl import flags
-
-    from bench import harness
 
     header = ["precision", "bert_tf XLA", "bert_tf"]
     if build_keras_hub:

@@ -13,6 +13,7 @@ tf.config.set_logical_device_configuration(
 
 
 import gc  # noqa: E402
+import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -22,6 +23,22 @@ import pytest  # noqa: E402
 # instead of 700 (measured: 6% of a worker's time went to collections).
 gc.freeze()
 gc.set_threshold(50_000, 20, 20)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_files_under_pytests_own_directory(tmp_path_factory):
+    """Whatever a test, its subprocesses or a library write to the temporary directory goes
+    under pytest's base directory, of which pytest keeps the last three runs: a test that
+    leaks a file cannot fill the machine's disk over many runs."""
+    path = str(tmp_path_factory.mktemp("tmp"))
+    before = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = path
+    yield
+    if before[0] is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = before[0]
+    tempfile.tempdir = before[1]
 
 
 @pytest.fixture(autouse=True)

@@ -188,7 +188,7 @@ def test_task_lengths_child_trains_and_predicts(task, tmp_path, monkeypatch):
     the F1 of the predictions it wrote, recomputed here."""
     work = tmp_path / "work"
     work.mkdir()
-    monkeypatch.setattr(task_lengths.tempfile, "mkdtemp", lambda prefix: str(work))
+    monkeypatch.setattr(task_lengths.harness, "scratch_dir", lambda prefix: str(work))
     if task == "tagging":
         data = text_data.tagging_set(24, 8, seed=0)
         files = text_data.write_tagging(data, str(tmp_path))

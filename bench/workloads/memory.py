@@ -66,7 +66,6 @@ def train_step(preset, batch, seq_length, accumulation, precision, recompute=Fal
                timed_steps=1):
     """In the child process: one step that traces, then `timed_steps` timed steps; returns
     the seconds of the fastest timed one (None for 0: a run for its peak memory alone)."""
-    import tempfile
     import time
 
     import tensorflow as tf
@@ -90,7 +89,7 @@ def train_step(preset, batch, seq_length, accumulation, precision, recompute=Fal
         build_model=build_model,
         build_optimizer=lambda: optimization.create_optimizer(
             "adamw", 3e-5, num_train_steps=10 ** 9, num_warmup_steps=0),
-        options=TrainingOptions(tempfile.mkdtemp(prefix="bench_memory_"),
+        options=TrainingOptions(harness.scratch_dir("bench_memory_"),
                                 num_train_steps=10 ** 9, steps_per_loop=1,
                                 gradient_accumulation_steps=accumulation,
                                 log=lambda line: None))

@@ -13,7 +13,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from absl import flags
@@ -61,7 +60,7 @@ def run(ceilings):
 
     t = bench.setting("seq_length", 128)
     runs = bench.setting("repeats", 3)
-    work = tempfile.mkdtemp(prefix="bench_pretraining_data_")
+    work = harness.scratch_dir("bench_pretraining_data_")
     corpus = os.path.join(work, "corpus.txt")
     once = corpus + ".once"
     dirs = docstring_corpus.site_packages("keras", "numpy", "scipy", "tensorflow", "absl",

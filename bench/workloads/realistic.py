@@ -172,7 +172,7 @@ def ours_child(data_dir, columns, init, preset, precision, batch_size, max_seq_l
 
     from tasks.classification import run as classifier_run
 
-    work = tempfile.mkdtemp(prefix="realistic_ours_")
+    work = harness.scratch_dir("realistic_ours_")
     marks = []
 
     def log(line):

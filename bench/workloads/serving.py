@@ -40,7 +40,6 @@ import importlib
 import itertools
 import os
 import statistics
-import tempfile
 import time
 
 from absl import flags
@@ -271,7 +270,7 @@ def run(ceilings):
           f"requests per contender and cell, {repeats} batches of each of {batch_sizes}; "
           "contenders alternating", flush=True)
 
-    work = tempfile.mkdtemp(prefix="bench_serving_")
+    work = harness.scratch_dir("bench_serving_")
     results = {}  # (precision label, lengths): {contender: {...}}
     for precision in precisions:
         for xla in variants:

@@ -56,7 +56,7 @@ def task_child(task, files, init, preset, precision, batch_size, max_seq_length,
 
     from bench import text_data
 
-    work = tempfile.mkdtemp(prefix=f"task_lengths_{task}_")
+    work = harness.scratch_dir(f"task_lengths_{task}_")
     marks = []
 
     def log(line):
