@@ -20,6 +20,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from bert_tf.errors import MissingFileError, UserError
 from bert_tf.tokenization import BpeTokenizer, BpeVocabError, Template, truncated_pair_lengths
 from bert_tf.tokenization import byte_level
+from testing import called_functions
 from tokenizer_corpus import bpe_corpus, fuzz_texts
 
 TRAIN = bpe_corpus(600, seed=1)
@@ -84,6 +85,25 @@ def assert_same_as_reference(tokenizer, hf, texts):
             mismatches.append((text, ids[i].numpy().tolist(), e.ids, spans, e.offsets))
     assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, e.g. {mismatches[:2]}"
     return ids, starts, ends
+
+
+def test_tokenizers_of_one_content_share_their_graphs(trained, ours, ours_prefixed):
+    """As BertTokenizer's (test_tokenization): inside a tf.function, a second tokenizer of the
+    same vocabulary and merges calls the graph the first one traced; add_prefix_space or
+    another merge list gets its own, which answers for its own content."""
+    texts = tf.constant(["Hello world, again", "  spaced  out", ""])
+    pairs = tf.constant(["a second text", "", "x"])
+    same = BpeTokenizer.from_vocab_file(trained["json"] / "tokenizer.json")
+    fewer = BpeTokenizer(trained["vocab"], ours.merges[:len(ours.merges) // 3])
+    assert same.graph_key == ours.graph_key
+    assert len({ours.graph_key, ours_prefixed.graph_key, fewer.graph_key}) == 3
+    called = [called_functions(tf.function(lambda a, b: tokenizer.encode(a, b, 16)), texts,
+                               pairs) for tokenizer in (ours, same, ours_prefixed, fewer)]
+    assert called[0] == called[1] and len(called[0]) == 1
+    assert len(set.union(called[0], called[2], called[3])) == 3
+    got = tf.function(lambda a, b: fewer.encode(a, b, 16))(texts, pairs)["input_ids"]
+    np.testing.assert_array_equal(got, fewer.encode(texts, pairs, 16)["input_ids"])
+    assert got.numpy().tolist() != ours.encode(texts, pairs, 16)["input_ids"].numpy().tolist()
 
 
 def test_special_tokens_and_vocab(ours, trained):

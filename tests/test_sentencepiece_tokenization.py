@@ -129,6 +129,47 @@ def test_template_is_albert_s_and_casing_follows_the_config(spiece, ours, tmp_pa
     assert pieces[0, 2].numpy().tolist() == ours.tokenize("fox").numpy().tolist()
 
 
+def test_tokenizers_of_one_model_and_options_share_their_graphs(spiece, ours):
+    """As BertTokenizer's (test_tokenization): inside a tf.function, a second tokenizer of the
+    same model and options calls the graph the first one traced; another casing or
+    accent option gets its own, which answers for its own options."""
+    import tensorflow as tf
+
+    texts = tf.constant(["Hello  WORLD, ``again''", " Crème Brûlée ", ""])
+    same = SentencePieceTokenizer(open(spiece, "rb").read())
+    others = [SentencePieceTokenizer(spiece, do_lower_case=False),
+              SentencePieceTokenizer(spiece, keep_accents=True)]
+    assert same.graph_key == ours.graph_key
+    assert len({ours.graph_key, *(other.graph_key for other in others)}) == 3
+    called = [testing.called_functions(tf.function(lambda a: tokenizer.encode(a, None, 24)),
+                                       texts) for tokenizer in (ours, same, *others)]
+    assert called[0] == called[1] and len(called[0]) == 1
+    assert len(set.union(called[0], called[2], called[3])) == 3
+    for other in others:
+        got = tf.function(lambda a: other.encode(a, None, 24))(texts)["input_ids"]
+        np.testing.assert_array_equal(got, other.encode(texts, None, 24)["input_ids"])
+        assert got.numpy().tolist() != ours.encode(texts, None, 24)["input_ids"].numpy().tolist()
+    offsets = tf.function(others[0].tokenize_with_offsets)(texts)
+    for graph, eager in zip(offsets, others[0].tokenize_with_offsets(texts)):
+        assert graph.to_list() == eager.to_list()
+
+
+def test_a_tokenizer_outlives_a_new_random_seed(spiece, ours):
+    """tf.random.set_seed clears TensorFlow's kernel cache, which held tensorflow-text's
+    model resource: every SentencePiece tokenizer made before a run's
+    `keras.utils.set_random_seed` failed afterwards ("Resource ... does not exist")."""
+    import tensorflow as tf
+
+    texts = ["Hello WORLD, ``again''", "Crème Brûlée"]
+    before = ours.tokenize(texts).to_list()
+    try:
+        tf.random.set_seed(1)
+        assert ours.tokenize(texts).to_list() == before
+        assert SentencePieceTokenizer(spiece).tokenize(texts).to_list() == before
+    finally:
+        tf.random.set_seed(None)
+
+
 def test_config_round_trip_and_file_errors(spiece, ours, tmp_path):
     clone = SentencePieceTokenizer.from_config(ours.get_config())
     assert clone.vocab == ours.vocab and clone.do_lower_case

@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from bert_tf.tokenization import normalization as text_normalization
 from bert_tf.tokenization import BertTokenizer, VocabError, truncated_pair_lengths
 from bert_tf.tokenization.vocab_learning import count_words, learn_vocab
-from testing import minilm_dir
+from testing import called_functions, minilm_dir
 from tokenizer_corpus import parity_corpus
 
 CORPUS = parity_corpus()
@@ -123,13 +123,6 @@ def test_core_ops_wordpiece_gives_the_same_ids(uncased, cased_vocab, casing):
     for a, b in zip(expected, got):
         assert a.to_list() == b.to_list()
     assert (expected[0].flat_values.numpy() == core.unk_id).sum() > 0  # [UNK] paths exercised
-
-
-def called_functions(function, *args):
-    """Names of the functions a tf.function's graph calls for these arguments."""
-    graph = function.get_concrete_function(*args).graph
-    return {op.get_attr("f").name for op in graph.get_operations()
-            if op.type in ("PartitionedCall", "StatefulPartitionedCall")}
 
 
 def test_traced_once_per_vocabulary_and_options(uncased):

@@ -38,6 +38,13 @@ def minilm_dir() -> str:
     return path
 
 
+def called_functions(function, *args):
+    """Names of the functions a tf.function's graph calls for these arguments."""
+    graph = function.get_concrete_function(*args).graph
+    return {op.get_attr("f").name for op in graph.get_operations()
+            if op.type in ("PartitionedCall", "StatefulPartitionedCall")}
+
+
 def check_layer(layer_cls, init_kwargs, call):
     """Builds a layer from non-default kwargs and checks what every layer must do.
 

@@ -16,8 +16,8 @@ from bert_tf.tokenization.core_bpe import CoreBpe
 from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (keras_hub_tokenizer_config, keras_hub_vocab,
-                                        read_tokenizer_config)
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch
+                                        read_tokenizer_config, vocab_digest)
+from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
 from bert_tf.tokenization.tokenizer import pieces_of_words
 
 
@@ -71,9 +71,13 @@ class BpeTokenizer(TemplateTokenizer):
             setattr(self, attribute, self._token_to_id[token])
         self.template = Template.roberta(self.cls_id, self.sep_id, self.pad_id)
 
-        self._bpe = CoreBpe(tokens, merge_table, self.unk_id)
-        self._tokens = tf.constant(tokens)
-        self._token_bytes = tf.constant([_token_bytes(t) for t in tokens])
+        # Tokenizers of the same vocabulary, merges and options share their tables and graphs.
+        self.graph_key = ("bpe", self.add_prefix_space, vocab_digest(tokens),
+                          vocab_digest(str(i) for merge in merge_table for i in merge))
+        self._shared = shared_parts(self.graph_key, lambda: (
+            CoreBpe(tokens, merge_table, self.unk_id), tf.constant(tokens),
+            tf.constant([_token_bytes(t) for t in tokens])))
+        self._bpe, self._tokens, self._token_bytes = self._shared.parts
 
     # ----------------------------------------------------------------- setup
 
@@ -160,9 +164,12 @@ class BpeTokenizer(TemplateTokenizer):
     def tokenize(self, texts):
         """BPE ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
         texts, scalar = as_batch(texts)
-        ids, _ = self._pieces(self._prefixed(texts)[0])
-        ids = ids.merge_dims(1, 2)
+        ids = self.in_graph(self._tokenize, texts)
         return ids[0] if scalar else ids
+
+    def _tokenize(self, texts):
+        ids, _ = self._pieces(self._prefixed(texts)[0])
+        return ids.merge_dims(1, 2)
 
     def tokenize_words(self, words):
         """BPE ids of pre-split words (for tagging), one row of tokens per word.
@@ -189,6 +196,10 @@ class BpeTokenizer(TemplateTokenizer):
         offsets with `trim_offsets=False`.
         """
         texts, scalar = as_batch(texts)
+        result = self.in_graph(self._tokenize_with_offsets, texts)
+        return tuple(r[0] for r in result) if scalar else result
+
+    def _tokenize_with_offsets(self, texts):
         texts, prefixed = self._prefixed(texts)
         ids, lengths = self._pieces(texts)
         ids, lengths = ids.merge_dims(1, 2), lengths.merge_dims(1, 2)  # [B, (P)]
@@ -211,8 +222,7 @@ class BpeTokenizer(TemplateTokenizer):
         shift = tf.cast(tf.gather(prefixed, ids.value_rowids()), tf.int64)  # [P]
         starts = tf.maximum(starts - shift, 0)
         ends = tf.maximum(ends - shift, 1)
-        result = (ids, ids.with_flat_values(starts), ids.with_flat_values(ends))
-        return tuple(r[0] for r in result) if scalar else result
+        return ids, ids.with_flat_values(starts), ids.with_flat_values(ends)
 
     def detokenize(self, ids):
         """Ids back to text: the tokens' bytes joined and read as UTF-8.

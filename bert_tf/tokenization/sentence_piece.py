@@ -3,15 +3,17 @@
 # B=batch, C=characters of a batch, P=pieces, T=max_seq_length
 
 import base64
+import hashlib
 import os
 import unicodedata
 
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow_text.python.ops import sentencepiece_tokenizer as sentencepiece_ops
 
 from bert_tf.errors import MissingFileError, UserError
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch
+from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
 from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.tokenizer import pieces_of_words
@@ -52,6 +54,34 @@ def _combining_class():
 
 
 _COMBINING = None
+
+
+class _ModelResource(sentencepiece_ops._SentencepieceModelResource):
+    """tensorflow-text's SentencePiece model resource under a name of its content.
+
+    tensorflow-text creates it unnamed, owned by the op's kernel: in eager mode that kernel
+    lives in TensorFlow's kernel cache, which `tf.random.set_seed` (and so
+    `keras.utils.set_random_seed`, run at the start of every run) clears, deleting the
+    model under every tokenizer made before ("Resource .../_0_SentencepieceOp ... does not
+    exist"). A named resource is not the kernel's: it stays while the process lives, and
+    every tokenizer (and loaded SavedModel) of the same model shares the one copy.
+    """
+
+    def __init__(self, model):
+        self._shared_name = "bert_tf_spiece_" + hashlib.sha256(model).hexdigest()[:32]
+        super().__init__(model, None)
+
+    def _create_resource(self):
+        return sentencepiece_ops.gen_sentencepiece_tokenizer.sentencepiece_op(
+            model=self._model, shared_name=self._shared_name)
+
+
+class _Model(tf_text.SentencepieceTokenizer):
+    """tensorflow-text's SentencePiece tokenizer on a `_ModelResource`."""
+
+    def __init__(self, model):
+        super().__init__(model=model, out_type=tf.int32, add_bos=False, add_eos=False)
+        self._model_resource = _ModelResource(model)
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -101,22 +131,17 @@ class SentencePieceTokenizer(TemplateTokenizer):
             self.vocab_file = None
             proto = bytes(model)
         origin = self.vocab_file or "the SentencePiece model"
-        try:
-            self._sentencepiece = tf_text.SentencepieceTokenizer(
-                model=proto, out_type=tf.int32, add_bos=False, add_eos=False)
-            size = int(self._sentencepiece.vocab_size())
-            tokens = [t.decode("utf-8") for t in
-                      self._sentencepiece.id_to_string(tf.range(size)).numpy()]
-        except (tf.errors.OpError, ValueError) as e:
-            message = str(getattr(e, "message", e)).strip().splitlines()[0]
-            raise SentencePieceError(f"{origin} is not a SentencePiece model: {message}") from None
         self.model_proto = proto
-        tokens = self._vocabulary(tokens, origin)
-        self.vocab = tokens
         self.do_lower_case = bool(do_lower_case)
         self.keep_accents = bool(keep_accents)
         self.strip_accents = not self.keep_accents
         self.remove_space = bool(remove_space)
+        # Tokenizers of the same model, class and options share the model and their graphs.
+        self.graph_key = (type(self).__qualname__, hashlib.sha256(proto).hexdigest(),
+                          self.do_lower_case, self.keep_accents, self.remove_space)
+        self._shared = shared_parts(self.graph_key, lambda: self._build_parts(proto, origin))
+        self._sentencepiece, tokens, self._tokens = self._shared.parts
+        self.vocab = tokens = list(tokens)  # its own: a caller may change it
         self.max_seq_length = int(max_seq_length)
         if max_seq_length < 3:
             raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
@@ -128,10 +153,21 @@ class SentencePieceTokenizer(TemplateTokenizer):
         for attribute, token in self.special_tokens.items():
             setattr(self, attribute, self._token_to_id[token])
         self.template = self._template()
-        self._tokens = tf.constant(tokens)
         global _COMBINING
         if _COMBINING is None:  # here, not where a tf.function traces the normalization
             _COMBINING = _combining_class()
+
+    def _build_parts(self, proto, origin):
+        """The model as tensorflow-text's op, our tokens by id, and those as a tensor."""
+        try:
+            model = _Model(proto)
+            size = int(model.vocab_size())
+            pieces = [t.decode("utf-8") for t in model.id_to_string(tf.range(size)).numpy()]
+        except (tf.errors.OpError, ValueError) as e:
+            message = str(getattr(e, "message", e)).strip().splitlines()[0]
+            raise SentencePieceError(f"{origin} is not a SentencePiece model: {message}") from None
+        tokens = self._vocabulary(pieces, origin)
+        return model, tokens, tf.constant(tokens)
 
     def _vocabulary(self, pieces, origin):
         """Our tokens by id, from the model's pieces by id (ALBERT: the same)."""
@@ -230,10 +266,13 @@ class SentencePieceTokenizer(TemplateTokenizer):
     def tokenize(self, texts):
         """Piece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
         texts, scalar = as_batch(texts)
+        ids = self.in_graph(self._tokenize, texts)
+        return ids[0] if scalar else ids
+
+    def _tokenize(self, texts):
         normalized, _, _ = self._normalized(texts)
         ids = self._sentencepiece.tokenize(normalized)
-        ids = ids.with_flat_values(self._ids(ids.flat_values))
-        return ids[0] if scalar else ids
+        return ids.with_flat_values(self._ids(ids.flat_values))
 
     def tokenize_words(self, words):
         """Piece ids of pre-split words (for tagging), one row of pieces per word.
@@ -258,6 +297,10 @@ class SentencePieceTokenizer(TemplateTokenizer):
         "▁" before a word) has an empty span.
         """
         texts, scalar = as_batch(texts)
+        result = self.in_graph(self._tokenize_with_offsets, texts)
+        return tuple(r[0] for r in result) if scalar else result
+
+    def _tokenize_with_offsets(self, texts):
         normalized, lengths, code_points = self._normalized(texts)
         ids, begins, ends = self._sentencepiece.tokenize_with_offsets(normalized)  # bytes
         ids = ids.with_flat_values(self._ids(ids.flat_values))
@@ -275,8 +318,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
 
         start = character(begin) - first_char
         stop = tf.where(end > begin, character(end - 1) + 1 - first_char, start)
-        result = (ids, ids.with_flat_values(start), ids.with_flat_values(stop))
-        return tuple(r[0] for r in result) if scalar else result
+        return ids, ids.with_flat_values(start), ids.with_flat_values(stop)
 
     def detokenize(self, ids):
         """Ids back to (normalized) text, as SentencePiece decodes them; <pad> is dropped.
