@@ -28,7 +28,9 @@ TRAIN_FLOP_FACTOR = 3
 def scratch_dir(prefix):
     """A new temporary directory for one workload's files (exports, checkpoints, records),
     removed when this process exits: a benchmark leaves nothing behind in the temporary
-    directory however often it runs (serving exports are gigabytes)."""
+    directory however often it runs (a serving run's exports: about 100 MB at the tests'
+    tiny size, gigabytes at BERT-Base). A child that run_child kills is cleaned up by
+    run_child."""
     path = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
@@ -161,33 +163,39 @@ def run_child(module_function, kwargs, rss_limit_mib=None, keep_available_mib=No
     OOM killer would take it for an over; that raises MachineShortOfMemory.
     """
     import signal
-    import tempfile
 
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The child's temporary files go in a directory removed here, however the child ends:
+    # one killed over its budget never runs its own clean-up (scratch_dir's atexit).
+    scratch = tempfile.mkdtemp(prefix="bench_child_")
+    env["TMPDIR"] = scratch
     command = [sys.executable, "-m", "bench.child", module_function, json.dumps(kwargs)]
-    # Files rather than pipes: a child that fills a pipe while it is watched would block.
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
-        over = short = False
-        rss = 0
-        while child.poll() is None:
-            rss = _rss_mib(child.pid)
-            if rss_limit_mib is not None and rss > rss_limit_mib:
-                child.kill()
-                child.wait()
-                over = True
-                break
-            if keep_available_mib is not None and _available_mib() < keep_available_mib:
-                child.kill()
-                child.wait()
-                short = True
-                break
-            time.sleep(0.05)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    try:
+        # Files rather than pipes: a child that fills a pipe while it is watched would block.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+            over = short = False
+            rss = 0
+            while child.poll() is None:
+                rss = _rss_mib(child.pid)
+                if rss_limit_mib is not None and rss > rss_limit_mib:
+                    child.kill()
+                    child.wait()
+                    over = True
+                    break
+                if keep_available_mib is not None and _available_mib() < keep_available_mib:
+                    child.kill()
+                    child.wait()
+                    short = True
+                    break
+                time.sleep(0.05)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if short:
         raise MachineShortOfMemory(
             f"bench.child {module_function} {kwargs}: stopped, the machine had under "

@@ -366,9 +366,14 @@ def test_largest_within_measures_predicts_and_verifies():
 
 
 def hold_memory(mib, seconds):
-    """In a fresh process (harness.run_child): holds `mib` MiB, touched, for `seconds`."""
+    """In a fresh process (harness.run_child): holds `mib` MiB, touched, for `seconds`,
+    with a file in a scratch directory (as a workload's checkpoints)."""
     import time
 
+    from bench import harness
+
+    with open(os.path.join(harness.scratch_dir("held_"), "file"), "w") as f:
+        f.write("x" * 1000)
     held = b"\x01" * (mib << 20)
     time.sleep(seconds)
     return {"held": len(held) >> 20}
@@ -394,6 +399,12 @@ def test_memory_search_kills_fresh_processes_over_the_budget():
     assert (found.largest, found.first_over) == (12, 13), found.tries
     assert runs[13] is None and found.peak_mib <= limit
     assert len(found.tries) <= 5, found.tries
+    # The killed children's files are gone too (their own atexit clean-up never ran).
+    import glob
+    import tempfile
+
+    for left in ("bench_child_*", "held_*"):
+        assert glob.glob(os.path.join(tempfile.gettempdir(), left)) == []
     fixed, per = found.line()
     assert abs(per - 9) < 1 and abs(fixed - base) < 5, (fixed, per, base)
     # A machine short of memory (other jobs) stops a child within its limit: not an over.

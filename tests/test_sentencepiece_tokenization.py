@@ -170,6 +170,18 @@ def test_a_tokenizer_outlives_a_new_random_seed(spiece, ours):
         tf.random.set_seed(None)
 
 
+def test_the_model_is_tensorflow_text_s_with_its_default_settings(spiece, ours):
+    """`_Model` sets tensorflow-text's attributes itself (its constructor would load the
+    model a second time): the same names and values as tensorflow-text's own defaults."""
+    import tensorflow_text as tf_text
+
+    theirs = vars(tf_text.SentencepieceTokenizer(model=open(spiece, "rb").read()))
+    mine = vars(ours.tables)
+    assert set(mine) == set(theirs)
+    settings = [name for name in theirs if not name.startswith("_")]
+    assert len(settings) == 7 and all(mine[name] == theirs[name] for name in settings), settings
+
+
 def test_config_round_trip_and_file_errors(spiece, ours, tmp_path):
     clone = SentencePieceTokenizer.from_config(ours.get_config())
     assert clone.vocab == ours.vocab and clone.do_lower_case

@@ -72,7 +72,8 @@ class BpeTokenizer(TemplateTokenizer):
         self.template = Template.roberta(self.cls_id, self.sep_id, self.pad_id)
 
         # Tokenizers of the same vocabulary, merges and options share their tables and graphs.
-        self.graph_key = ("bpe", self.add_prefix_space, vocab_digest(tokens),
+        self.graph_key = (type(self).__module__, type(self).__qualname__, self.add_prefix_space,
+                          vocab_digest(tokens),
                           vocab_digest(str(i) for merge in merge_table for i in merge))
         self._shared = shared_parts(self.graph_key, lambda: (
             CoreBpe(tokens, merge_table, self.unk_id), tf.constant(tokens),

@@ -77,10 +77,14 @@ class _ModelResource(sentencepiece_ops._SentencepieceModelResource):
 
 
 class _Model(tf_text.SentencepieceTokenizer):
-    """tensorflow-text's SentencePiece tokenizer on a `_ModelResource`."""
+    """tensorflow-text's SentencePiece tokenizer on a `_ModelResource`, with the settings
+    tensorflow-text's constructor gives by default (ids, no sampling, no <s> or </s>)."""
 
     def __init__(self, model):
-        super().__init__(model=model, out_type=tf.int32, add_bos=False, add_eos=False)
+        # Not tensorflow-text's constructor: it would load the model once more, unnamed.
+        super(tf_text.SentencepieceTokenizer, self).__init__()
+        self.nbest_size, self.alpha, self.out_type = 0, 1.0, tf.int32
+        self.reverse = self.add_bos = self.add_eos = self.return_nbest = False
         self._model_resource = _ModelResource(model)
 
 
@@ -137,7 +141,8 @@ class SentencePieceTokenizer(TemplateTokenizer):
         self.strip_accents = not self.keep_accents
         self.remove_space = bool(remove_space)
         # Tokenizers of the same model, class and options share the model and their graphs.
-        self.graph_key = (type(self).__qualname__, hashlib.sha256(proto).hexdigest(),
+        self.graph_key = (type(self).__module__, type(self).__qualname__,
+                          hashlib.sha256(proto).hexdigest(),
                           self.do_lower_case, self.keep_accents, self.remove_space)
         self._shared = shared_parts(self.graph_key, lambda: self._build_parts(proto, origin))
         self._sentencepiece, tokens, self._tokens = self._shared.parts

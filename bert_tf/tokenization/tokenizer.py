@@ -65,8 +65,8 @@ class BertTokenizer(TemplateTokenizer):
             raise ValueError(f"wordpiece must be 'text' or 'core', got {wordpiece!r}")
         self.wordpiece = wordpiece
         # Tokenizers of the same vocabulary and options share their tables and traced graphs.
-        self.graph_key = ("bert", wordpiece, self.do_lower_case, self.strip_accents,
-                          vocab_digest(tokens))
+        self.graph_key = (type(self).__module__, type(self).__qualname__, wordpiece,
+                          self.do_lower_case, self.strip_accents, vocab_digest(tokens))
         self._shared = shared_parts(self.graph_key, lambda: _build_parts(
             tokens, self.do_lower_case, self.strip_accents, wordpiece))
         self._normalizer, self._wordpiece, self._tokens, self._piece_chars = self._shared.parts
