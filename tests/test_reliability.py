@@ -401,18 +401,11 @@ def test_truncated_checkpoint_files_are_named(tmp_path):
 
 
 def test_scripts_print_one_line_errors(tmp_path):
-    """Each script's bad input ends in `name: error: ...` naming the problem, no traceback:
-    one script of each kind (data: create_pretraining_data.py; fine-tuning:
-    run_classifier.py; serving: extract_features.py; pretraining: in
-    test_run_pretraining.py). run_classifier.py, the quickest to start, runs as a process of
-    its own: the real stderr and exit status of scripts.run_or_exit's path. The other two
-    go through the same main() and run_or_exit in this process (in_process.run_script), with
-    the same messages and the same nothing-left-behind checks, as do the other scripts'
-    (test_main_exits_with_one_line and the tests of each script)."""
-    from in_process import run_script
-
-    bad_text = tmp_path / "bad.txt"
-    bad_text.write_bytes(b"A line.\nAnother \xff line.\n")
+    """A script's bad input ends in `name: error: ...` naming the problem, no traceback,
+    and nothing written, as a process of its own: run_classifier.py, the quickest to start,
+    shows scripts.run_or_exit's real stderr and exit status. Every other script's errors go
+    through the same main() and run_or_exit in this process (test_main_exits_with_one_line
+    below, for one script of each kind, and the tests of each script)."""
     code, _, err = script("run_classifier.py", "--task_name=custom", f"--data_dir={tmp_path}",
                           f"--vocab_file={VOCAB}", f"--output_dir={tmp_path / 'run'}",
                           "--bert_config_file=/nowhere/config.json", "--do_train",
@@ -421,18 +414,6 @@ def test_scripts_print_one_line_errors(tmp_path):
     assert_one_line_error("run_classifier.py", code, err,
                           "--iterations_per_loop must be a positive integer, got 0")
     assert not (tmp_path / "run").exists()
-    done = run_script("create_pretraining_data.py", f"--input_file={bad_text}",
-                      f"--output_file={tmp_path / 'o.tfrecord'}", f"--vocab_file={VOCAB}",
-                      "--max_seq_length=3")
-    assert_one_line_error("create_pretraining_data.py", done.returncode, done.stderr,
-                          "--max_seq_length must be at least 5, got 3")
-    assert not (tmp_path / "o.tfrecord").exists()
-    done = run_script("extract_features.py", f"--input_file={bad_text}",
-                      f"--output_file={tmp_path / 'f.jsonl'}", f"--init_checkpoint={minilm_dir()}",
-                      "--layers=-1,x")
-    assert_one_line_error("extract_features.py", done.returncode, done.stderr,
-                          "--layers='-1,x' is not")
-    assert not (tmp_path / "f.jsonl").exists()
 
 
 @pytest.mark.parametrize("name,flags,message", [
@@ -441,6 +422,12 @@ def test_scripts_print_one_line_errors(tmp_path):
     ("run_tagging.py", ["--output_dir={out}", "--do_predict"], "--do_predict needs --predict_file"),
     ("export_model.py", ["--checkpoint={tmp}", "--export_dir={out}", "--export_version=0"],
      "--export_version must be a positive integer, got 0"),
+    ("create_pretraining_data.py", ["--input_file={bad}", "--output_file={out}",
+                                    "--vocab_file={vocab}", "--max_seq_length=3"],
+     "--max_seq_length must be at least 5, got 3"),
+    ("extract_features.py", ["--input_file={bad}", "--output_file={out}",
+                             "--init_checkpoint={minilm}", "--layers=-1,x"],
+     "--layers='-1,x' is not .*"),
 ])
 def test_main_exits_with_one_line(tmp_path, name, flags, message):
     import re
@@ -449,7 +436,8 @@ def test_main_exits_with_one_line(tmp_path, name, flags, message):
 
     (tmp_path / "bad.txt").write_bytes(b"A line.\nAnother \xff line.\n")
     done = run_script(name, *(f.format(out=tmp_path / "out", tmp=tmp_path,
-                                       bad=tmp_path / "bad.txt") for f in flags))
+                                       bad=tmp_path / "bad.txt", vocab=VOCAB,
+                                       minilm=minilm_dir()) for f in flags))
     assert done.returncode == 1 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert re.fullmatch(f"{re.escape(name)}: error: {message}", line), line
