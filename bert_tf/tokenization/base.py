@@ -93,6 +93,15 @@ class TemplateTokenizer(keras.layers.Layer):
         function = self.shared_function(method, tuple(t is not None for t in tensors), static)
         return function(*(t for t in tensors if t is not None))
 
+    def per_text(self, method, texts):
+        """`method` of `[B]` texts through `in_graph`, for `[B]` texts or one string: its
+        ragged `[B, (P)]` result (or tuple of them), `[(P)]` for one string."""
+        texts, scalar = as_batch(texts)
+        result = self.in_graph(method, texts)
+        if not scalar:
+            return result
+        return tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
+
     def shared_function(self, method, present, static=()):
         """A tf.function of `method`'s given `[B]` string arguments (`present` says which are
         given, the rest are None), shared by every tokenizer with this one's graph_key and

@@ -17,7 +17,7 @@ from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.vocab import (keras_hub_tokenizer_config, keras_hub_vocab,
                                         read_tokenizer_config, vocab_digest)
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
+from bert_tf.tokenization.base import TemplateTokenizer, shared_parts
 from bert_tf.tokenization.tokenizer import pieces_of_words
 
 
@@ -164,9 +164,7 @@ class BpeTokenizer(TemplateTokenizer):
 
     def tokenize(self, texts):
         """BPE ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
-        texts, scalar = as_batch(texts)
-        ids = self.in_graph(self._tokenize, texts)
-        return ids[0] if scalar else ids
+        return self.per_text(self._tokenize, texts)
 
     def _tokenize(self, texts):
         ids, _ = self._pieces(self._prefixed(texts)[0])
@@ -196,9 +194,7 @@ class BpeTokenizer(TemplateTokenizer):
         belongs to the first character. These are Hugging Face `tokenizers`'
         offsets with `trim_offsets=False`.
         """
-        texts, scalar = as_batch(texts)
-        result = self.in_graph(self._tokenize_with_offsets, texts)
-        return tuple(r[0] for r in result) if scalar else result
+        return self.per_text(self._tokenize_with_offsets, texts)
 
     def _tokenize_with_offsets(self, texts):
         texts, prefixed = self._prefixed(texts)

@@ -13,7 +13,7 @@ import tensorflow_text as tf_text
 from tensorflow_text.python.ops import sentencepiece_tokenizer as sentencepiece_ops
 
 from bert_tf.errors import MissingFileError, UserError
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
+from bert_tf.tokenization.base import TemplateTokenizer, shared_parts
 from bert_tf.tokenization.normalization import decode_utf8
 from bert_tf.tokenization.template import Template
 from bert_tf.tokenization.tokenizer import pieces_of_words
@@ -270,9 +270,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
 
     def tokenize(self, texts):
         """Piece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
-        texts, scalar = as_batch(texts)
-        ids = self.in_graph(self._tokenize, texts)
-        return ids[0] if scalar else ids
+        return self.per_text(self._tokenize, texts)
 
     def _tokenize(self, texts):
         normalized, _, _ = self._normalized(texts)
@@ -301,9 +299,7 @@ class SentencePieceTokenizer(TemplateTokenizer):
         whose normalized form it holds part of; a piece of no text (a lone
         "▁" before a word) has an empty span.
         """
-        texts, scalar = as_batch(texts)
-        result = self.in_graph(self._tokenize_with_offsets, texts)
-        return tuple(r[0] for r in result) if scalar else result
+        return self.per_text(self._tokenize_with_offsets, texts)
 
     def _tokenize_with_offsets(self, texts):
         normalized, lengths, code_points = self._normalized(texts)

@@ -10,7 +10,7 @@ import tensorflow_text as tf_text
 from absl import logging
 
 from bert_tf.errors import MissingFileError
-from bert_tf.tokenization.base import TemplateTokenizer, as_batch, shared_parts
+from bert_tf.tokenization.base import TemplateTokenizer, shared_parts
 from bert_tf.tokenization.core_wordpiece import CoreWordpiece
 from bert_tf.tokenization.normalization import Normalizer
 from bert_tf.tokenization.template import Template
@@ -129,9 +129,7 @@ class BertTokenizer(TemplateTokenizer):
 
     def tokenize(self, texts):
         """Wordpiece ids without special tokens: int32 ragged `[B, (P)]` (`[(P)]` for one string)."""
-        texts, scalar = as_batch(texts)
-        ids = self.in_graph(self._tokenize, texts)
-        return ids[0] if scalar else ids
+        return self.per_text(self._tokenize, texts)
 
     def _tokenize(self, texts):
         words, _ = self._normalizer.words(texts)
@@ -157,9 +155,7 @@ class BertTokenizer(TemplateTokenizer):
         characters, as Python `str` does). Pieces of one character that
         normalization split (for example a Hangul syllable) share its span.
         """
-        texts, scalar = as_batch(texts)
-        result = self.in_graph(self._tokenize_with_offsets, texts)
-        return tuple(r[0] for r in result) if scalar else result
+        return self.per_text(self._tokenize_with_offsets, texts)
 
     def _tokenize_with_offsets(self, texts):
         words, sources = self._normalizer.words(texts)
